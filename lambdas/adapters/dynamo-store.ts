@@ -1,0 +1,373 @@
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ValidationError } from '../domain/errors.js';
+import type { Clock, ConnectionRecord, ConnectionStore, MemberRecord, Page, Stats } from '../domain/ports.js';
+import { EVERYONE_SHARDS, STATS_SHARDS, TABLE_SCHEMA, keys, shardOf } from './table.js';
+
+type Item = Record<string, unknown>;
+
+const LIVE = '#ttl > :now';
+const TTL_NAME = { '#ttl': TABLE_SCHEMA.ttlAttribute };
+
+/**
+ * The ConnectionStore over one DynamoDB table (see table.ts for the layout).
+ * Every write is a single-item write; no transactions and no Scan. Items whose
+ * TTL has passed are filtered out on read, because DynamoDB deletes them late.
+ */
+export class DynamoConnectionStore implements ConnectionStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly clock: Clock,
+  ) {}
+
+  async putConnection(c: ConnectionRecord): Promise<void> {
+    const [previous] = await Promise.all([
+      this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...keys.connection(c.connectionId),
+            gsi1pk: keys.userIndex(c.userId),
+            gsi1sk: keys.connectionIndex(c.connectionId),
+            connectionId: c.connectionId,
+            userId: c.userId,
+            connectedAt: c.connectedAt,
+            expiresAt: c.expiresAt,
+          },
+          ReturnValues: 'ALL_OLD',
+        }),
+      ),
+      this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...keys.everyoneItem(shardOf(c.connectionId, EVERYONE_SHARDS), c.connectionId),
+            connectionId: c.connectionId,
+            expiresAt: c.expiresAt,
+          },
+        }),
+      ),
+    ]);
+    if (previous.Attributes) return;
+    const userConnections = await this.addCounter(keys.userCounter(c.userId), 'connections', 1);
+    await this.addStats(c.connectionId, { connections: 1, users: userConnections === 1 ? 1 : 0 });
+  }
+
+  async getConnection(connectionId: string): Promise<ConnectionRecord | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.connection(connectionId), ConsistentRead: true }),
+    );
+    const item = out.Item;
+    if (!item || !this.isLive(item)) return undefined;
+    return toConnection(item);
+  }
+
+  async removeConnection(connectionId: string): Promise<boolean> {
+    const [removed] = await Promise.all([
+      this.doc.send(
+        new DeleteCommand({ TableName: this.tableName, Key: keys.connection(connectionId), ReturnValues: 'ALL_OLD' }),
+      ),
+      this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId),
+        }),
+      ),
+      this.removeMemberships(connectionId),
+    ]);
+    const old = removed.Attributes;
+    if (!old) return false;
+    const left = await this.addCounter(keys.userCounter(String(old.userId)), 'connections', -1);
+    if (left <= 0) await this.deleteEmptyCounter(keys.userCounter(String(old.userId)), 'connections');
+    await this.addStats(connectionId, { connections: -1, users: left <= 0 ? -1 : 0 });
+    return true;
+  }
+
+  async userConnections(userId: string): Promise<ConnectionRecord[]> {
+    const items = await this.queryAll({
+      IndexName: TABLE_SCHEMA.gsi1.indexName,
+      KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :conn)',
+      ExpressionAttributeValues: { ':pk': keys.userIndex(userId), ':conn': keys.connPrefix },
+    });
+    return items.map(toConnection);
+  }
+
+  async addMember(m: MemberRecord): Promise<boolean> {
+    const out = await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...keys.membership(m.room, m.connectionId),
+          gsi1pk: keys.connectionIndex(m.connectionId),
+          gsi1sk: keys.roomPartition(m.room),
+          room: m.room,
+          connectionId: m.connectionId,
+          userId: m.userId,
+          joinedAt: m.joinedAt,
+          expiresAt: m.expiresAt,
+        },
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    if (out.Attributes) return false;
+    const members = await this.addCounter(keys.roomMeta(m.room), 'members', 1);
+    if (members === 1) await this.addStats(m.connectionId, { rooms: 1 });
+    return true;
+  }
+
+  async removeMember(room: string, connectionId: string): Promise<boolean> {
+    const out = await this.doc.send(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: keys.membership(room, connectionId),
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    if (!out.Attributes) return false;
+    const members = await this.addCounter(keys.roomMeta(room), 'members', -1);
+    if (members <= 0 && (await this.deleteEmptyCounter(keys.roomMeta(room), 'members'))) {
+      await this.addStats(connectionId, { rooms: -1 });
+    }
+    return this.isLive(out.Attributes);
+  }
+
+  async isMember(room: string, connectionId: string): Promise<boolean> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.membership(room, connectionId),
+        ConsistentRead: true,
+        ProjectionExpression: '#ttl',
+        ExpressionAttributeNames: TTL_NAME,
+      }),
+    );
+    return out.Item !== undefined && this.isLive(out.Item);
+  }
+
+  async *roomConnectionIds(room: string): AsyncIterable<string[]> {
+    yield* this.connectionIdPages(keys.roomPartition(room));
+  }
+
+  async *allConnectionIds(): AsyncIterable<string[]> {
+    for (let shard = 0; shard < EVERYONE_SHARDS; shard += 1) {
+      yield* this.connectionIdPages(keys.everyone(shard));
+    }
+  }
+
+  async listMembers(room: string, options: { limit: number; nextToken?: string }): Promise<Page<MemberRecord>> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        ConsistentRead: true,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :conn)',
+        FilterExpression: LIVE,
+        ExpressionAttributeNames: TTL_NAME,
+        ExpressionAttributeValues: { ':pk': keys.roomPartition(room), ':conn': keys.connPrefix, ':now': this.nowSeconds() },
+        Limit: options.limit,
+        ExclusiveStartKey: options.nextToken === undefined ? undefined : decodeToken(options.nextToken, room),
+      }),
+    );
+    const items = (out.Items ?? []).map(toMember);
+    return out.LastEvaluatedKey ? { items, nextToken: encodeToken(out.LastEvaluatedKey) } : { items };
+  }
+
+  async countMembers(room: string): Promise<number> {
+    let count = 0;
+    let start: Item | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          ConsistentRead: true,
+          Select: 'COUNT',
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :conn)',
+          FilterExpression: LIVE,
+          ExpressionAttributeNames: TTL_NAME,
+          ExpressionAttributeValues: { ':pk': keys.roomPartition(room), ':conn': keys.connPrefix, ':now': this.nowSeconds() },
+          ExclusiveStartKey: start,
+        }),
+      );
+      count += out.Count ?? 0;
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return count;
+  }
+
+  async stats(): Promise<Stats> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        ConsistentRead: true,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.statsShard(0).pk },
+      }),
+    );
+    const total: Stats = { connections: 0, users: 0, rooms: 0 };
+    for (const item of out.Items ?? []) {
+      total.connections += Number(item.connections ?? 0);
+      total.users += Number(item.users ?? 0);
+      total.rooms += Number(item.rooms ?? 0);
+    }
+    return {
+      connections: Math.max(0, total.connections),
+      users: Math.max(0, total.users),
+      rooms: Math.max(0, total.rooms),
+    };
+  }
+
+  async checkHealth(): Promise<void> {
+    await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.statsShard(0) }));
+  }
+
+  private nowSeconds(): number {
+    return Math.floor(this.clock.now() / 1000);
+  }
+
+  private isLive(item: Item): boolean {
+    const expiresAt = item[TABLE_SCHEMA.ttlAttribute];
+    return typeof expiresAt !== 'number' || expiresAt > this.nowSeconds();
+  }
+
+  private async *connectionIdPages(partition: string): AsyncIterable<string[]> {
+    let start: Item | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          ConsistentRead: true,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :conn)',
+          FilterExpression: LIVE,
+          ProjectionExpression: 'connectionId',
+          ExpressionAttributeNames: TTL_NAME,
+          ExpressionAttributeValues: { ':pk': partition, ':conn': keys.connPrefix, ':now': this.nowSeconds() },
+          ExclusiveStartKey: start,
+        }),
+      );
+      const ids = (out.Items ?? []).map((item) => String(item.connectionId));
+      if (ids.length > 0) yield ids;
+      start = out.LastEvaluatedKey;
+    } while (start);
+  }
+
+  private async queryAll(input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          ...input,
+          TableName: this.tableName,
+          FilterExpression: LIVE,
+          ExpressionAttributeNames: { ...input.ExpressionAttributeNames, ...TTL_NAME },
+          ExpressionAttributeValues: { ...input.ExpressionAttributeValues, ':now': this.nowSeconds() },
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  private async removeMemberships(connectionId: string): Promise<void> {
+    const memberships = await this.queryAll({
+      IndexName: TABLE_SCHEMA.gsi1.indexName,
+      KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :room)',
+      ExpressionAttributeValues: { ':pk': keys.connectionIndex(connectionId), ':room': keys.roomPrefix },
+    });
+    await Promise.all(memberships.map((m) => this.removeMember(String(m.room), connectionId)));
+  }
+
+  /** Atomically adds to a counter attribute and returns its new value. */
+  private async addCounter(key: Item, attribute: string, delta: number): Promise<number> {
+    const out = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: key,
+        UpdateExpression: 'ADD #n :d',
+        ExpressionAttributeNames: { '#n': attribute },
+        ExpressionAttributeValues: { ':d': delta },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return Number(out.Attributes?.[attribute] ?? 0);
+  }
+
+  /** Deletes a counter item if it is still at zero or below; true when this call deleted it. */
+  private async deleteEmptyCounter(key: Item, attribute: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: key,
+          ConditionExpression: '#n <= :zero',
+          ExpressionAttributeNames: { '#n': attribute },
+          ExpressionAttributeValues: { ':zero': 0 },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  private async addStats(seed: string, deltas: Partial<Stats>): Promise<void> {
+    const entries = Object.entries(deltas).filter(([, value]) => value !== 0);
+    if (entries.length === 0) return;
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.statsShard(shardOf(seed, STATS_SHARDS)),
+        UpdateExpression: `ADD ${entries.map((_, i) => `#a${i} :v${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(entries.map(([name], i) => [`#a${i}`, name])),
+        ExpressionAttributeValues: Object.fromEntries(entries.map(([, value], i) => [`:v${i}`, value])),
+      }),
+    );
+  }
+}
+
+function toConnection(item: Item): ConnectionRecord {
+  return {
+    connectionId: String(item.connectionId),
+    userId: String(item.userId),
+    connectedAt: Number(item.connectedAt),
+    expiresAt: Number(item.expiresAt),
+  };
+}
+
+function toMember(item: Item): MemberRecord {
+  return {
+    room: String(item.room),
+    connectionId: String(item.connectionId),
+    userId: String(item.userId),
+    joinedAt: Number(item.joinedAt),
+    expiresAt: Number(item.expiresAt),
+  };
+}
+
+function encodeToken(key: Item): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+function decodeToken(token: string, room: string): Item {
+  const invalid = () => new ValidationError('nextToken is not one this room listing returned');
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  if (typeof key !== 'object' || key === null) throw invalid();
+  const { pk, sk } = key as Item;
+  if (pk !== keys.roomPartition(room) || typeof sk !== 'string' || !sk.startsWith(keys.connPrefix)) throw invalid();
+  return { pk, sk };
+}

@@ -1,0 +1,123 @@
+import http from 'node:http';
+import https from 'node:https';
+import {
+  ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { ConnectionGateway, PostOutcome } from '../domain/ports.js';
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 25, maxDelayMs: 1000 };
+
+interface Logger {
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+export interface GatewayOptions {
+  retry?: RetryPolicy;
+  logger?: Logger;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+const RETRYABLE_NAMES = new Set([
+  'LimitExceededException',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'InternalServerErrorException',
+  'ServiceUnavailableException',
+]);
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+function isGone(error: unknown): boolean {
+  return (error as { name?: string }).name === 'GoneException' || statusOf(error) === 410;
+}
+
+/** Throttling, 429 and 5xx are worth another try; anything else (403, 413, ...) is not. */
+export function isRetryable(error: unknown): boolean {
+  const status = statusOf(error);
+  if (RETRYABLE_NAMES.has((error as { name?: string }).name ?? '')) return true;
+  if (status === 429 || (status !== undefined && status >= 500)) return true;
+  const code = (error as { code?: string }).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT';
+}
+
+/** Capped exponential backoff with full jitter. */
+export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
+  return Math.floor(random() * ceiling);
+}
+
+/** A management API client on a keep-alive agent sized for the fan-out's concurrency; our own retries replace the SDK's. */
+export function createManagementClient(endpoint: string, region: string, maxSockets: number) {
+  return new ApiGatewayManagementApiClient({
+    endpoint,
+    region,
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
+      httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
+      connectionTimeout: 2000,
+      requestTimeout: 5000,
+    }),
+  });
+}
+
+/** The ConnectionGateway over API Gateway's `@connections` API. */
+export class ManagementApiGateway implements ConnectionGateway {
+  private readonly retry: RetryPolicy;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly client: Pick<ApiGatewayManagementApiClient, 'send'>,
+    private readonly options: GatewayOptions = {},
+  ) {
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.random = options.random ?? Math.random;
+  }
+
+  async post(connectionId: string, payload: string): Promise<PostOutcome> {
+    const data = Buffer.from(payload, 'utf8');
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
+        return 'delivered';
+      } catch (error) {
+        if (isGone(error)) return 'gone';
+        if (!isRetryable(error) || attempt + 1 >= this.retry.attempts) {
+          this.options.logger?.warn('post to connection failed', {
+            connectionId,
+            attempts: attempt + 1,
+            error: (error as Error).name,
+            status: statusOf(error),
+          });
+          return 'failed';
+        }
+        await this.sleep(backoffDelay(attempt, this.retry, this.random));
+      }
+    }
+  }
+
+  async close(connectionId: string): Promise<boolean> {
+    try {
+      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+      return true;
+    } catch (error) {
+      if (isGone(error)) return false;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Names shared by handlers, the local stack and the CDK stack: route keys,
+ * error codes and metric names live here and nowhere else.
+ */
+
+/** WebSocket route keys (route selection expression `$request.body.action`). */
+export const ROUTE_KEYS = {
+  connect: '$connect',
+  disconnect: '$disconnect',
+  default: '$default',
+  join: 'join',
+  leave: 'leave',
+  send: 'send',
+  direct: 'direct',
+  ping: 'ping',
+} as const;
+
+/** The client actions that have their own route; everything else lands on `$default`. */
+export const ACTION_ROUTES = [
+  ROUTE_KEYS.join,
+  ROUTE_KEYS.leave,
+  ROUTE_KEYS.send,
+  ROUTE_KEYS.direct,
+  ROUTE_KEYS.ping,
+] as const;
+
+export const ERROR_CODES = [
+  'VALIDATION_ERROR',
+  'UNKNOWN_ACTION',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'PAYLOAD_TOO_LARGE',
+  'RATE_LIMITED',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** HTTP status for each error code of the push API. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  VALIDATION_ERROR: 400,
+  UNKNOWN_ACTION: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+};
+
+/** CloudWatch metric names emitted by the handlers (namespace comes from configuration). */
+export const METRICS = {
+  connectionsOpened: 'ConnectionsOpened',
+  connectionsClosed: 'ConnectionsClosed',
+  authFailures: 'AuthFailures',
+  messagesIn: 'MessagesIn',
+  clientErrors: 'ClientErrors',
+  validationErrors: 'ValidationErrors',
+  delivered: 'Delivered',
+  pruned: 'Pruned',
+  failed: 'DeliveryFailed',
+  fanoutDuration: 'FanoutDuration',
+  pushRequests: 'PushRequests',
+  internalErrors: 'InternalErrors',
+} as const;
+export type MetricName = (typeof METRICS)[keyof typeof METRICS];
+
+/** API Gateway WebSocket limits, used as defaults by the local stack and by validation. */
+export const LIMITS = {
+  /** Largest client message API Gateway accepts. */
+  maxMessageBytes: 128 * 1024,
+  /** Default largest serialized `data` of one message (a stage setting). */
+  defaultMaxDataBytes: 32 * 1024,
+  idleTimeoutMs: 10 * 60 * 1000,
+  maxLifetimeMs: 2 * 60 * 60 * 1000,
+  /** Stored connections expire a little after API Gateway's two-hour limit. */
+  connectionTtlSeconds: 2 * 60 * 60 + 10 * 60,
+  maxBatch: 25,
+  maxClientIdLength: 64,
+} as const;

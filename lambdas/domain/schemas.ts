@@ -1,0 +1,172 @@
+import { z } from 'zod';
+import { ACTION_ROUTES, LIMITS } from './constants.js';
+import { type ErrorDetail, PayloadTooLargeError, UnknownActionError, ValidationError } from './errors.js';
+
+export const ROOM_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const EVENT_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9+/=_-]{1,128}$/;
+
+export const roomName = z
+  .string({ error: 'room must be a string' })
+  .regex(ROOM_PATTERN, 'room must be 1-128 characters of A-Z a-z 0-9 _ . : -');
+export const eventName = z
+  .string({ error: 'event must be a string' })
+  .regex(EVENT_PATTERN, 'event must be 1-64 characters of A-Z a-z 0-9 _ . : -');
+export const userId = z
+  .string({ error: 'userId must be a string' })
+  .min(1, 'userId must not be empty')
+  .max(128, 'userId must be at most 128 characters')
+  .regex(/^[^\s\p{Cc}]+$/u, 'userId must not contain spaces or control characters');
+export const connectionId = z
+  .string({ error: 'connectionId must be a string' })
+  .regex(CONNECTION_ID_PATTERN, 'connectionId is not a valid connection id');
+const clientId = z
+  .string({ error: 'id must be a string' })
+  .max(LIMITS.maxClientIdLength, `id must be at most ${LIMITS.maxClientIdLength} characters`);
+/** Any JSON value; an omitted `data` is delivered as null. */
+const data = z.unknown().transform((value) => (value === undefined ? null : value));
+
+export const joinFrame = z.strictObject({ action: z.literal('join'), id: clientId.optional(), room: roomName });
+export const leaveFrame = z.strictObject({ action: z.literal('leave'), id: clientId.optional(), room: roomName });
+export const sendFrame = z.strictObject({
+  action: z.literal('send'),
+  id: clientId.optional(),
+  room: roomName,
+  event: eventName,
+  data,
+});
+export const directFrame = z.strictObject({
+  action: z.literal('direct'),
+  id: clientId.optional(),
+  userId,
+  event: eventName,
+  data,
+});
+export const pingFrame = z.strictObject({ action: z.literal('ping'), id: clientId.optional() });
+
+export const clientFrame = z.discriminatedUnion('action', [joinFrame, leaveFrame, sendFrame, directFrame, pingFrame]);
+export type ClientFrame = z.infer<typeof clientFrame>;
+
+const pushTargetKeys = ['userId', 'room', 'connectionId', 'broadcast'] as const;
+
+export const pushBody = z
+  .strictObject({
+    userId: userId.optional(),
+    room: roomName.optional(),
+    connectionId: connectionId.optional(),
+    broadcast: z.literal(true, { error: 'broadcast must be true when given' }).optional(),
+    event: eventName,
+    data,
+    exceptConnectionId: connectionId.optional(),
+  })
+  .superRefine((body, ctx) => {
+    const given = pushTargetKeys.filter((key) => body[key] !== undefined);
+    if (given.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: given.length === 0 ? [] : [given[1] ?? ''],
+        message: 'exactly one of userId, room, connectionId, broadcast is required',
+      });
+    }
+  });
+export type PushBody = z.infer<typeof pushBody>;
+
+export const pushBatchBody = z.strictObject({
+  messages: z
+    .array(z.unknown(), { error: 'messages must be an array of push bodies' })
+    .min(1, 'messages must hold at least one push body')
+    .max(LIMITS.maxBatch, `messages may hold at most ${LIMITS.maxBatch} push bodies`),
+});
+
+export const roomMemberBody = z.strictObject({ userId });
+
+export const pageQuery = z.object({
+  limit: z.coerce
+    .number({ error: 'limit must be a number' })
+    .int('limit must be a whole number')
+    .min(1, 'limit must be at least 1')
+    .max(1000, 'limit must be at most 1000')
+    .default(100),
+  nextToken: z.string().max(2048, 'nextToken is too long').optional(),
+});
+
+/** Turns zod issues into the contract's `details` list. */
+export function toDetails(error: z.ZodError): ErrorDetail[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.'),
+    message: issue.message,
+  }));
+}
+
+/** Validates with a schema, throwing a ValidationError whose message names the first problem. */
+export function validate<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const details = toDetails(result.error);
+  const first = details[0];
+  const summary = first ? (first.path ? `${first.path}: ${first.message}` : first.message) : `invalid ${what}`;
+  throw new ValidationError(`invalid ${what}: ${summary}`, details);
+}
+
+/** Parses JSON text, throwing a ValidationError that says so when it is not JSON. */
+export function parseJson(text: string | null | undefined, what: string): unknown {
+  if (text === undefined || text === null || text === '') {
+    throw new ValidationError(`${what} is empty; send a JSON object`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ValidationError(`${what} is not valid JSON`);
+  }
+}
+
+export function byteLength(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+/** Throws PayloadTooLargeError when `data` serializes to more than `maxBytes`. */
+export function assertDataSize(value: unknown, maxBytes: number): void {
+  const size = byteLength(JSON.stringify(value) ?? 'null');
+  if (size > maxBytes) {
+    throw new PayloadTooLargeError(`data is ${size} bytes; the limit is ${maxBytes} bytes`);
+  }
+}
+
+/**
+ * Parses one client frame: JSON, a known action, then that action's schema.
+ * Errors name what was wrong so a person can fix the client.
+ */
+export function parseClientFrame(text: string | null | undefined, maxMessageBytes: number): ClientFrame {
+  if (text && byteLength(text) > maxMessageBytes) {
+    throw new PayloadTooLargeError(`frame is ${byteLength(text)} bytes; the limit is ${maxMessageBytes} bytes`);
+  }
+  const raw = parseJson(text, 'frame');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ValidationError('frame must be a JSON object with an "action" field');
+  }
+  const action = (raw as Record<string, unknown>).action;
+  if (typeof action !== 'string') {
+    throw new ValidationError('frame has no "action" string field', [
+      { path: 'action', message: 'action is required' },
+    ]);
+  }
+  if (!(ACTION_ROUTES as readonly string[]).includes(action)) {
+    throw new UnknownActionError(`unknown action "${action.slice(0, 64)}"; use one of ${ACTION_ROUTES.join(', ')}`);
+  }
+  return validate(clientFrame, raw, `${action} frame`);
+}
+
+/** The client's `id` of a frame, when it is a usable string, for echoing on errors. */
+export function frameIdOf(text: string | null | undefined): string | undefined {
+  if (!text) return undefined;
+  try {
+    const raw = JSON.parse(text) as unknown;
+    if (typeof raw === 'object' && raw !== null && 'id' in raw) {
+      const id = (raw as { id: unknown }).id;
+      if (typeof id === 'string' && id.length <= LIMITS.maxClientIdLength) return id;
+    }
+  } catch {
+    // not JSON: there is no id to echo
+  }
+  return undefined;
+}

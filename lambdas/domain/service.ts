@@ -1,0 +1,252 @@
+import { LIMITS, METRICS } from './constants.js';
+import { ForbiddenError, NotFoundError } from './errors.js';
+import { type FanoutResult, fanOut } from './fanout.js';
+import { type ServerFrame, ackFrame, messageFrame, pongFrame } from './frames.js';
+import { mayJoin } from './permissions.js';
+import type {
+  Clock,
+  ConnectionGateway,
+  ConnectionRecord,
+  ConnectionStore,
+  IdGenerator,
+  MemberRecord,
+  MetricSink,
+  Page,
+  Stats,
+} from './ports.js';
+import { type ClientFrame, type PushBody, assertDataSize } from './schemas.js';
+
+export interface ServiceSettings {
+  /** Largest serialized `data` of one message, in bytes. */
+  maxDataBytes: number;
+  /** Posts in flight at once during one fan-out. */
+  fanoutConcurrency: number;
+  /** How long a stored connection lives without a `$disconnect`. */
+  connectionTtlSeconds: number;
+}
+
+export interface ServiceDeps {
+  store: ConnectionStore;
+  gateway: ConnectionGateway;
+  clock: Clock;
+  ids: IdGenerator;
+  metrics: MetricSink;
+  settings: ServiceSettings;
+}
+
+/** Who sent a client frame, as the authorizer established it on `$connect`. */
+export interface Caller {
+  connectionId: string;
+  userId: string;
+  /** The token's `rooms` claim. */
+  rooms: readonly string[];
+}
+
+export interface PushResult extends FanoutResult {
+  messageId: string;
+}
+
+export interface UserPresence {
+  userId: string;
+  online: boolean;
+  connections: { connectionId: string; connectedAt: number }[];
+}
+
+/**
+ * The roomcast use cases, over the store and gateway ports. Handlers parse and
+ * answer; everything they decide is decided here.
+ */
+export class RoomcastService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  async connect(connectionId: string, userId: string, connectedAt: number): Promise<void> {
+    const record: ConnectionRecord = {
+      connectionId,
+      userId,
+      connectedAt,
+      expiresAt: this.expiry(connectedAt),
+    };
+    await this.deps.store.putConnection(record);
+    this.deps.metrics.count(METRICS.connectionsOpened);
+  }
+
+  async disconnect(connectionId: string): Promise<void> {
+    const removed = await this.deps.store.removeConnection(connectionId);
+    if (removed) this.deps.metrics.count(METRICS.connectionsClosed);
+  }
+
+  /** Carries out one client frame and returns the answer for the sender. */
+  async handleFrame(frame: ClientFrame, caller: Caller): Promise<ServerFrame> {
+    switch (frame.action) {
+      case 'ping':
+        return pongFrame(frame.id, this.deps.clock.now());
+      case 'join': {
+        if (!mayJoin(frame.room, caller.rooms)) {
+          throw new ForbiddenError(`room ${frame.room} is not in your token's rooms claim`);
+        }
+        await this.joinConnection(frame.room, caller.connectionId, caller.userId);
+        return ackFrame(frame.id);
+      }
+      case 'leave':
+        await this.leaveConnection(frame.room, caller.connectionId);
+        return ackFrame(frame.id);
+      case 'send': {
+        assertDataSize(frame.data, this.deps.settings.maxDataBytes);
+        if (!(await this.deps.store.isMember(frame.room, caller.connectionId))) {
+          throw new ForbiddenError(`join room ${frame.room} before sending to it`);
+        }
+        const sent = await this.publish(
+          this.deps.store.roomConnectionIds(frame.room),
+          { room: frame.room, event: frame.event, data: frame.data, from: caller.userId },
+          new Set([caller.connectionId]),
+        );
+        return ackFrame(frame.id, { messageId: sent.messageId, ts: sent.ts });
+      }
+      case 'direct': {
+        assertDataSize(frame.data, this.deps.settings.maxDataBytes);
+        const connections = await this.deps.store.userConnections(frame.userId);
+        if (connections.length === 0) {
+          throw new NotFoundError(`user ${frame.userId} has no open connections`);
+        }
+        const sent = await this.publish(
+          connections.map((c) => c.connectionId),
+          { event: frame.event, data: frame.data, from: caller.userId },
+          new Set([caller.connectionId]),
+        );
+        return ackFrame(frame.id, { messageId: sent.messageId, ts: sent.ts });
+      }
+    }
+  }
+
+  /** A backend push to one target. */
+  async push(body: PushBody): Promise<PushResult> {
+    assertDataSize(body.data, this.deps.settings.maxDataBytes);
+    const except = new Set(body.exceptConnectionId === undefined ? [] : [body.exceptConnectionId]);
+    const content = { event: body.event, data: body.data };
+    let targets: Iterable<string> | AsyncIterable<string[]>;
+    if (body.room !== undefined) {
+      targets = this.deps.store.roomConnectionIds(body.room);
+    } else if (body.userId !== undefined) {
+      targets = (await this.deps.store.userConnections(body.userId)).map((c) => c.connectionId);
+    } else if (body.connectionId !== undefined) {
+      targets = [body.connectionId];
+    } else {
+      targets = this.deps.store.allConnectionIds();
+    }
+    const sent = await this.publish(targets, body.room === undefined ? content : { ...content, room: body.room }, except);
+    return { messageId: sent.messageId, delivered: sent.delivered, pruned: sent.pruned, failed: sent.failed };
+  }
+
+  async user(userId: string): Promise<UserPresence> {
+    const connections = await this.deps.store.userConnections(userId);
+    return {
+      userId,
+      online: connections.length > 0,
+      connections: connections
+        .sort((a, b) => a.connectedAt - b.connectedAt)
+        .map((c) => ({ connectionId: c.connectionId, connectedAt: c.connectedAt })),
+    };
+  }
+
+  async roomMembers(
+    room: string,
+    page: { limit: number; nextToken?: string },
+  ): Promise<{ count: number; members: Page<MemberRecord> }> {
+    const [count, members] = await Promise.all([
+      this.deps.store.countMembers(room),
+      this.deps.store.listMembers(room, page),
+    ]);
+    return { count, members };
+  }
+
+  /** Server-side join: every current connection of the user joins the room. */
+  async joinUser(room: string, userId: string): Promise<number> {
+    const connections = await this.deps.store.userConnections(userId);
+    await Promise.all(connections.map((c) => this.joinConnection(room, c.connectionId, userId)));
+    return connections.length;
+  }
+
+  /** Server-side leave: every current connection of the user leaves the room. */
+  async leaveUser(room: string, userId: string): Promise<number> {
+    const connections = await this.deps.store.userConnections(userId);
+    const left = await Promise.all(connections.map((c) => this.leaveConnection(room, c.connectionId)));
+    return left.filter(Boolean).length;
+  }
+
+  /** Closes one connection and forgets it at once ($disconnect is best effort on AWS). */
+  async closeConnection(connectionId: string): Promise<void> {
+    const connection = await this.deps.store.getConnection(connectionId);
+    if (!connection) throw new NotFoundError(`connection ${connectionId} is not open`);
+    await this.deps.gateway.close(connectionId);
+    await this.disconnect(connectionId);
+  }
+
+  async closeUserConnections(userId: string): Promise<number> {
+    const connections = await this.deps.store.userConnections(userId);
+    await Promise.all(
+      connections.map(async (c) => {
+        await this.deps.gateway.close(c.connectionId);
+        await this.disconnect(c.connectionId);
+      }),
+    );
+    return connections.length;
+  }
+
+  stats(): Promise<Stats> {
+    return this.deps.store.stats();
+  }
+
+  checkHealth(): Promise<void> {
+    return this.deps.store.checkHealth();
+  }
+
+  private expiry(fromMs: number): number {
+    return Math.floor(fromMs / 1000) + this.deps.settings.connectionTtlSeconds;
+  }
+
+  private async joinConnection(room: string, connectionId: string, userId: string): Promise<void> {
+    const connection = await this.deps.store.getConnection(connectionId);
+    const joinedAt = this.deps.clock.now();
+    await this.deps.store.addMember({
+      room,
+      connectionId,
+      userId,
+      joinedAt,
+      // A membership lives no longer than its connection.
+      expiresAt: connection?.expiresAt ?? this.expiry(joinedAt),
+    });
+  }
+
+  private leaveConnection(room: string, connectionId: string): Promise<boolean> {
+    return this.deps.store.removeMember(room, connectionId);
+  }
+
+  private async publish(
+    targets: Iterable<string> | AsyncIterable<string[]>,
+    content: { room?: string; event: string; data: unknown; from?: string },
+    except: ReadonlySet<string>,
+  ): Promise<FanoutResult & { messageId: string; ts: number }> {
+    const messageId = this.deps.ids.messageId();
+    const ts = this.deps.clock.now();
+    const payload = JSON.stringify(messageFrame({ ...content, messageId, ts }));
+    const started = this.deps.clock.now();
+    const result = await fanOut(targets, payload, {
+      gateway: this.deps.gateway,
+      prune: (connectionId) => this.disconnect(connectionId),
+      concurrency: this.deps.settings.fanoutConcurrency,
+      except,
+    });
+    const { metrics } = this.deps;
+    metrics.count(METRICS.delivered, result.delivered);
+    metrics.count(METRICS.pruned, result.pruned);
+    metrics.count(METRICS.failed, result.failed);
+    metrics.milliseconds(METRICS.fanoutDuration, this.deps.clock.now() - started);
+    return { ...result, messageId, ts };
+  }
+}
+
+export const DEFAULT_SETTINGS: ServiceSettings = {
+  maxDataBytes: LIMITS.defaultMaxDataBytes,
+  fanoutConcurrency: 64,
+  connectionTtlSeconds: LIMITS.connectionTtlSeconds,
+};

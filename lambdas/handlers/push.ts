@@ -1,0 +1,169 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { METRICS, HTTP_STATUS } from '../domain/constants.js';
+import { NotFoundError, PayloadTooLargeError, RoomcastError, UnauthorizedError } from '../domain/errors.js';
+import {
+  connectionId as connectionIdSchema,
+  pageQuery,
+  parseJson,
+  pushBatchBody,
+  pushBody,
+  roomMemberBody,
+  roomName,
+  userId as userIdSchema,
+  validate,
+} from '../domain/schemas.js';
+import { matchesApiKey } from '../adapters/auth.js';
+import type { Runtime } from '../runtime.js';
+import { type HttpResult, httpRoute, json } from './wrapper.js';
+
+/** Largest push request body: a full batch of maximum-size messages fits. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+type Params = Record<string, string>;
+interface Route {
+  method: string;
+  pattern: RegExp;
+  names: string[];
+  public?: boolean;
+  run: (params: Params, event: APIGatewayProxyEventV2) => Promise<HttpResult>;
+}
+
+function route(method: string, path: string, run: Route['run'], isPublic = false): Route {
+  const names: string[] = [];
+  const pattern = new RegExp(
+    `^${path.replace(/\{(\w+)\}/g, (_, name: string) => {
+      names.push(name);
+      return '([^/]+)';
+    })}/?$`,
+  );
+  return { method, pattern, names, run, public: isPublic };
+}
+
+function bodyOf(event: APIGatewayProxyEventV2): unknown {
+  const raw = event.body ?? '';
+  const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(`request body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  return parseJson(text, 'request body');
+}
+
+function param(params: Params, name: string, schema: typeof roomName | typeof userIdSchema | typeof connectionIdSchema) {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(params[name] ?? '');
+  } catch {
+    decoded = params[name] ?? '';
+  }
+  return validate(schema, decoded, `${name} in path`);
+}
+
+function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  return event.headers?.[name] ?? event.headers?.[name.toLowerCase()];
+}
+
+/** The push HTTP API: every `/v1` route in one handler, behind API-key (or IAM) auth. */
+export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<string[]>) | undefined) {
+  const { service } = runtime;
+
+  const routes: Route[] = [
+    route(
+      'GET',
+      '/v1/health',
+      async () => {
+        try {
+          await service.checkHealth();
+          return json(200, { status: 'ok' });
+        } catch (error) {
+          runtime.observability.logger.error('health check failed', error as Error);
+          return json(503, { status: 'unavailable', failing: 'store', message: 'the DynamoDB table cannot be reached' });
+        }
+      },
+      true,
+    ),
+    route('POST', '/v1/push', async (_, event) => {
+      const body = validate(pushBody, bodyOf(event), 'push body');
+      return json(200, await service.push(body));
+    }),
+    route('POST', '/v1/push/batch', async (_, event) => {
+      const { messages } = validate(pushBatchBody, bodyOf(event), 'batch body');
+      const results = await Promise.all(
+        messages.map(async (message, index) => {
+          try {
+            return await service.push(validate(pushBody, message, `messages.${index}`));
+          } catch (error) {
+            if (!(error instanceof RoomcastError)) throw error;
+            return {
+              error: {
+                code: error.code,
+                message: error.message,
+                status: HTTP_STATUS[error.code],
+                ...(error.details ? { details: error.details } : {}),
+              },
+            };
+          }
+        }),
+      );
+      return json(200, { results });
+    }),
+    route('GET', '/v1/stats', async () => json(200, await service.stats())),
+    route('GET', '/v1/users/{userId}', async (params) => json(200, await service.user(param(params, 'userId', userIdSchema)))),
+    route('GET', '/v1/rooms/{room}', async (params, event) => {
+      const room = param(params, 'room', roomName);
+      const query = validate(pageQuery, event.queryStringParameters ?? {}, 'query');
+      const { count, members } = await service.roomMembers(room, query);
+      return json(200, {
+        room,
+        count,
+        members: members.items.map((m) => ({ userId: m.userId, connectionId: m.connectionId, joinedAt: m.joinedAt })),
+        ...(members.nextToken ? { nextToken: members.nextToken } : {}),
+      });
+    }),
+    route('POST', '/v1/rooms/{room}/members', async (params, event) => {
+      const room = param(params, 'room', roomName);
+      const { userId } = validate(roomMemberBody, bodyOf(event), 'member body');
+      return json(200, { joined: await service.joinUser(room, userId) });
+    }),
+    route('DELETE', '/v1/rooms/{room}/members/{userId}', async (params) => {
+      const room = param(params, 'room', roomName);
+      const userId = param(params, 'userId', userIdSchema);
+      return json(200, { left: await service.leaveUser(room, userId) });
+    }),
+    route('DELETE', '/v1/connections/{connectionId}', async (params) => {
+      await service.closeConnection(param(params, 'connectionId', connectionIdSchema));
+      return { statusCode: 204 };
+    }),
+    route('DELETE', '/v1/users/{userId}/connections', async (params) => {
+      return json(200, { disconnected: await service.closeUserConnections(param(params, 'userId', userIdSchema)) });
+    }),
+  ];
+
+  async function authenticate(event: APIGatewayProxyEventV2): Promise<void> {
+    if (!apiKeys) return; // IAM: API Gateway has verified the SigV4 signature already.
+    const authorization = header(event, 'authorization');
+    const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+    if (!match?.[1]) throw new UnauthorizedError('send the API key as "Authorization: Bearer <api-key>"');
+    if (!matchesApiKey(match[1], await apiKeys())) throw new UnauthorizedError('the API key is not valid');
+  }
+
+  return httpRoute(runtime, 'push', async (event) => {
+    const method = event.requestContext.http.method.toUpperCase();
+    const path = event.rawPath;
+    const candidates = routes
+      .map((r) => ({ r, match: r.pattern.exec(path) }))
+      .filter((c): c is { r: Route; match: RegExpExecArray } => c.match !== null);
+    const found = candidates.find((c) => c.r.method === method);
+    if (!found?.r.public) await authenticate(event);
+    if (!found) {
+      const allowed = candidates.map((c) => c.r.method);
+      throw new NotFoundError(
+        allowed.length > 0
+          ? `${method} is not supported on ${path}; use ${allowed.join(' or ')}`
+          : `no route ${method} ${path}; the push API lives under /v1 (see the README)`,
+      );
+    }
+    runtime.observability.sink.count(METRICS.pushRequests);
+    const params: Params = Object.fromEntries(found.r.names.map((name, i) => [name, found.match[i + 1] ?? '']));
+    return found.r.run(params, event);
+  });
+}

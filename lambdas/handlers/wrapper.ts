@@ -1,0 +1,138 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  APIGatewayProxyWebsocketEventV2,
+  Context,
+} from 'aws-lambda';
+import { HTTP_STATUS, METRICS } from '../domain/constants.js';
+import { type ErrorDetail, RoomcastError } from '../domain/errors.js';
+import { errorFrame } from '../domain/frames.js';
+import { frameIdOf } from '../domain/schemas.js';
+import type { Runtime } from '../runtime.js';
+
+/** A WebSocket event as API Gateway sends it once a Lambda authorizer has run. */
+export type WsEvent = APIGatewayProxyWebsocketEventV2 & {
+  requestContext: APIGatewayProxyWebsocketEventV2['requestContext'] & {
+    authorizer?: Record<string, string | number | boolean | undefined> | null;
+    identity?: { sourceIp?: string; userAgent?: string };
+    disconnectStatusCode?: number;
+    disconnectReason?: string;
+  };
+};
+
+export type WsResult = { statusCode: number; body?: string };
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+
+export interface Invocation {
+  logger: Logger;
+  requestId: string;
+}
+
+const OK: WsResult = { statusCode: 200 };
+
+/** Anything that is not a RoomcastError is an internal fault: logged in full, answered in general words. */
+function classify(error: unknown, invocation: Invocation, runtime: Runtime) {
+  const { sink } = runtime.observability;
+  if (error instanceof RoomcastError) {
+    sink.count(error.code === 'VALIDATION_ERROR' ? METRICS.validationErrors : METRICS.clientErrors);
+    invocation.logger.info('request refused', { code: error.code, reason: error.message });
+    return { code: error.code, message: error.message, details: error.details };
+  }
+  sink.count(METRICS.internalErrors);
+  invocation.logger.error('request failed', error as Error);
+  return {
+    code: 'INTERNAL' as const,
+    message: `something went wrong on our side; quote request id ${invocation.requestId} when reporting it`,
+    details: undefined as ErrorDetail[] | undefined,
+  };
+}
+
+export async function instrumented<T>(
+  runtime: Runtime,
+  name: string,
+  keys: Record<string, unknown>,
+  context: Context | undefined,
+  body: (invocation: Invocation) => Promise<T>,
+): Promise<T> {
+  const { logger: root, metrics } = runtime.observability;
+  const logger = root.createChild({ persistentKeys: { handler: name, ...keys } });
+  if (context) logger.addContext(context);
+  try {
+    return await body({ logger, requestId: String(keys.requestId ?? 'unknown') });
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}
+
+/**
+ * The one wrapper for WebSocket routes: log context, metrics flush, and every
+ * error turned into the contract's error frame, posted back to the sender. The
+ * route always answers 200 so the connection stays open.
+ */
+export function websocketRoute(
+  runtime: Runtime,
+  name: string,
+  handle: (event: WsEvent, invocation: Invocation) => Promise<WsResult | undefined>,
+) {
+  return (event: WsEvent, context?: Context): Promise<WsResult> => {
+    const { connectionId, requestId, routeKey } = event.requestContext;
+    return instrumented(runtime, name, { connectionId, requestId, routeKey }, context, async (invocation) => {
+      try {
+        return (await handle(event, invocation)) ?? OK;
+      } catch (error) {
+        const problem = classify(error, invocation, runtime);
+        if (event.requestContext.eventType !== 'MESSAGE') {
+          return { statusCode: HTTP_STATUS[problem.code] };
+        }
+        const frame = errorFrame(frameIdOf(event.body), problem.code, problem.message);
+        await runtime.gateway.post(connectionId, JSON.stringify(frame));
+        return OK;
+      }
+    });
+  };
+}
+
+export function json(statusCode: number, body: unknown): HttpResult {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+    body: JSON.stringify(body),
+  };
+}
+
+/**
+ * The same wrapper for HTTP API (payload v2) routes: errors become the
+ * contract's error body with the matching status.
+ */
+export function httpRoute(
+  runtime: Runtime,
+  name: string,
+  handle: (event: APIGatewayProxyEventV2, invocation: Invocation) => Promise<HttpResult>,
+) {
+  return (event: APIGatewayProxyEventV2, context?: Context): Promise<HttpResult> => {
+    const { requestId, http } = event.requestContext;
+    return instrumented(
+      runtime,
+      name,
+      { requestId, method: http.method, path: event.rawPath },
+      context,
+      async (invocation) => {
+        try {
+          return await handle(event, invocation);
+        } catch (error) {
+          const problem = classify(error, invocation, runtime);
+          return json(HTTP_STATUS[problem.code], {
+            error: {
+              code: problem.code,
+              message: problem.message,
+              ...(problem.details ? { details: problem.details } : {}),
+              timestamp: new Date(runtime.clock.now()).toISOString(),
+              requestId,
+            },
+          });
+        }
+      },
+    );
+  };
+}

@@ -1,0 +1,84 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { monotonicFactory } from 'ulid';
+import { type TokenVerifier, hs256Verifier, jwksVerifier } from './adapters/auth.js';
+import { DynamoConnectionStore } from './adapters/dynamo-store.js';
+import { ManagementApiGateway, createManagementClient } from './adapters/gateway.js';
+import { type Observability, createObservability } from './adapters/observability.js';
+import { cachedSecret, parseApiKeys } from './adapters/secrets.js';
+import { type Config, ConfigError } from './config.js';
+import type { Clock, ConnectionStore } from './domain/ports.js';
+import { RoomcastService } from './domain/service.js';
+
+/** Everything a handler needs, built once per process from the parsed configuration. */
+export interface Runtime {
+  config: Config;
+  observability: Observability;
+  clock: Clock;
+  store: ConnectionStore;
+  gateway: ManagementApiGateway;
+  service: RoomcastService;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export function createDocumentClient(config: Pick<Config, 'region' | 'dynamoEndpoint'>): DynamoDBDocumentClient {
+  const client = new DynamoDBClient({
+    region: config.region,
+    ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
+  });
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+export function createRuntime(config: Config): Runtime {
+  const observability = createObservability({
+    serviceName: config.serviceName,
+    namespace: config.metricsNamespace,
+    logLevel: config.logLevel,
+  });
+  const clock = systemClock;
+  const store = new DynamoConnectionStore(createDocumentClient(config), config.tableName, clock);
+  if (!config.connectionsEndpoint) throw new ConfigError('CONNECTIONS_ENDPOINT is required');
+  const gateway = new ManagementApiGateway(
+    createManagementClient(config.connectionsEndpoint, config.region, config.fanoutConcurrency),
+    { logger: observability.logger },
+  );
+  const nextId = monotonicFactory();
+  const service = new RoomcastService({
+    store,
+    gateway,
+    clock,
+    ids: { messageId: () => nextId() },
+    metrics: observability.sink,
+    settings: {
+      maxDataBytes: config.maxDataBytes,
+      fanoutConcurrency: config.fanoutConcurrency,
+      connectionTtlSeconds: config.connectionTtlSeconds,
+    },
+  });
+  return { config, observability, clock, store, gateway, service };
+}
+
+function secretsClient(config: Config) {
+  return new SecretsManagerClient({ region: config.region });
+}
+
+/** The client token verifier the configuration names. */
+export function createTokenVerifier(config: Config): TokenVerifier {
+  const auth = config.clientAuth;
+  if (!auth) throw new ConfigError('set JWT_SECRET, JWT_SECRET_ARN, or JWT_ISSUER + JWT_AUDIENCE + JWT_JWKS_URL');
+  if (auth.mode === 'oidc') return jwksVerifier(auth);
+  if (auth.mode === 'secret') return hs256Verifier(async () => auth.secret);
+  return hs256Verifier(cachedSecret(secretsClient(config), auth.secretArn, config.secretCacheMs));
+}
+
+/** The active push API keys, or undefined when API Gateway checks IAM (SigV4) instead. */
+export function createApiKeySource(config: Config): (() => Promise<string[]>) | undefined {
+  const auth = config.pushAuth;
+  if (!auth) throw new ConfigError('set PUSH_API_KEYS or PUSH_API_KEYS_SECRET_ARN, or PUSH_AUTH=iam');
+  if (auth.mode === 'iam') return undefined;
+  if (auth.mode === 'keys') return async () => auth.keys;
+  const secret = cachedSecret(secretsClient(config), auth.secretArn, config.secretCacheMs);
+  return async () => parseApiKeys(await secret());
+}

@@ -1,0 +1,163 @@
+import type { AddressInfo } from 'node:net';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { loadConfig } from '../lambdas/config.js';
+import { LIMITS } from '../lambdas/domain/constants.js';
+import { createAuthorizerHandler } from '../lambdas/handlers/authorizer.js';
+import { createConnectHandler } from '../lambdas/handlers/connect.js';
+import { createDisconnectHandler } from '../lambdas/handlers/disconnect.js';
+import { createMessageHandler } from '../lambdas/handlers/message.js';
+import { createPushHandler } from '../lambdas/handlers/push.js';
+import { createApiKeySource, createRuntime, createTokenVerifier } from '../lambdas/runtime.js';
+import { type LocalDynamo, ensureTable, localDynamoClient, startDynalite, sweepExpired } from './dynamo.js';
+import { type GatewayHandlers, type GatewayLimits, LocalGateway } from './gateway.js';
+
+export const LOCAL_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 4000,
+  jwtSecret: 'dev-jwt-secret',
+  apiKey: 'dev-api-key',
+  stage: 'local',
+  region: 'us-east-1',
+  tableName: 'roomcast-local',
+} as const;
+
+export interface LocalStackOptions {
+  /** 0 picks a free port. */
+  port?: number;
+  host?: string;
+  jwtSecret?: string;
+  /** Active push API keys (several allow rotation). */
+  apiKeys?: string[];
+  /** Another DynamoDB (DynamoDB Local, AWS) instead of the embedded dynalite. */
+  dynamoEndpoint?: string;
+  tableName?: string;
+  allowedOrigins?: string[];
+  maxDataBytes?: number;
+  limits?: Partial<GatewayLimits>;
+  /** How often expired items are deleted (DynamoDB TTL's stand-in); 0 turns the sweeper off. */
+  sweepIntervalMs?: number;
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  fanoutConcurrency?: number;
+}
+
+export interface LocalStack {
+  port: number;
+  urls: { websocket: string; http: string; connections: string };
+  /** The environment the handlers run with, as on AWS. */
+  env: Record<string, string>;
+  dynamoEndpoint: string;
+  tableName: string;
+  gateway: LocalGateway;
+  /** Runs one TTL sweep now; returns the number of items deleted. */
+  sweep(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the whole service on one machine: DynamoDB (embedded dynalite unless
+ * another endpoint is named), the WebSocket API, `@connections` and the push
+ * HTTP API, all running the same handler modules as Lambda.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const host = options.host ?? LOCAL_DEFAULTS.host;
+  const tableName = options.tableName ?? LOCAL_DEFAULTS.tableName;
+  const limits: GatewayLimits = {
+    maxMessageBytes: options.limits?.maxMessageBytes ?? LIMITS.maxMessageBytes,
+    idleTimeoutMs: options.limits?.idleTimeoutMs ?? LIMITS.idleTimeoutMs,
+    maxLifetimeMs: options.limits?.maxLifetimeMs ?? LIMITS.maxLifetimeMs,
+  };
+  const logger = new Logger({ serviceName: 'roomcast-local', logLevel: options.logLevel ?? 'INFO' });
+
+  // The SDK clients sign every request; the local endpoints accept any credentials.
+  process.env.AWS_ACCESS_KEY_ID ??= 'local';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
+  // Lambda runs Node.js 22; the SDK's notice about older local Node versions is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+  const dynamo: LocalDynamo = options.dynamoEndpoint
+    ? { endpoint: options.dynamoEndpoint, embedded: false, close: async () => undefined }
+    : await startDynalite();
+  const admin = localDynamoClient(dynamo.endpoint, LOCAL_DEFAULTS.region);
+  await ensureTable(admin, tableName);
+
+  let handlers: GatewayHandlers | undefined;
+  const api = {
+    apiId: 'local',
+    stage: LOCAL_DEFAULTS.stage,
+    domainName: host,
+    accountId: '000000000000',
+    region: LOCAL_DEFAULTS.region,
+  };
+  const gateway = new LocalGateway(
+    api,
+    () => {
+      if (!handlers) throw new Error('local stack is still starting');
+      return handlers;
+    },
+    limits,
+    logger,
+  );
+  await new Promise<void>((resolve, reject) => {
+    gateway.server.once('error', reject);
+    gateway.server.listen(options.port ?? LOCAL_DEFAULTS.port, host, () => resolve());
+  });
+  const { port } = gateway.server.address() as AddressInfo;
+  const base = `http://${host}:${port}`;
+
+  const env: Record<string, string> = {
+    TABLE_NAME: tableName,
+    AWS_REGION: LOCAL_DEFAULTS.region,
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    CONNECTIONS_ENDPOINT: `${base}/${LOCAL_DEFAULTS.stage}`,
+    JWT_SECRET: options.jwtSecret ?? LOCAL_DEFAULTS.jwtSecret,
+    PUSH_API_KEYS: (options.apiKeys ?? [LOCAL_DEFAULTS.apiKey]).join(','),
+    ALLOWED_ORIGINS: (options.allowedOrigins ?? []).join(','),
+    MAX_DATA_BYTES: String(options.maxDataBytes ?? LIMITS.defaultMaxDataBytes),
+    MAX_MESSAGE_BYTES: String(limits.maxMessageBytes),
+    FANOUT_CONCURRENCY: String(options.fanoutConcurrency ?? 64),
+    LOG_LEVEL: options.logLevel ?? 'INFO',
+    POWERTOOLS_SERVICE_NAME: 'roomcast',
+    POWERTOOLS_METRICS_NAMESPACE: 'Roomcast',
+  };
+  const runtime = createRuntime(loadConfig(env));
+  handlers = {
+    authorizer: createAuthorizerHandler(runtime, createTokenVerifier(runtime.config)),
+    connect: createConnectHandler(runtime),
+    disconnect: createDisconnectHandler(runtime),
+    message: createMessageHandler(runtime),
+    push: createPushHandler(runtime, createApiKeySource(runtime.config)),
+  };
+
+  const sweep = () => sweepExpired(admin, tableName, Math.floor(Date.now() / 1000));
+  const sweepEvery = options.sweepIntervalMs ?? 30_000;
+  const sweeper =
+    sweepEvery > 0
+      ? setInterval(() => {
+          sweep().catch((error: Error) => logger.warn('TTL sweep failed', { error: error.message }));
+        }, sweepEvery)
+      : undefined;
+  sweeper?.unref();
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    urls: { websocket: `ws://${host}:${port}/`, http: `${base}/v1`, connections: `${base}/@connections` },
+    env,
+    dynamoEndpoint: dynamo.endpoint,
+    tableName,
+    gateway,
+    sweep,
+    close: () => {
+      closing ??= (async () => {
+        if (sweeper) clearInterval(sweeper);
+        await gateway.shutdown();
+        const closed = new Promise<void>((resolve) => gateway.server.close(() => resolve()));
+        gateway.server.closeAllConnections();
+        await closed;
+        admin.destroy();
+        await dynamo.close();
+      })();
+      return closing;
+    },
+  };
+}
