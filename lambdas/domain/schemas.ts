@@ -24,7 +24,10 @@ const clientId = z
   .string({ error: 'id must be a string' })
   .max(LIMITS.maxClientIdLength, `id must be at most ${LIMITS.maxClientIdLength} characters`);
 /** Any JSON value; an omitted `data` is delivered as null. */
-const data = z.unknown().transform((value) => (value === undefined ? null : value));
+const data = z
+  .unknown()
+  .optional()
+  .transform((value) => (value === undefined ? null : value));
 
 export const joinFrame = z.strictObject({ action: z.literal('join'), id: clientId.optional(), room: roomName });
 export const leaveFrame = z.strictObject({ action: z.literal('leave'), id: clientId.optional(), room: roomName });

@@ -61,7 +61,7 @@ export async function instrumented<T>(
   try {
     return await body({ logger, requestId: String(keys.requestId ?? 'unknown') });
   } finally {
-    metrics.publishStoredMetrics();
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 }
 
