@@ -166,3 +166,14 @@ export async function connectionIdsOf(stack: LocalStack, userId: string): Promis
   const res = await api(stack, 'GET', `/v1/users/${encodeURIComponent(userId)}`);
   return (res.body.connections as { connectionId: string }[]).map((c) => c.connectionId);
 }
+
+/** Stats once every earlier `$disconnect` has landed: stored connections equal live sockets. */
+export async function settledStats(stack: LocalStack): Promise<{ connections: number; users: number; rooms: number }> {
+  return eventually(async () => {
+    const stats = (await api(stack, 'GET', '/v1/stats')).body;
+    if (stats.connections !== stack.gateway.connectionCount) {
+      throw new Error(`stored ${stats.connections} connections, ${stack.gateway.connectionCount} live`);
+    }
+    return stats;
+  });
+}

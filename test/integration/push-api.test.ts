@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack.js';
-import { type TestClient, api, connect, connectionIdsOf, eventually, startTestStack } from './harness.js';
+import { type TestClient, api, connect, connectionIdsOf, eventually, settledStats, startTestStack } from './harness.js';
 
 let stack: LocalStack;
 beforeAll(async () => {
@@ -258,11 +258,7 @@ describe('presence and membership', () => {
 
   it('reports stats for connections, users and rooms', async () => {
     // Wait until earlier tests' $disconnects have landed: stored connections match live sockets.
-    const before = await eventually(async () => {
-      const stats = (await api(stack, 'GET', '/v1/stats')).body;
-      expect(stats.connections).toBe(stack.gateway.connectionCount);
-      return stats;
-    });
+    const before = await settledStats(stack);
     const a = await joined('stats-user', 'stats-room');
     const b = await connect(stack, 'stats-user');
     const during = (await api(stack, 'GET', '/v1/stats')).body;
