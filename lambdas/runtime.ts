@@ -8,7 +8,7 @@ import { ManagementApiGateway, createManagementClient } from './adapters/gateway
 import { type Observability, createObservability } from './adapters/observability.js';
 import { cachedSecret, parseApiKeys } from './adapters/secrets.js';
 import { type Config, ConfigError } from './config.js';
-import type { Clock, ConnectionStore } from './domain/ports.js';
+import type { Clock, ConnectionGateway, ConnectionStore } from './domain/ports.js';
 import { RoomcastService } from './domain/service.js';
 
 /** Everything a handler needs, built once per process from the parsed configuration. */
@@ -17,7 +17,7 @@ export interface Runtime {
   observability: Observability;
   clock: Clock;
   store: ConnectionStore;
-  gateway: ManagementApiGateway;
+  gateway: ConnectionGateway;
   service: RoomcastService;
 }
 

@@ -1,0 +1,64 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SignJWT } from 'jose';
+import { mockClient } from 'aws-sdk-client-mock';
+import { describe, expect, it } from 'vitest';
+import { hs256Verifier, matchesApiKey } from '../../../lambdas/adapters/auth.js';
+import { cachedSecret, parseApiKeys } from '../../../lambdas/adapters/secrets.js';
+
+const secret = 's3cret';
+const sign = (claims: Record<string, unknown>, options: { sub?: string; exp?: string; key?: string; alg?: string } = {}) => {
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? 'HS256' });
+  if (options.sub !== undefined) jwt.setSubject(options.sub);
+  if (options.exp !== '') jwt.setExpirationTime(options.exp ?? '1h');
+  return jwt.sign(new TextEncoder().encode(options.key ?? secret));
+};
+const verify = hs256Verifier(async () => secret);
+
+describe('hs256Verifier', () => {
+  it('returns the user and the rooms claim', async () => {
+    expect(await verify(await sign({ rooms: ['private-ops'] }, { sub: 'alice' }))).toEqual({
+      userId: 'alice',
+      rooms: ['private-ops'],
+    });
+  });
+
+  it.each([
+    ['expired', () => sign({}, { sub: 'a', exp: '-1m' }), 'token has expired'],
+    ['badly signed', () => sign({}, { sub: 'a', key: 'other' }), 'token signature is not valid'],
+    ['without sub', () => sign({}, {}), 'sub'],
+    ['without exp', () => sign({}, { sub: 'a', exp: '' }), 'exp'],
+    ['with a bad rooms claim', () => sign({ rooms: 'all' }, { sub: 'a' }), 'rooms'],
+    ['garbage', async () => 'a.b.c', 'token is malformed'],
+  ])('refuses a token that is %s', async (_, make, words) => {
+    await expect(verify(await make())).rejects.toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringContaining(words) });
+  });
+});
+
+describe('matchesApiKey', () => {
+  it('matches any active key and nothing else', () => {
+    expect(matchesApiKey('new', ['old', 'new'])).toBe(true);
+    expect(matchesApiKey('ne', ['old', 'new'])).toBe(false);
+    expect(matchesApiKey('', [])).toBe(false);
+  });
+});
+
+describe('secrets', () => {
+  it('caches a secret for its max age, then reads it again', async () => {
+    const sm = mockClient(SecretsManagerClient);
+    sm.on(GetSecretValueCommand).resolvesOnce({ SecretString: 'one' }).resolves({ SecretString: 'two' });
+    let now = 0;
+    const read = cachedSecret(new SecretsManagerClient({ region: 'us-east-1' }), 'arn', 1000, () => now);
+    expect(await read()).toBe('one');
+    now = 999;
+    expect(await read()).toBe('one');
+    now = 2000;
+    expect(await read()).toBe('two');
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+  });
+
+  it('reads API keys from a JSON array or a list', () => {
+    expect(parseApiKeys('["a","b"]')).toEqual(['a', 'b']);
+    expect(parseApiKeys('a, b\nc')).toEqual(['a', 'b', 'c']);
+    expect(() => parseApiKeys('[1]')).toThrow(/JSON array of strings/);
+  });
+});

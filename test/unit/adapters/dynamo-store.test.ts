@@ -1,0 +1,103 @@
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { DynamoConnectionStore } from '../../../lambdas/adapters/dynamo-store.js';
+import { fixedClock } from '../fakes.js';
+
+const doc = mockClient(DynamoDBDocumentClient);
+const NOW = 1_790_000_000_000;
+const store = () =>
+  new DynamoConnectionStore(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'tbl', fixedClock(NOW));
+const later = NOW / 1000 + 100;
+
+beforeEach(() => doc.reset());
+
+async function collect(pages: AsyncIterable<string[]>) {
+  const out: string[][] = [];
+  for await (const page of pages) out.push(page);
+  return out;
+}
+
+describe('DynamoConnectionStore', () => {
+  it('follows pagination of a room with consistent reads, a small projection and the expiry filter', async () => {
+    doc
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [{ connectionId: 'a' }, { connectionId: 'b' }], LastEvaluatedKey: { pk: 'ROOM#r', sk: 'CONN#b' } })
+      .resolvesOnce({ Items: [{ connectionId: 'c' }] });
+
+    expect(await collect(store().roomConnectionIds('r'))).toEqual([['a', 'b'], ['c']]);
+
+    const calls = doc.commandCalls(QueryCommand).map((c) => c.args[0].input);
+    expect(calls).toHaveLength(2);
+    expect(calls[0]).toMatchObject({
+      TableName: 'tbl',
+      ConsistentRead: true,
+      ProjectionExpression: 'connectionId',
+      FilterExpression: '#ttl > :now',
+      ExpressionAttributeValues: { ':pk': 'ROOM#r', ':conn': 'CONN#', ':now': NOW / 1000 },
+    });
+    expect(calls[1]?.ExclusiveStartKey).toEqual({ pk: 'ROOM#r', sk: 'CONN#b' });
+  });
+
+  it('reads a user connections from the index, every page', async () => {
+    doc
+      .on(QueryCommand)
+      .resolvesOnce({
+        Items: [{ connectionId: 'a', userId: 'u', connectedAt: 1, expiresAt: later }],
+        LastEvaluatedKey: { x: 1 },
+      })
+      .resolvesOnce({ Items: [{ connectionId: 'b', userId: 'u', connectedAt: 2, expiresAt: later }] });
+    const connections = await store().userConnections('u');
+    expect(connections.map((c) => c.connectionId)).toEqual(['a', 'b']);
+    expect(doc.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({ IndexName: 'gsi1' });
+  });
+
+  it('treats an expired connection as absent', async () => {
+    doc.on(GetCommand).resolves({ Item: { connectionId: 'a', userId: 'u', connectedAt: 1, expiresAt: NOW / 1000 - 1 } });
+    expect(await store().getConnection('a')).toBeUndefined();
+  });
+
+  it('counts a new connection once, for the connection and for a new user', async () => {
+    doc.on(PutCommand).resolves({});
+    doc.on(UpdateCommand).resolves({ Attributes: { connections: 1 } });
+    await store().putConnection({ connectionId: 'c', userId: 'u', connectedAt: NOW, expiresAt: later });
+    const updates = doc.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(updates).toHaveLength(2);
+    expect(updates[1]?.ExpressionAttributeValues).toEqual({ ':v0': 1, ':v1': 1 });
+  });
+
+  it('does not count a connection stored again', async () => {
+    doc.on(PutCommand).resolves({ Attributes: { connectionId: 'c' } });
+    await store().putConnection({ connectionId: 'c', userId: 'u', connectedAt: NOW, expiresAt: later });
+    expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
+  });
+
+  it('removes a connection that is already gone without touching counters, and cleans its memberships', async () => {
+    doc.on(DeleteCommand).resolves({});
+    doc.on(QueryCommand).resolves({ Items: [{ room: 'r1' }] });
+    expect(await store().removeConnection('c')).toBe(false);
+    const keys = doc.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key);
+    expect(keys).toContainEqual({ pk: 'CONN#c', sk: 'META' });
+    expect(keys).toContainEqual({ pk: 'ROOM#r1', sk: 'CONN#c' });
+    expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
+  });
+
+  it('refuses a nextToken that belongs to another room', async () => {
+    const token = Buffer.from(JSON.stringify({ pk: 'ROOM#other', sk: 'CONN#x' })).toString('base64url');
+    await expect(store().listMembers('r', { limit: 10, nextToken: token })).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+    });
+    expect(doc.commandCalls(QueryCommand)).toHaveLength(0);
+  });
+
+  it('sums the stats shards and never reports below zero', async () => {
+    doc.on(QueryCommand).resolves({
+      Items: [
+        { connections: 3, users: 2, rooms: 1 },
+        { connections: -1, users: -1, rooms: -2 },
+      ],
+    });
+    expect(await store().stats()).toEqual({ connections: 2, users: 1, rooms: 0 });
+  });
+});

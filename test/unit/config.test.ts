@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../lambdas/config.js';
+
+describe('loadConfig', () => {
+  it('applies the defaults and picks the auth modes', () => {
+    const config = loadConfig({ TABLE_NAME: 't', JWT_SECRET: 's', PUSH_API_KEYS: 'a, b' });
+    expect(config).toMatchObject({
+      tableName: 't',
+      region: 'us-east-1',
+      maxDataBytes: 32768,
+      maxMessageBytes: 131072,
+      clientAuth: { mode: 'secret', secret: 's' },
+      pushAuth: { mode: 'keys', keys: ['a', 'b'] },
+      allowedOrigins: [],
+    });
+  });
+
+  it('prefers OIDC, then a secret ARN, and IAM for the push API when asked', () => {
+    const config = loadConfig({
+      TABLE_NAME: 't',
+      JWT_ISSUER: 'https://issuer',
+      JWT_AUDIENCE: 'aud',
+      JWT_JWKS_URL: 'https://issuer/.well-known/jwks.json',
+      PUSH_AUTH: 'iam',
+    });
+    expect(config.clientAuth).toEqual({ mode: 'oidc', issuer: 'https://issuer', audience: 'aud', jwksUrl: 'https://issuer/.well-known/jwks.json' });
+    expect(config.pushAuth).toEqual({ mode: 'iam' });
+  });
+
+  it('names every bad variable', () => {
+    expect(() => loadConfig({ MAX_DATA_BYTES: '-1', JWT_ISSUER: 'x' })).toThrow(ConfigError);
+    expect(() => loadConfig({ MAX_DATA_BYTES: '-1' })).toThrow(/TABLE_NAME.*MAX_DATA_BYTES|MAX_DATA_BYTES.*TABLE_NAME/);
+  });
+});

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { fanOut } from '../../../lambdas/domain/fanout.js';
+import type { ConnectionGateway, PostOutcome } from '../../../lambdas/domain/ports.js';
+import { RecordingGateway } from '../fakes.js';
+
+async function* pages(...batches: string[][]) {
+  for (const batch of batches) yield batch;
+}
+
+describe('fanOut', () => {
+  it('posts once per connection across pages, skipping duplicates and exceptions', async () => {
+    const gateway = new RecordingGateway();
+    const result = await fanOut(pages(['a', 'b'], ['b', 'c', 'me']), 'frame', {
+      gateway,
+      prune: async () => undefined,
+      concurrency: 2,
+      except: new Set(['me']),
+    });
+    expect(result).toEqual({ delivered: 3, pruned: 0, failed: 0 });
+    expect(gateway.posts.map((p) => p.connectionId).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('prunes gone connections and counts failures without stopping the others', async () => {
+    const gateway = new RecordingGateway();
+    gateway.outcomes.set('gone', 'gone');
+    gateway.outcomes.set('broken', 'failed');
+    const pruned: string[] = [];
+    const result = await fanOut(['ok1', 'gone', 'broken', 'ok2'], 'frame', {
+      gateway,
+      prune: async (id) => {
+        pruned.push(id);
+      },
+      concurrency: 1,
+    });
+    expect(result).toEqual({ delivered: 2, pruned: 1, failed: 1 });
+    expect(pruned).toEqual(['gone']);
+  });
+
+  it('treats a gateway that throws as one failed delivery and a failing prune as still pruned', async () => {
+    const gateway: ConnectionGateway = {
+      post: async (id) => {
+        if (id === 'throws') throw new Error('boom');
+        return id === 'gone' ? 'gone' : 'delivered';
+      },
+      close: async () => true,
+    };
+    const result = await fanOut(['throws', 'gone', 'fine'], 'f', {
+      gateway,
+      prune: async () => {
+        throw new Error('store down');
+      },
+      concurrency: 8,
+    });
+    expect(result).toEqual({ delivered: 1, pruned: 1, failed: 1 });
+  });
+
+  it('never has more posts in flight than the concurrency allows', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const gateway: ConnectionGateway = {
+      post: async (): Promise<PostOutcome> => {
+        inFlight += 1;
+        peak = Math.max(peak, inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight -= 1;
+        return 'delivered';
+      },
+      close: async () => true,
+    };
+    const ids = Array.from({ length: 50 }, (_, i) => `c${i}`);
+    const result = await fanOut(ids, 'f', { gateway, prune: async () => undefined, concurrency: 5 });
+    expect(result.delivered).toBe(50);
+    expect(peak).toBe(5);
+  });
+});

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { METRICS } from '../../../lambdas/domain/constants.js';
+import { serviceWithFakes } from '../fakes.js';
+
+const caller = (connectionId: string, userId: string, rooms: string[] = []) => ({ connectionId, userId, rooms });
+
+describe('RoomcastService', () => {
+  it('stores a connection with an expiry past the two-hour limit', async () => {
+    const { service, store, clock } = serviceWithFakes();
+    await service.connect('c1', 'alice', clock.now());
+    expect(store.connections.get('c1')).toEqual({
+      connectionId: 'c1',
+      userId: 'alice',
+      connectedAt: clock.now(),
+      expiresAt: Math.floor(clock.now() / 1000) + 7800,
+    });
+  });
+
+  it('joins, sends to other members with from and room, and acks with the messageId', async () => {
+    const { service, gateway, clock } = serviceWithFakes();
+    await service.connect('a', 'alice', clock.now());
+    await service.connect('b', 'bob', clock.now());
+    await service.handleFrame({ action: 'join', room: 'lobby' }, caller('a', 'alice'));
+    await service.handleFrame({ action: 'join', room: 'lobby' }, caller('b', 'bob'));
+
+    const ack = await service.handleFrame(
+      { action: 'send', id: 'x', room: 'lobby', event: 'chat', data: { t: 1 } },
+      caller('a', 'alice'),
+    );
+
+    expect(ack).toEqual({ type: 'ack', id: 'x', ok: true, messageId: expect.any(String), ts: clock.now() });
+    expect(gateway.framesTo('b')).toEqual([
+      { type: 'message', room: 'lobby', event: 'chat', data: { t: 1 }, from: 'alice', messageId: (ack as { messageId: string }).messageId, ts: clock.now() },
+    ]);
+    expect(gateway.framesTo('a')).toEqual([]);
+  });
+
+  it('refuses a private room outside the claim and a send from a non-member', async () => {
+    const { service } = serviceWithFakes();
+    await expect(service.handleFrame({ action: 'join', room: 'private-x' }, caller('a', 'alice'))).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    await expect(
+      service.handleFrame({ action: 'send', room: 'lobby', event: 'e', data: null }, caller('a', 'alice')),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN', message: 'join room lobby before sending to it' });
+  });
+
+  it('checks the data size before anything is delivered', async () => {
+    const { service, gateway, clock } = serviceWithFakes({ maxDataBytes: 10 });
+    await service.connect('a', 'alice', clock.now());
+    await expect(service.push({ broadcast: true, event: 'e', data: 'x'.repeat(20) })).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+    });
+    expect(gateway.posts).toEqual([]);
+  });
+
+  it('prunes gone connections during a push and counts the outcome metrics', async () => {
+    const { service, store, gateway, metrics, clock } = serviceWithFakes();
+    await service.connect('live', 'u', clock.now());
+    await service.connect('dead', 'u', clock.now());
+    gateway.outcomes.set('dead', 'gone');
+
+    const result = await service.push({ userId: 'u', event: 'e', data: 1 });
+
+    expect(result).toMatchObject({ delivered: 1, pruned: 1, failed: 0 });
+    expect(store.connections.has('dead')).toBe(false);
+    expect(metrics.counts.get(METRICS.delivered)).toBe(1);
+    expect(metrics.counts.get(METRICS.pruned)).toBe(1);
+    expect(metrics.counts.get(METRICS.connectionsClosed)).toBe(1);
+  });
+
+  it('joins and removes every connection of a user server-side', async () => {
+    const { service, store, clock } = serviceWithFakes();
+    await service.connect('p', 'u', clock.now());
+    await service.connect('l', 'u', clock.now());
+    expect(await service.joinUser('support', 'u')).toBe(2);
+    expect(await store.countMembers('support')).toBe(2);
+    expect(await service.leaveUser('support', 'u')).toBe(2);
+    expect(await store.countMembers('support')).toBe(0);
+  });
+
+  it('closes a known connection and forgets it, and refuses an unknown one', async () => {
+    const { service, store, gateway, clock } = serviceWithFakes();
+    await service.connect('c', 'u', clock.now());
+    await service.closeConnection('c');
+    expect(gateway.closed).toEqual(['c']);
+    expect(store.connections.size).toBe(0);
+    await expect(service.closeConnection('c')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});

@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs';
+import type { APIGatewayProxyEventV2, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { hs256Verifier } from '../../../lambdas/adapters/auth.js';
+import { createAuthorizerHandler } from '../../../lambdas/handlers/authorizer.js';
+import { createConnectHandler } from '../../../lambdas/handlers/connect.js';
+import { createDisconnectHandler } from '../../../lambdas/handlers/disconnect.js';
+import { createMessageHandler } from '../../../lambdas/handlers/message.js';
+import { createPushHandler } from '../../../lambdas/handlers/push.js';
+import type { WsEvent } from '../../../lambdas/handlers/wrapper.js';
+import { fakeRuntime } from '../fakes.js';
+
+function fixture<T>(name: string): T {
+  return JSON.parse(readFileSync(new URL(`../../fixtures/${name}.json`, import.meta.url), 'utf8')) as T;
+}
+const CID = 'Yx2bXc4hjoECJ-w=';
+
+describe('authorizer', () => {
+  const sign = (sub: string) =>
+    new SignJWT({ rooms: ['private-ops'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('handler-secret'));
+
+  function authorizer(env: Record<string, string> = {}) {
+    const { runtime } = fakeRuntime(env);
+    return createAuthorizerHandler(runtime, hs256Verifier(async () => 'handler-secret'));
+  }
+
+  it('allows a valid token with the identity as string context', async () => {
+    const event = fixture<APIGatewayRequestAuthorizerEvent>('authorizer-request');
+    event.queryStringParameters = { token: await sign('alice') };
+    const result = await authorizer()(event);
+    expect(result.principalId).toBe('alice');
+    expect(result.policyDocument.Statement[0]).toMatchObject({ Effect: 'Allow', Resource: event.methodArn });
+    expect(result.context).toEqual({ userId: 'alice', rooms: '["private-ops"]' });
+  });
+
+  it('throws Unauthorized for a bad or missing token, so API Gateway answers 401', async () => {
+    const event = fixture<APIGatewayRequestAuthorizerEvent>('authorizer-request');
+    await expect(authorizer()(event)).rejects.toThrow('Unauthorized');
+    event.queryStringParameters = {};
+    await expect(authorizer()(event)).rejects.toThrow('Unauthorized');
+  });
+
+  it('denies an origin outside the allowed list, so API Gateway answers 403', async () => {
+    const event = fixture<APIGatewayRequestAuthorizerEvent>('authorizer-request');
+    event.queryStringParameters = { token: await sign('alice') };
+    const result = await authorizer({ ALLOWED_ORIGINS: 'https://other.example.com' })(event);
+    expect(result.policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny' });
+    const allowed = await authorizer({ ALLOWED_ORIGINS: 'https://app.example.com' })(event);
+    expect(allowed.policyDocument.Statement[0]).toMatchObject({ Effect: 'Allow' });
+  });
+});
+
+describe('connect, message and disconnect', () => {
+  it('stores the connection on $connect, joins on a join frame, and forgets it on $disconnect', async () => {
+    const { runtime, store, gateway } = fakeRuntime();
+
+    expect(await createConnectHandler(runtime)(fixture<WsEvent>('connect'))).toEqual({ statusCode: 200 });
+    expect(store.connections.get(CID)).toMatchObject({ userId: 'alice', connectedAt: 1795255200000 });
+
+    expect(await createMessageHandler(runtime)(fixture<WsEvent>('message-join'))).toEqual({ statusCode: 200 });
+    expect(gateway.framesTo(CID)).toEqual([{ type: 'ack', id: 'c1', ok: true }]);
+    expect(await store.isMember('private-ops', CID)).toBe(true);
+
+    expect(await createDisconnectHandler(runtime)(fixture<WsEvent>('disconnect'))).toEqual({ statusCode: 200 });
+    expect(store.connections.size).toBe(0);
+    expect(await store.countMembers('private-ops')).toBe(0);
+  });
+
+  it('answers a bad frame with an error frame carrying the id, and still 200', async () => {
+    const { runtime, gateway } = fakeRuntime();
+    const event = fixture<WsEvent>('message-join');
+    event.body = '{"action":"join","id":"c9","room":"bad room"}';
+    expect(await createMessageHandler(runtime)(event)).toEqual({ statusCode: 200 });
+    expect(gateway.framesTo(CID)).toEqual([
+      { type: 'error', id: 'c9', code: 'VALIDATION_ERROR', message: expect.stringContaining('room must be') },
+    ]);
+  });
+
+  it('answers an internal fault with INTERNAL and the request id, never the error itself', async () => {
+    const { runtime, store, gateway } = fakeRuntime();
+    store.addMember = async () => {
+      throw new Error('DynamoDB exploded at line 42');
+    };
+    await createMessageHandler(runtime)(fixture<WsEvent>('message-join'));
+    const [frame] = gateway.framesTo(CID);
+    expect(frame).toMatchObject({ type: 'error', id: 'c1', code: 'INTERNAL' });
+    expect(String(frame?.message)).toContain('Yx2cbHZ8DoEFpXQ=');
+    expect(String(frame?.message)).not.toContain('exploded');
+  });
+});
+
+describe('push', () => {
+  it('decodes a base64 body, authenticates the key and pushes', async () => {
+    const { runtime, service, gateway, clock } = fakeRuntime();
+    await service.connect('p1', 'alice', clock.now());
+    const handler = createPushHandler(runtime, async () => ['test-key']);
+
+    const res = await handler(fixture<APIGatewayProxyEventV2>('http-push'));
+
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body ?? '')).toMatchObject({ delivered: 1, pruned: 0, failed: 0 });
+    expect(gateway.framesTo('p1')[0]).toMatchObject({ type: 'message', event: 'notify', data: { n: 1 } });
+  });
+
+  it('answers a wrong key with 401 in the contract shape', async () => {
+    const { runtime } = fakeRuntime();
+    const event = fixture<APIGatewayProxyEventV2>('http-push');
+    event.headers.authorization = 'Bearer nope';
+    const res = await createPushHandler(runtime, async () => ['test-key'])(event);
+    expect(res.statusCode).toBe(401);
+    expect(JSON.parse(res.body ?? '')).toEqual({
+      error: {
+        code: 'UNAUTHORIZED',
+        message: 'the API key is not valid',
+        timestamp: expect.any(String),
+        requestId: 'Yx3AAhVFjoEEMqw=',
+      },
+    });
+  });
+
+  it('lets IAM-authenticated requests through without a key', async () => {
+    const { runtime } = fakeRuntime({ PUSH_AUTH: 'iam' });
+    const event = fixture<APIGatewayProxyEventV2>('http-push');
+    delete event.headers.authorization;
+    const res = await createPushHandler(runtime, undefined)(event);
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('answers 503 naming the store when health fails', async () => {
+    const { runtime, store } = fakeRuntime();
+    store.checkHealth = async () => {
+      throw new Error('unreachable');
+    };
+    const event = fixture<APIGatewayProxyEventV2>('http-push');
+    event.rawPath = '/v1/health';
+    event.requestContext.http.method = 'GET';
+    const res = await createPushHandler(runtime, async () => ['test-key'])(event);
+    expect(res.statusCode).toBe(503);
+    expect(JSON.parse(res.body ?? '')).toMatchObject({ status: 'unavailable', failing: 'store' });
+  });
+});
