@@ -9,10 +9,23 @@ import { SignJWT } from 'jose';
 import { LOCAL_DEFAULTS } from '../local/stack.js';
 
 const usage = 'usage: npm run token -- <userId> [--rooms room1,private-team-*] [--ttl seconds]';
-let parsed: ReturnType<typeof parseArgs<{ options: { rooms: { type: 'string'; multiple: true }; ttl: { type: 'string' }; help: { type: 'boolean' } }; allowPositionals: true }>>;
+let parsed: ReturnType<
+  typeof parseArgs<{
+    options: {
+      rooms: { type: 'string'; multiple: true };
+      ttl: { type: 'string' };
+      help: { type: 'boolean' };
+    };
+    allowPositionals: true;
+  }>
+>;
 try {
   parsed = parseArgs({
-    options: { rooms: { type: 'string', multiple: true }, ttl: { type: 'string' }, help: { type: 'boolean' } },
+    options: {
+      rooms: { type: 'string', multiple: true },
+      ttl: { type: 'string' },
+      help: { type: 'boolean' },
+    },
     allowPositionals: true,
   });
 } catch (error) {
@@ -29,7 +42,10 @@ if (!Number.isInteger(ttl) || ttl <= 0) {
   console.error(`--ttl must be a whole number of seconds\n${usage}`);
   process.exit(2);
 }
-const rooms = (parsed.values.rooms ?? []).flatMap((r) => r.split(',')).map((r) => r.trim()).filter(Boolean);
+const rooms = (parsed.values.rooms ?? [])
+  .flatMap((r) => r.split(','))
+  .map((r) => r.trim())
+  .filter(Boolean);
 const secret = new TextEncoder().encode(process.env.ROOMCAST_JWT_SECRET || LOCAL_DEFAULTS.jwtSecret);
 const token = await new SignJWT(rooms.length > 0 ? { rooms } : {})
   .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })

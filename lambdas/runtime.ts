@@ -2,10 +2,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { monotonicFactory } from 'ulid';
-import { type TokenVerifier, hs256Verifier, jwksVerifier } from './adapters/auth.js';
+import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth.js';
 import { DynamoConnectionStore } from './adapters/dynamo-store.js';
-import { ManagementApiGateway, createManagementClient } from './adapters/gateway.js';
-import { type Observability, createObservability } from './adapters/observability.js';
+import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
+import { createObservability, type Observability } from './adapters/observability.js';
 import { cachedSecret, parseApiKeys } from './adapters/secrets.js';
 import { type Config, ConfigError } from './config.js';
 import type { Clock, ConnectionGateway, ConnectionStore } from './domain/ports.js';
@@ -23,7 +23,9 @@ export interface Runtime {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-export function createDocumentClient(config: Pick<Config, 'region' | 'dynamoEndpoint'>): DynamoDBDocumentClient {
+export function createDocumentClient(
+  config: Pick<Config, 'region' | 'dynamoEndpoint'>,
+): DynamoDBDocumentClient {
   const client = new DynamoDBClient({
     region: config.region,
     ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
@@ -67,7 +69,8 @@ function secretsClient(config: Config) {
 /** The client token verifier the configuration names. */
 export function createTokenVerifier(config: Config): TokenVerifier {
   const auth = config.clientAuth;
-  if (!auth) throw new ConfigError('set JWT_SECRET, JWT_SECRET_ARN, or JWT_ISSUER + JWT_AUDIENCE + JWT_JWKS_URL');
+  if (!auth)
+    throw new ConfigError('set JWT_SECRET, JWT_SECRET_ARN, or JWT_ISSUER + JWT_AUDIENCE + JWT_JWKS_URL');
   if (auth.mode === 'oidc') return jwksVerifier(auth);
   if (auth.mode === 'secret') return hs256Verifier(async () => auth.secret);
   return hs256Verifier(cachedSecret(secretsClient(config), auth.secretArn, config.secretCacheMs));

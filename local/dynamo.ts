@@ -1,8 +1,13 @@
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
-import { TABLE_SCHEMA, createTableInput } from '../lambdas/adapters/table.js';
+import { createTableInput, TABLE_SCHEMA } from '../lambdas/adapters/table.js';
 
 export interface LocalDynamo {
   endpoint: string;
@@ -36,7 +41,10 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
     await client.send(new DescribeTableCommand({ TableName: tableName }));
     return;
   } catch (error) {
-    if (!(error instanceof ResourceNotFoundException) && (error as Error).name !== 'ResourceNotFoundException') {
+    if (
+      !(error instanceof ResourceNotFoundException) &&
+      (error as Error).name !== 'ResourceNotFoundException'
+    ) {
       throw error;
     }
   }
@@ -54,7 +62,11 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
  * Deletes items whose TTL attribute has passed, as DynamoDB's TTL would
  * (dynalite has none). A Scan is fine here: this is housekeeping, not a hot path.
  */
-export async function sweepExpired(client: DynamoDBClient, tableName: string, nowSeconds: number): Promise<number> {
+export async function sweepExpired(
+  client: DynamoDBClient,
+  tableName: string,
+  nowSeconds: number,
+): Promise<number> {
   const doc = DynamoDBDocumentClient.from(client);
   let removed = 0;
   let start: Record<string, unknown> | undefined;

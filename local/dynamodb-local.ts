@@ -30,8 +30,12 @@ export async function startDynamoDbLocal(timeoutMs = 60_000): Promise<LocalDynam
     output += chunk.toString();
   });
   const exited = new Promise<never>((_, reject) => {
-    child.once('exit', (code) => reject(new Error(`DynamoDB Local exited (${code}): ${output.slice(-2000)}`)));
-    child.once('error', (error) => reject(new Error(`DynamoDB Local could not start (is Java installed?): ${error.message}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`DynamoDB Local exited (${code}): ${output.slice(-2000)}`)),
+    );
+    child.once('error', (error) =>
+      reject(new Error(`DynamoDB Local could not start (is Java installed?): ${error.message}`)),
+    );
   });
   exited.catch(() => undefined);
   const endpoint = `http://127.0.0.1:${port}`;
@@ -43,7 +47,8 @@ export async function startDynamoDbLocal(timeoutMs = 60_000): Promise<LocalDynam
       break;
     } catch (error) {
       if ((error as Error).message.startsWith('DynamoDB Local')) throw error;
-      if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer within ${timeoutMs} ms: ${output}`);
+      if (Date.now() > deadline)
+        throw new Error(`DynamoDB Local did not answer within ${timeoutMs} ms: ${output}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }

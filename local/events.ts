@@ -34,7 +34,8 @@ export function flatHeaders(req: IncomingMessage): Record<string, string> {
 
 export function queryOf(url: URL): Record<string, string> | undefined {
   const query: Record<string, string> = {};
-  for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
+  for (const [name, value] of url.searchParams)
+    query[name] = name in query ? `${query[name]},${value}` : value;
   return Object.keys(query).length > 0 ? query : undefined;
 }
 
@@ -54,7 +55,9 @@ function wsContext(api: ApiIdentity, c: ConnectionFacts, routeKey: string, event
     requestTimeEpoch: now,
     requestTime: new Date(now).toUTCString(),
     identity: { sourceIp: c.sourceIp, userAgent: c.userAgent },
-    ...(c.authorizer ? { authorizer: { principalId: String(c.authorizer.userId ?? ''), ...c.authorizer } } : {}),
+    ...(c.authorizer
+      ? { authorizer: { principalId: String(c.authorizer.userId ?? ''), ...c.authorizer } }
+      : {}),
   };
 }
 
@@ -111,7 +114,12 @@ export function disconnectEvent(api: ApiIdentity, c: ConnectionFacts, code: numb
   } as unknown as WsEvent;
 }
 
-export function httpApiEvent(api: ApiIdentity, req: IncomingMessage, url: URL, body: Buffer): APIGatewayProxyEventV2 {
+export function httpApiEvent(
+  api: ApiIdentity,
+  req: IncomingMessage,
+  url: URL,
+  body: Buffer,
+): APIGatewayProxyEventV2 {
   const now = Date.now();
   const headers = flatHeaders(req);
   const query = queryOf(url);

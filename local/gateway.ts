@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { APIGatewayAuthorizerResult, APIGatewayProxyEventV2, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import type {
+  APIGatewayAuthorizerResult,
+  APIGatewayProxyEventV2,
+  APIGatewayRequestAuthorizerEvent,
+} from 'aws-lambda';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { ACTION_ROUTES, ROUTE_KEYS } from '../lambdas/domain/constants.js';
 import type { HttpResult, WsEvent, WsResult } from '../lambdas/handlers/wrapper.js';
 import {
   type ApiIdentity,
-  type ConnectionFacts,
   authorizerEvent,
+  type ConnectionFacts,
   connectEvent,
   disconnectEvent,
   flatHeaders,
@@ -33,14 +37,18 @@ export interface GatewayLimits {
   maxLifetimeMs: number;
 }
 
-
 interface LiveConnection extends ConnectionFacts {
   ws: WebSocket;
   lastActiveAt: number;
   timers: NodeJS.Timeout[];
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error' };
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  500: 'Internal Server Error',
+};
 const CONNECTIONS_PATH = /^(?:\/[^/@]+)?\/@connections\/([^/]+)\/?$/;
 
 function newConnectionId(): string {
@@ -63,13 +71,22 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
   });
 }
 
-function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (body === undefined) {
     res.writeHead(status, headers).end();
     return;
   }
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -191,13 +208,20 @@ export class LocalGateway {
     this.live.set(facts.connectionId, connection);
     const idle = () => ws.close(1001, 'Going away: idle timeout');
     let idleTimer = setTimeout(idle, this.limits.idleTimeoutMs);
-    const lifetime = setTimeout(() => ws.close(1001, 'Going away: connection lifetime reached'), this.limits.maxLifetimeMs);
+    const lifetime = setTimeout(
+      () => ws.close(1001, 'Going away: connection lifetime reached'),
+      this.limits.maxLifetimeMs,
+    );
     connection.timers.push(lifetime);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       clearTimeout(idleTimer);
       idleTimer = setTimeout(idle, this.limits.idleTimeoutMs);
       connection.lastActiveAt = Date.now();
-      const body = isBinary ? '' : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8');
+      const body = isBinary
+        ? ''
+        : Buffer.isBuffer(data)
+          ? data.toString('utf8')
+          : Buffer.concat(data as Buffer[]).toString('utf8');
       this.track(this.dispatch(connection, body)).catch((error: Error) =>
         this.logger.error('message route failed', error),
       );
@@ -218,7 +242,8 @@ export class LocalGateway {
     let routeKey: string = ROUTE_KEYS.default;
     try {
       const action = (JSON.parse(body) as { action?: unknown })?.action;
-      if (typeof action === 'string' && (ACTION_ROUTES as readonly string[]).includes(action)) routeKey = action;
+      if (typeof action === 'string' && (ACTION_ROUTES as readonly string[]).includes(action))
+        routeKey = action;
     } catch {
       // not JSON: $default
     }

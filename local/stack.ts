@@ -8,7 +8,7 @@ import { createDisconnectHandler } from '../lambdas/handlers/disconnect.js';
 import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
 import { createApiKeySource, createRuntime, createTokenVerifier } from '../lambdas/runtime.js';
-import { type LocalDynamo, ensureTable, localDynamoClient, startDynalite, sweepExpired } from './dynamo.js';
+import { ensureTable, type LocalDynamo, localDynamoClient, startDynalite, sweepExpired } from './dynamo.js';
 import { type GatewayHandlers, type GatewayLimits, LocalGateway } from './gateway.js';
 
 export const LOCAL_DEFAULTS = {

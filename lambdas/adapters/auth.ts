@@ -1,5 +1,5 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
-import { type JWTVerifyGetKey, createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
 import { z } from 'zod';
 import { UnauthorizedError } from '../domain/errors.js';
 import { userId } from '../domain/schemas.js';
@@ -22,7 +22,8 @@ function describe(error: unknown): string {
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is not valid';
   if (error instanceof joseErrors.JWTClaimValidationFailed) return `token claim ${error.claim} is not valid`;
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm is not allowed';
-  if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid) return 'token is malformed';
+  if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid)
+    return 'token is malformed';
   return 'token could not be verified';
 }
 
@@ -43,21 +44,28 @@ async function verifyWith(
   }
   const parsed = claims.safeParse(payload);
   if (!parsed.success) {
-    throw new UnauthorizedError(`token claims are not valid: ${parsed.error.issues[0]?.path.join('.') ?? ''}`);
+    throw new UnauthorizedError(
+      `token claims are not valid: ${parsed.error.issues[0]?.path.join('.') ?? ''}`,
+    );
   }
   return { userId: parsed.data.sub, rooms: parsed.data.rooms ?? [] };
 }
 
 /** HS256 tokens signed with a shared secret (the local default; on AWS the secret lives in Secrets Manager). */
 export function hs256Verifier(secret: () => Promise<string>): TokenVerifier {
-  return async (token) => verifyWith(token, new TextEncoder().encode(await secret()), { algorithms: ['HS256'] });
+  return async (token) =>
+    verifyWith(token, new TextEncoder().encode(await secret()), { algorithms: ['HS256'] });
 }
 
 /** RS256/ES256 tokens from an OpenID provider (Cognito, Auth0, ...), keys fetched from its JWKS URL and cached. */
 export function jwksVerifier(options: { issuer: string; audience: string; jwksUrl: string }): TokenVerifier {
   const keySet = createRemoteJWKSet(new URL(options.jwksUrl));
   return (token) =>
-    verifyWith(token, keySet, { algorithms: ['RS256', 'ES256'], issuer: options.issuer, audience: options.audience });
+    verifyWith(token, keySet, {
+      algorithms: ['RS256', 'ES256'],
+      issuer: options.issuer,
+      audience: options.audience,
+    });
 }
 
 /**

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ValidationError } from '../domain/errors.js';
 import type { Clock, ConnectionRecord, ConnectionStore, MemberRecord, Page, Stats } from '../domain/ports.js';
-import { EVERYONE_SHARDS, STATS_SHARDS, TABLE_SCHEMA, keys, shardOf } from './table.js';
+import { EVERYONE_SHARDS, keys, STATS_SHARDS, shardOf, TABLE_SCHEMA } from './table.js';
 
 type Item = Record<string, unknown>;
 
@@ -73,7 +73,11 @@ export class DynamoConnectionStore implements ConnectionStore {
   async removeConnection(connectionId: string): Promise<boolean> {
     const [removed] = await Promise.all([
       this.doc.send(
-        new DeleteCommand({ TableName: this.tableName, Key: keys.connection(connectionId), ReturnValues: 'ALL_OLD' }),
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.connection(connectionId),
+          ReturnValues: 'ALL_OLD',
+        }),
       ),
       this.doc.send(
         new DeleteCommand({
@@ -162,7 +166,10 @@ export class DynamoConnectionStore implements ConnectionStore {
     }
   }
 
-  async listMembers(room: string, options: { limit: number; nextToken?: string }): Promise<Page<MemberRecord>> {
+  async listMembers(
+    room: string,
+    options: { limit: number; nextToken?: string },
+  ): Promise<Page<MemberRecord>> {
     const out = await this.doc.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -170,7 +177,11 @@ export class DynamoConnectionStore implements ConnectionStore {
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :conn)',
         FilterExpression: LIVE,
         ExpressionAttributeNames: TTL_NAME,
-        ExpressionAttributeValues: { ':pk': keys.roomPartition(room), ':conn': keys.connPrefix, ':now': this.nowSeconds() },
+        ExpressionAttributeValues: {
+          ':pk': keys.roomPartition(room),
+          ':conn': keys.connPrefix,
+          ':now': this.nowSeconds(),
+        },
         Limit: options.limit,
         ExclusiveStartKey: options.nextToken === undefined ? undefined : decodeToken(options.nextToken, room),
       }),
@@ -191,7 +202,11 @@ export class DynamoConnectionStore implements ConnectionStore {
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :conn)',
           FilterExpression: LIVE,
           ExpressionAttributeNames: TTL_NAME,
-          ExpressionAttributeValues: { ':pk': keys.roomPartition(room), ':conn': keys.connPrefix, ':now': this.nowSeconds() },
+          ExpressionAttributeValues: {
+            ':pk': keys.roomPartition(room),
+            ':conn': keys.connPrefix,
+            ':now': this.nowSeconds(),
+          },
           ExclusiveStartKey: start,
         }),
       );
@@ -247,7 +262,11 @@ export class DynamoConnectionStore implements ConnectionStore {
           FilterExpression: LIVE,
           ProjectionExpression: 'connectionId',
           ExpressionAttributeNames: TTL_NAME,
-          ExpressionAttributeValues: { ':pk': partition, ':conn': keys.connPrefix, ':now': this.nowSeconds() },
+          ExpressionAttributeValues: {
+            ':pk': partition,
+            ':conn': keys.connPrefix,
+            ':now': this.nowSeconds(),
+          },
           ExclusiveStartKey: start,
         }),
       );
@@ -368,6 +387,7 @@ function decodeToken(token: string, room: string): Item {
   }
   if (typeof key !== 'object' || key === null) throw invalid();
   const { pk, sk } = key as Item;
-  if (pk !== keys.roomPartition(room) || typeof sk !== 'string' || !sk.startsWith(keys.connPrefix)) throw invalid();
+  if (pk !== keys.roomPartition(room) || typeof sk !== 'string' || !sk.startsWith(keys.connPrefix))
+    throw invalid();
   return { pk, sk };
 }

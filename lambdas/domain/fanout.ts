@@ -31,7 +31,11 @@ async function* batches(targets: Targets): AsyncGenerator<readonly string[]> {
  * last page is read. Each connection gets the frame at most once; one failing
  * connection never stops the others; gone connections are pruned.
  */
-export async function fanOut(targets: Targets, payload: string, options: FanoutOptions): Promise<FanoutResult> {
+export async function fanOut(
+  targets: Targets,
+  payload: string,
+  options: FanoutOptions,
+): Promise<FanoutResult> {
   const result: FanoutResult = { delivered: 0, pruned: 0, failed: 0 };
   const seen = new Set<string>(options.except);
   const pending = new Set<Promise<void>>();

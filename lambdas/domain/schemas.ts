@@ -29,8 +29,16 @@ const data = z
   .optional()
   .transform((value) => (value === undefined ? null : value));
 
-export const joinFrame = z.strictObject({ action: z.literal('join'), id: clientId.optional(), room: roomName });
-export const leaveFrame = z.strictObject({ action: z.literal('leave'), id: clientId.optional(), room: roomName });
+export const joinFrame = z.strictObject({
+  action: z.literal('join'),
+  id: clientId.optional(),
+  room: roomName,
+});
+export const leaveFrame = z.strictObject({
+  action: z.literal('leave'),
+  id: clientId.optional(),
+  room: roomName,
+});
 export const sendFrame = z.strictObject({
   action: z.literal('send'),
   id: clientId.optional(),
@@ -47,7 +55,13 @@ export const directFrame = z.strictObject({
 });
 export const pingFrame = z.strictObject({ action: z.literal('ping'), id: clientId.optional() });
 
-export const clientFrame = z.discriminatedUnion('action', [joinFrame, leaveFrame, sendFrame, directFrame, pingFrame]);
+export const clientFrame = z.discriminatedUnion('action', [
+  joinFrame,
+  leaveFrame,
+  sendFrame,
+  directFrame,
+  pingFrame,
+]);
 export type ClientFrame = z.infer<typeof clientFrame>;
 
 const pushTargetKeys = ['userId', 'room', 'connectionId', 'broadcast'] as const;
@@ -107,7 +121,11 @@ export function validate<S extends z.ZodType>(schema: S, input: unknown, what: s
   if (result.success) return result.data;
   const details = toDetails(result.error);
   const first = details[0];
-  const summary = first ? (first.path ? `${first.path}: ${first.message}` : first.message) : `invalid ${what}`;
+  const summary = first
+    ? first.path
+      ? `${first.path}: ${first.message}`
+      : first.message
+    : `invalid ${what}`;
   throw new ValidationError(`invalid ${what}: ${summary}`, details);
 }
 
@@ -141,7 +159,9 @@ export function assertDataSize(value: unknown, maxBytes: number): void {
  */
 export function parseClientFrame(text: string | null | undefined, maxMessageBytes: number): ClientFrame {
   if (text && byteLength(text) > maxMessageBytes) {
-    throw new PayloadTooLargeError(`frame is ${byteLength(text)} bytes; the limit is ${maxMessageBytes} bytes`);
+    throw new PayloadTooLargeError(
+      `frame is ${byteLength(text)} bytes; the limit is ${maxMessageBytes} bytes`,
+    );
   }
   const raw = parseJson(text, 'frame');
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -154,7 +174,9 @@ export function parseClientFrame(text: string | null | undefined, maxMessageByte
     ]);
   }
   if (!(ACTION_ROUTES as readonly string[]).includes(action)) {
-    throw new UnknownActionError(`unknown action "${action.slice(0, 64)}"; use one of ${ACTION_ROUTES.join(', ')}`);
+    throw new UnknownActionError(
+      `unknown action "${action.slice(0, 64)}"; use one of ${ACTION_ROUTES.join(', ')}`,
+    );
   }
   return validate(clientFrame, raw, `${action} frame`);
 }

@@ -1,7 +1,7 @@
 import { LIMITS, METRICS } from './constants.js';
 import { ForbiddenError, NotFoundError } from './errors.js';
 import { type FanoutResult, fanOut } from './fanout.js';
-import { type ServerFrame, ackFrame, messageFrame, pongFrame } from './frames.js';
+import { ackFrame, messageFrame, pongFrame, type ServerFrame } from './frames.js';
 import { mayJoin } from './permissions.js';
 import type {
   Clock,
@@ -14,7 +14,7 @@ import type {
   Page,
   Stats,
 } from './ports.js';
-import { type ClientFrame, type PushBody, assertDataSize } from './schemas.js';
+import { assertDataSize, type ClientFrame, type PushBody } from './schemas.js';
 
 export interface ServiceSettings {
   /** Largest serialized `data` of one message, in bytes. */
@@ -133,7 +133,11 @@ export class RoomcastService {
     } else {
       targets = this.deps.store.allConnectionIds();
     }
-    const sent = await this.publish(targets, body.room === undefined ? content : { ...content, room: body.room }, except);
+    const sent = await this.publish(
+      targets,
+      body.room === undefined ? content : { ...content, room: body.room },
+      except,
+    );
     return { messageId: sent.messageId, delivered: sent.delivered, pruned: sent.pruned, failed: sent.failed };
   }
 

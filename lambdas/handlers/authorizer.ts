@@ -12,7 +12,12 @@ export interface AuthorizerContext {
   rooms: string;
 }
 
-function policy(principalId: string, effect: 'Allow' | 'Deny', resource: string, context?: AuthorizerContext) {
+function policy(
+  principalId: string,
+  effect: 'Allow' | 'Deny',
+  resource: string,
+  context?: AuthorizerContext,
+) {
   const result: APIGatewayAuthorizerResult = {
     principalId,
     policyDocument: {
@@ -24,7 +29,10 @@ function policy(principalId: string, effect: 'Allow' | 'Deny', resource: string,
   return result;
 }
 
-function header(headers: Record<string, string | undefined> | null | undefined, name: string): string | undefined {
+function header(
+  headers: Record<string, string | undefined> | null | undefined,
+  name: string,
+): string | undefined {
   if (!headers) return undefined;
   const wanted = name.toLowerCase();
   for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === wanted) return value;
@@ -39,31 +47,37 @@ function header(headers: Record<string, string | undefined> | null | undefined, 
 export function createAuthorizerHandler(runtime: Runtime, verify: TokenVerifier) {
   const { allowedOrigins } = runtime.config;
   return (event: APIGatewayRequestAuthorizerEvent, context?: Context): Promise<APIGatewayAuthorizerResult> =>
-    instrumented(runtime, 'authorizer', { requestId: event.requestContext?.requestId }, context, async ({ logger }) => {
-      const { sink } = runtime.observability;
-      const origin = header(event.headers, 'origin');
-      if (allowedOrigins.length > 0 && (!origin || !allowedOrigins.includes(origin))) {
-        sink.count(METRICS.authFailures);
-        logger.info('connection refused: origin not allowed', { origin });
-        return policy('anonymous', 'Deny', event.methodArn);
-      }
-      const token = event.queryStringParameters?.token;
-      if (!token) {
-        sink.count(METRICS.authFailures);
-        logger.info('connection refused: no token');
-        throw new Error('Unauthorized');
-      }
-      try {
-        const identity = await verify(token);
-        return policy(identity.userId, 'Allow', event.methodArn, {
-          userId: identity.userId,
-          rooms: JSON.stringify(identity.rooms),
-        });
-      } catch (error) {
-        sink.count(METRICS.authFailures);
-        if (!(error instanceof RoomcastError)) logger.error('token verification failed', error as Error);
-        else logger.info('connection refused', { reason: error.message });
-        throw new Error('Unauthorized');
-      }
-    });
+    instrumented(
+      runtime,
+      'authorizer',
+      { requestId: event.requestContext?.requestId },
+      context,
+      async ({ logger }) => {
+        const { sink } = runtime.observability;
+        const origin = header(event.headers, 'origin');
+        if (allowedOrigins.length > 0 && (!origin || !allowedOrigins.includes(origin))) {
+          sink.count(METRICS.authFailures);
+          logger.info('connection refused: origin not allowed', { origin });
+          return policy('anonymous', 'Deny', event.methodArn);
+        }
+        const token = event.queryStringParameters?.token;
+        if (!token) {
+          sink.count(METRICS.authFailures);
+          logger.info('connection refused: no token');
+          throw new Error('Unauthorized');
+        }
+        try {
+          const identity = await verify(token);
+          return policy(identity.userId, 'Allow', event.methodArn, {
+            userId: identity.userId,
+            rooms: JSON.stringify(identity.rooms),
+          });
+        } catch (error) {
+          sink.count(METRICS.authFailures);
+          if (!(error instanceof RoomcastError)) logger.error('token verification failed', error as Error);
+          else logger.info('connection refused', { reason: error.message });
+          throw new Error('Unauthorized');
+        }
+      },
+    );
 }

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { METRICS, HTTP_STATUS } from '../domain/constants.js';
+import { matchesApiKey } from '../adapters/auth.js';
+import { HTTP_STATUS, METRICS } from '../domain/constants.js';
 import { NotFoundError, PayloadTooLargeError, RoomcastError, UnauthorizedError } from '../domain/errors.js';
 import {
   connectionId as connectionIdSchema,
@@ -12,7 +13,6 @@ import {
   userId as userIdSchema,
   validate,
 } from '../domain/schemas.js';
-import { matchesApiKey } from '../adapters/auth.js';
 import type { Runtime } from '../runtime.js';
 import { type HttpResult, httpRoute, json } from './wrapper.js';
 
@@ -48,7 +48,11 @@ function bodyOf(event: APIGatewayProxyEventV2): unknown {
   return parseJson(text, 'request body');
 }
 
-function param(params: Params, name: string, schema: typeof roomName | typeof userIdSchema | typeof connectionIdSchema) {
+function param(
+  params: Params,
+  name: string,
+  schema: typeof roomName | typeof userIdSchema | typeof connectionIdSchema,
+) {
   let decoded: string;
   try {
     decoded = decodeURIComponent(params[name] ?? '');
@@ -76,7 +80,11 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
           return json(200, { status: 'ok' });
         } catch (error) {
           runtime.observability.logger.error('health check failed', error as Error);
-          return json(503, { status: 'unavailable', failing: 'store', message: 'the DynamoDB table cannot be reached' });
+          return json(503, {
+            status: 'unavailable',
+            failing: 'store',
+            message: 'the DynamoDB table cannot be reached',
+          });
         }
       },
       true,
@@ -107,7 +115,9 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
       return json(200, { results });
     }),
     route('GET', '/v1/stats', async () => json(200, await service.stats())),
-    route('GET', '/v1/users/{userId}', async (params) => json(200, await service.user(param(params, 'userId', userIdSchema)))),
+    route('GET', '/v1/users/{userId}', async (params) =>
+      json(200, await service.user(param(params, 'userId', userIdSchema))),
+    ),
     route('GET', '/v1/rooms/{room}', async (params, event) => {
       const room = param(params, 'room', roomName);
       const query = validate(pageQuery, event.queryStringParameters ?? {}, 'query');
@@ -115,7 +125,11 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
       return json(200, {
         room,
         count,
-        members: members.items.map((m) => ({ userId: m.userId, connectionId: m.connectionId, joinedAt: m.joinedAt })),
+        members: members.items.map((m) => ({
+          userId: m.userId,
+          connectionId: m.connectionId,
+          joinedAt: m.joinedAt,
+        })),
         ...(members.nextToken ? { nextToken: members.nextToken } : {}),
       });
     }),
@@ -134,7 +148,9 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
       return { statusCode: 204 };
     }),
     route('DELETE', '/v1/users/{userId}/connections', async (params) => {
-      return json(200, { disconnected: await service.closeUserConnections(param(params, 'userId', userIdSchema)) });
+      return json(200, {
+        disconnected: await service.closeUserConnections(param(params, 'userId', userIdSchema)),
+      });
     }),
   ];
 
@@ -163,7 +179,9 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
       );
     }
     runtime.observability.sink.count(METRICS.pushRequests);
-    const params: Params = Object.fromEntries(found.r.names.map((name, i) => [name, found.match[i + 1] ?? '']));
+    const params: Params = Object.fromEntries(
+      found.r.names.map((name, i) => [name, found.match[i + 1] ?? '']),
+    );
     return found.r.run(params, event);
   });
 }

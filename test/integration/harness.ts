@@ -65,7 +65,8 @@ export class TestClient {
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`)),
+        () =>
+          reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`)),
         timeoutMs,
       );
       this.waiters.push({
@@ -143,7 +144,11 @@ export async function api(
     body = JSON.stringify(options.body);
     headers['content-type'] = 'application/json';
   }
-  const res = await fetch(`http://127.0.0.1:${stack.port}${path}`, { method, headers, ...(body ? { body } : {}) });
+  const res = await fetch(`http://127.0.0.1:${stack.port}${path}`, {
+    method,
+    headers,
+    ...(body ? { body } : {}),
+  });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
@@ -168,7 +173,9 @@ export async function connectionIdsOf(stack: LocalStack, userId: string): Promis
 }
 
 /** Stats once every earlier `$disconnect` has landed: stored connections equal live sockets. */
-export async function settledStats(stack: LocalStack): Promise<{ connections: number; users: number; rooms: number }> {
+export async function settledStats(
+  stack: LocalStack,
+): Promise<{ connections: number; users: number; rooms: number }> {
   return eventually(async () => {
     const stats = (await api(stack, 'GET', '/v1/stats')).body;
     if (stats.connections !== stack.gateway.connectionCount) {

@@ -41,7 +41,9 @@ describe('@connections with the real AWS SDK client', () => {
     const [id] = await connectionIdsOf(stack, 'sdk-user');
     const ConnectionId = id ?? '';
 
-    await management.send(new PostToConnectionCommand({ ConnectionId, Data: Buffer.from('{"type":"hello"}') }));
+    await management.send(
+      new PostToConnectionCommand({ ConnectionId, Data: Buffer.from('{"type":"hello"}') }),
+    );
     expect(await client.next((f) => f.type === 'hello')).toEqual({ type: 'hello' });
 
     const info = await management.send(new GetConnectionCommand({ ConnectionId }));
@@ -55,8 +57,12 @@ describe('@connections with the real AWS SDK client', () => {
     await expect(
       management.send(new PostToConnectionCommand({ ConnectionId, Data: Buffer.from('x') })),
     ).rejects.toBeInstanceOf(GoneException);
-    await expect(management.send(new GetConnectionCommand({ ConnectionId }))).rejects.toBeInstanceOf(GoneException);
-    await expect(management.send(new DeleteConnectionCommand({ ConnectionId }))).rejects.toBeInstanceOf(GoneException);
+    await expect(management.send(new GetConnectionCommand({ ConnectionId }))).rejects.toBeInstanceOf(
+      GoneException,
+    );
+    await expect(management.send(new DeleteConnectionCommand({ ConnectionId }))).rejects.toBeInstanceOf(
+      GoneException,
+    );
   });
 
   it('accepts the stage prefix in the path', async () => {
@@ -67,7 +73,9 @@ describe('@connections with the real AWS SDK client', () => {
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
-    await staged.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('{"type":"staged"}') }));
+    await staged.send(
+      new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('{"type":"staged"}') }),
+    );
     await client.next((f) => f.type === 'staged');
     staged.destroy();
     await client.close();
@@ -75,7 +83,9 @@ describe('@connections with the real AWS SDK client', () => {
 
   it('answers an unknown connection id with GoneException', async () => {
     await expect(
-      management.send(new PostToConnectionCommand({ ConnectionId: 'bm9ib2R5LWhlcmU=', Data: Buffer.from('x') })),
+      management.send(
+        new PostToConnectionCommand({ ConnectionId: 'bm9ib2R5LWhlcmU=', Data: Buffer.from('x') }),
+      ),
     ).rejects.toBeInstanceOf(GoneException);
   });
 });
@@ -99,8 +109,19 @@ describe('connection lifecycle', () => {
     await live.request({ action: 'join', room: 'stale-room' });
     // A connection that AWS dropped without running $disconnect: stored, in the room, but gone.
     const expiresAt = Math.floor(Date.now() / 1000) + 3600;
-    await store.putConnection({ connectionId: 'c3RhbGUtY29ubg=', userId: 'half-gone', connectedAt: Date.now(), expiresAt });
-    await store.addMember({ room: 'stale-room', connectionId: 'c3RhbGUtY29ubg=', userId: 'half-gone', joinedAt: Date.now(), expiresAt });
+    await store.putConnection({
+      connectionId: 'c3RhbGUtY29ubg=',
+      userId: 'half-gone',
+      connectedAt: Date.now(),
+      expiresAt,
+    });
+    await store.addMember({
+      room: 'stale-room',
+      connectionId: 'c3RhbGUtY29ubg=',
+      userId: 'half-gone',
+      joinedAt: Date.now(),
+      expiresAt,
+    });
     expect(await connectionIdsOf(stack, 'half-gone')).toHaveLength(2);
 
     const res = await api(stack, 'POST', '/v1/push', { body: { room: 'stale-room', event: 'e', data: 1 } });
@@ -113,12 +134,25 @@ describe('connection lifecycle', () => {
 
   it('ignores stored items whose TTL has passed, and the sweeper deletes them', async () => {
     const past = Math.floor(Date.now() / 1000) - 10;
-    await store.putConnection({ connectionId: 'ZXhwaXJlZC1jb25u', userId: 'expired-user', connectedAt: 0, expiresAt: past });
-    await store.addMember({ room: 'expired-room', connectionId: 'ZXhwaXJlZC1jb25u', userId: 'expired-user', joinedAt: 0, expiresAt: past });
+    await store.putConnection({
+      connectionId: 'ZXhwaXJlZC1jb25u',
+      userId: 'expired-user',
+      connectedAt: 0,
+      expiresAt: past,
+    });
+    await store.addMember({
+      room: 'expired-room',
+      connectionId: 'ZXhwaXJlZC1jb25u',
+      userId: 'expired-user',
+      joinedAt: 0,
+      expiresAt: past,
+    });
 
     expect(await connectionIdsOf(stack, 'expired-user')).toEqual([]);
     expect((await api(stack, 'GET', '/v1/rooms/expired-room')).body).toMatchObject({ count: 0, members: [] });
-    const pushed = await api(stack, 'POST', '/v1/push', { body: { room: 'expired-room', event: 'e', data: 1 } });
+    const pushed = await api(stack, 'POST', '/v1/push', {
+      body: { room: 'expired-room', event: 'e', data: 1 },
+    });
     expect(pushed.body).toMatchObject({ delivered: 0, pruned: 0 });
 
     expect(await stack.sweep()).toBeGreaterThanOrEqual(2);

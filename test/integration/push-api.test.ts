@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack.js';
-import { type TestClient, api, connect, connectionIdsOf, eventually, settledStats, startTestStack } from './harness.js';
+import {
+  api,
+  connect,
+  connectionIdsOf,
+  eventually,
+  settledStats,
+  startTestStack,
+  type TestClient,
+} from './harness.js';
 
 let stack: LocalStack;
 beforeAll(async () => {
@@ -52,7 +60,9 @@ describe('push', () => {
     const a = await joined('push-room-a', 'news');
     const b = await joined('push-room-b', 'news');
 
-    const res = await api(stack, 'POST', '/v1/push', { body: { room: 'news', event: 'headline', data: { n: 1 } } });
+    const res = await api(stack, 'POST', '/v1/push', {
+      body: { room: 'news', event: 'headline', data: { n: 1 } },
+    });
 
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ messageId: expect.stringMatching(ULID), delivered: 2, pruned: 0, failed: 0 });
@@ -88,7 +98,9 @@ describe('push', () => {
   it('pushes to a user on all of their devices, without room', async () => {
     const phone = await connect(stack, 'devices');
     const laptop = await connect(stack, 'devices');
-    const res = await api(stack, 'POST', '/v1/push', { body: { userId: 'devices', event: 'notify', data: 'hi' } });
+    const res = await api(stack, 'POST', '/v1/push', {
+      body: { userId: 'devices', event: 'notify', data: 'hi' },
+    });
     expect(res.body.delivered).toBe(2);
     for (const c of [phone, laptop]) {
       const frame = await c.next((f) => f.messageId === res.body.messageId);
@@ -99,7 +111,9 @@ describe('push', () => {
   });
 
   it('answers a push to an offline user with zero deliveries', async () => {
-    const res = await api(stack, 'POST', '/v1/push', { body: { userId: 'offline-user', event: 'e', data: 1 } });
+    const res = await api(stack, 'POST', '/v1/push', {
+      body: { userId: 'offline-user', event: 'e', data: 1 },
+    });
     expect(res.body).toMatchObject({ delivered: 0, pruned: 0, failed: 0 });
   });
 
@@ -121,7 +135,9 @@ describe('push', () => {
 
   it('broadcasts to everyone connected', async () => {
     const clients = await Promise.all(['b1', 'b2', 'b3'].map((u) => connect(stack, u)));
-    const res = await api(stack, 'POST', '/v1/push', { body: { broadcast: true, event: 'maintenance', data: null } });
+    const res = await api(stack, 'POST', '/v1/push', {
+      body: { broadcast: true, event: 'maintenance', data: null },
+    });
     expect(res.body.delivered).toBeGreaterThanOrEqual(3);
     await Promise.all(clients.map((c) => c.next((f) => f.messageId === res.body.messageId)));
     await Promise.all(clients.map((c) => c.close()));
@@ -137,7 +153,11 @@ describe('push', () => {
 
   it.each([
     ['no target', { event: 'e', data: 1 }, 'exactly one of userId, room, connectionId, broadcast'],
-    ['two targets', { userId: 'u', room: 'r', event: 'e' }, 'exactly one of userId, room, connectionId, broadcast'],
+    [
+      'two targets',
+      { userId: 'u', room: 'r', event: 'e' },
+      'exactly one of userId, room, connectionId, broadcast',
+    ],
     ['broadcast false', { broadcast: false, event: 'e' }, 'broadcast must be true'],
     ['a bad room', { room: 'a room', event: 'e' }, 'room must be'],
     ['a missing event', { room: 'r' }, 'event'],
@@ -158,7 +178,9 @@ describe('push', () => {
   });
 
   it('answers data over the limit with 413', async () => {
-    const res = await api(stack, 'POST', '/v1/push', { body: { broadcast: true, event: 'e', data: 'x'.repeat(40_000) } });
+    const res = await api(stack, 'POST', '/v1/push', {
+      body: { broadcast: true, event: 'e', data: 'x'.repeat(40_000) },
+    });
     expect(res.status).toBe(413);
     expectErrorBody(res.body, 'PAYLOAD_TOO_LARGE');
   });
@@ -180,7 +202,12 @@ describe('push', () => {
     expect(res.body.results[1].error).toMatchObject({ code: 'VALIDATION_ERROR', status: 400 });
     expect(res.body.results[2]).toMatchObject({ delivered: 1 });
     await c.next((f) => f.event === 'three');
-    expect(c.messages().map((m) => m.event).sort()).toEqual(['one', 'three']);
+    expect(
+      c
+        .messages()
+        .map((m) => m.event)
+        .sort(),
+    ).toEqual(['one', 'three']);
     await c.close();
   });
 
@@ -202,7 +229,10 @@ describe('presence and membership', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ userId: 'presence', online: true });
     expect(res.body.connections).toHaveLength(2);
-    expect(res.body.connections[0]).toEqual({ connectionId: expect.any(String), connectedAt: expect.any(Number) });
+    expect(res.body.connections[0]).toEqual({
+      connectionId: expect.any(String),
+      connectedAt: expect.any(Number),
+    });
     await Promise.all([a.close(), b.close()]);
     const offline = await eventually(async () => {
       const r = await api(stack, 'GET', '/v1/users/presence');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack.js';
-import { api, connect, connectRaw, connectionIdsOf, settledStats, startTestStack, token } from './harness.js';
+import { api, connect, connectionIdsOf, connectRaw, settledStats, startTestStack, token } from './harness.js';
 
 let stack: LocalStack;
 beforeAll(async () => {
@@ -38,7 +38,9 @@ describe('client authentication', () => {
       await expect(
         connectRaw(`${strict.urls.websocket}?token=${jwt}`, { origin: 'https://evil.example.com' }),
       ).rejects.toMatchObject({ status: 403 });
-      const ok = await connectRaw(`${strict.urls.websocket}?token=${jwt}`, { origin: 'https://app.example.com' });
+      const ok = await connectRaw(`${strict.urls.websocket}?token=${jwt}`, {
+        origin: 'https://app.example.com',
+      });
       await ok.close();
     } finally {
       await strict.close();
@@ -179,9 +181,19 @@ describe('bad frames', () => {
     ['an unknown action', '{"action":"explode","id":"u1"}', 'UNKNOWN_ACTION', 'unknown action "explode"'],
     ['a bad room name', '{"action":"join","room":"no spaces!"}', 'VALIDATION_ERROR', 'room must be'],
     ['a missing room', '{"action":"join"}', 'VALIDATION_ERROR', 'room'],
-    ['a bad event name', '{"action":"send","room":"lobby","event":"","data":1}', 'VALIDATION_ERROR', 'event must be'],
+    [
+      'a bad event name',
+      '{"action":"send","room":"lobby","event":"","data":1}',
+      'VALIDATION_ERROR',
+      'event must be',
+    ],
     ['an unknown field', '{"action":"ping","colour":"red"}', 'VALIDATION_ERROR', 'colour'],
-    ['an id longer than 64 characters', `{"action":"ping","id":"${'x'.repeat(65)}"}`, 'VALIDATION_ERROR', 'id must be'],
+    [
+      'an id longer than 64 characters',
+      `{"action":"ping","id":"${'x'.repeat(65)}"}`,
+      'VALIDATION_ERROR',
+      'id must be',
+    ],
   ])('answers %s with an error frame and keeps the connection open', async (_, text, code, words) => {
     const c = await connect(stack, 'sloppy');
     await c.request({ action: 'join', room: 'bad-frames' });

@@ -23,12 +23,19 @@ describe('loadConfig', () => {
       JWT_JWKS_URL: 'https://issuer/.well-known/jwks.json',
       PUSH_AUTH: 'iam',
     });
-    expect(config.clientAuth).toEqual({ mode: 'oidc', issuer: 'https://issuer', audience: 'aud', jwksUrl: 'https://issuer/.well-known/jwks.json' });
+    expect(config.clientAuth).toEqual({
+      mode: 'oidc',
+      issuer: 'https://issuer',
+      audience: 'aud',
+      jwksUrl: 'https://issuer/.well-known/jwks.json',
+    });
     expect(config.pushAuth).toEqual({ mode: 'iam' });
   });
 
   it('names every bad variable', () => {
     expect(() => loadConfig({ MAX_DATA_BYTES: '-1', JWT_ISSUER: 'x' })).toThrow(ConfigError);
-    expect(() => loadConfig({ MAX_DATA_BYTES: '-1' })).toThrow(/TABLE_NAME.*MAX_DATA_BYTES|MAX_DATA_BYTES.*TABLE_NAME/);
+    expect(() => loadConfig({ MAX_DATA_BYTES: '-1' })).toThrow(
+      /TABLE_NAME.*MAX_DATA_BYTES|MAX_DATA_BYTES.*TABLE_NAME/,
+    );
   });
 });

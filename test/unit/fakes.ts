@@ -1,6 +1,5 @@
 import { createObservability } from '../../lambdas/adapters/observability.js';
 import { loadConfig } from '../../lambdas/config.js';
-import type { Runtime } from '../../lambdas/runtime.js';
 import type {
   Clock,
   ConnectionGateway,
@@ -13,6 +12,7 @@ import type {
   Stats,
 } from '../../lambdas/domain/ports.js';
 import { RoomcastService, type ServiceSettings } from '../../lambdas/domain/service.js';
+import type { Runtime } from '../../lambdas/runtime.js';
 
 /** An in-memory ConnectionStore with the same semantics as the DynamoDB one (expiry included). */
 export class MemoryStore implements ConnectionStore {
@@ -53,23 +53,34 @@ export class MemoryStore implements ConnectionStore {
     return m !== undefined && this.live(m.expiresAt);
   }
   async *roomConnectionIds(room: string) {
-    yield [...(this.members.get(room)?.values() ?? [])].filter((m) => this.live(m.expiresAt)).map((m) => m.connectionId);
+    yield [...(this.members.get(room)?.values() ?? [])]
+      .filter((m) => this.live(m.expiresAt))
+      .map((m) => m.connectionId);
   }
   async *allConnectionIds() {
     yield [...this.connections.keys()];
   }
-  async listMembers(room: string, options: { limit: number; nextToken?: string }): Promise<Page<MemberRecord>> {
+  async listMembers(
+    room: string,
+    options: { limit: number; nextToken?: string },
+  ): Promise<Page<MemberRecord>> {
     const all = [...(this.members.get(room)?.values() ?? [])];
     const start = Number(options.nextToken ?? 0);
     const items = all.slice(start, start + options.limit);
-    return start + options.limit < all.length ? { items, nextToken: String(start + options.limit) } : { items };
+    return start + options.limit < all.length
+      ? { items, nextToken: String(start + options.limit) }
+      : { items };
   }
   async countMembers(room: string) {
     return this.members.get(room)?.size ?? 0;
   }
   async stats(): Promise<Stats> {
     const users = new Set([...this.connections.values()].map((c) => c.userId));
-    return { connections: this.connections.size, users: users.size, rooms: [...this.members.values()].filter((r) => r.size > 0).length };
+    return {
+      connections: this.connections.size,
+      users: users.size,
+      rooms: [...this.members.values()].filter((r) => r.size > 0).length,
+    };
   }
   async checkHealth() {}
 }
@@ -134,7 +145,18 @@ export function fakeRuntime(env: Record<string, string> = {}) {
     LOG_LEVEL: 'SILENT',
     ...env,
   });
-  const observability = createObservability({ serviceName: 'roomcast', namespace: 'Test', logLevel: 'SILENT' });
-  const runtime: Runtime = { config, observability, clock: parts.clock, store: parts.store, gateway: parts.gateway, service: parts.service };
+  const observability = createObservability({
+    serviceName: 'roomcast',
+    namespace: 'Test',
+    logLevel: 'SILENT',
+  });
+  const runtime: Runtime = {
+    config,
+    observability,
+    clock: parts.clock,
+    store: parts.store,
+    gateway: parts.gateway,
+    service: parts.service,
+  };
   return { runtime, ...parts };
 }

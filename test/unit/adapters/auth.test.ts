@@ -1,12 +1,15 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SignJWT } from 'jose';
 import { mockClient } from 'aws-sdk-client-mock';
+import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { hs256Verifier, matchesApiKey } from '../../../lambdas/adapters/auth.js';
 import { cachedSecret, parseApiKeys } from '../../../lambdas/adapters/secrets.js';
 
 const secret = 's3cret';
-const sign = (claims: Record<string, unknown>, options: { sub?: string; exp?: string; key?: string; alg?: string } = {}) => {
+const sign = (
+  claims: Record<string, unknown>,
+  options: { sub?: string; exp?: string; key?: string; alg?: string } = {},
+) => {
   const jwt = new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? 'HS256' });
   if (options.sub !== undefined) jwt.setSubject(options.sub);
   if (options.exp !== '') jwt.setExpirationTime(options.exp ?? '1h');
@@ -30,7 +33,10 @@ describe('hs256Verifier', () => {
     ['with a bad rooms claim', () => sign({ rooms: 'all' }, { sub: 'a' }), 'rooms'],
     ['garbage', async () => 'a.b.c', 'token is malformed'],
   ])('refuses a token that is %s', async (_, make, words) => {
-    await expect(verify(await make())).rejects.toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringContaining(words) });
+    await expect(verify(await make())).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+      message: expect.stringContaining(words),
+    });
   });
 });
 

@@ -1,5 +1,12 @@
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoConnectionStore } from '../../../lambdas/adapters/dynamo-store.js';
@@ -8,7 +15,11 @@ import { fixedClock } from '../fakes.js';
 const doc = mockClient(DynamoDBDocumentClient);
 const NOW = 1_790_000_000_000;
 const store = () =>
-  new DynamoConnectionStore(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'tbl', fixedClock(NOW));
+  new DynamoConnectionStore(
+    DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })),
+    'tbl',
+    fixedClock(NOW),
+  );
 const later = NOW / 1000 + 100;
 
 beforeEach(() => doc.reset());
@@ -23,7 +34,10 @@ describe('DynamoConnectionStore', () => {
   it('follows pagination of a room with consistent reads, a small projection and the expiry filter', async () => {
     doc
       .on(QueryCommand)
-      .resolvesOnce({ Items: [{ connectionId: 'a' }, { connectionId: 'b' }], LastEvaluatedKey: { pk: 'ROOM#r', sk: 'CONN#b' } })
+      .resolvesOnce({
+        Items: [{ connectionId: 'a' }, { connectionId: 'b' }],
+        LastEvaluatedKey: { pk: 'ROOM#r', sk: 'CONN#b' },
+      })
       .resolvesOnce({ Items: [{ connectionId: 'c' }] });
 
     expect(await collect(store().roomConnectionIds('r'))).toEqual([['a', 'b'], ['c']]);
@@ -54,7 +68,9 @@ describe('DynamoConnectionStore', () => {
   });
 
   it('treats an expired connection as absent', async () => {
-    doc.on(GetCommand).resolves({ Item: { connectionId: 'a', userId: 'u', connectedAt: 1, expiresAt: NOW / 1000 - 1 } });
+    doc
+      .on(GetCommand)
+      .resolves({ Item: { connectionId: 'a', userId: 'u', connectedAt: 1, expiresAt: NOW / 1000 - 1 } });
     expect(await store().getConnection('a')).toBeUndefined();
   });
 

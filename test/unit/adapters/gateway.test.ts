@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ManagementApiGateway, backoffDelay, isRetryable } from '../../../lambdas/adapters/gateway.js';
+import { backoffDelay, isRetryable, ManagementApiGateway } from '../../../lambdas/adapters/gateway.js';
 
 const sdk = mockClient(ApiGatewayManagementApiClient);
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode }, message: 'x' });

@@ -16,14 +16,20 @@ function refusal(run: () => unknown): RoomcastError {
 
 describe('parseClientFrame', () => {
   it('parses every action with its fields and defaults data to null', () => {
-    expect(parseClientFrame('{"action":"join","room":"lobby","id":"1"}', LIMIT)).toEqual({ action: 'join', room: 'lobby', id: '1' });
+    expect(parseClientFrame('{"action":"join","room":"lobby","id":"1"}', LIMIT)).toEqual({
+      action: 'join',
+      room: 'lobby',
+      id: '1',
+    });
     expect(parseClientFrame('{"action":"send","room":"a.b:c-d_e","event":"chat"}', LIMIT)).toEqual({
       action: 'send',
       room: 'a.b:c-d_e',
       event: 'chat',
       data: null,
     });
-    expect(parseClientFrame('{"action":"direct","userId":"bob","event":"e","data":[1]}', LIMIT)).toMatchObject({ data: [1] });
+    expect(
+      parseClientFrame('{"action":"direct","userId":"bob","event":"e","data":[1]}', LIMIT),
+    ).toMatchObject({ data: [1] });
     expect(parseClientFrame('{"action":"ping"}', LIMIT)).toEqual({ action: 'ping' });
   });
 
@@ -64,14 +70,15 @@ describe('push body', () => {
     expect(validate(pushBody, body, 'push body')).toMatchObject(body);
   });
 
-  it.each([[{ event: 'e' }], [{ userId: 'u', room: 'r', event: 'e' }], [{ broadcast: true, connectionId: 'a', event: 'e' }]])(
-    'refuses %j',
-    (body) => {
-      expect(refusal(() => validate(pushBody, body, 'push body')).message).toContain(
-        'exactly one of userId, room, connectionId, broadcast is required',
-      );
-    },
-  );
+  it.each([
+    [{ event: 'e' }],
+    [{ userId: 'u', room: 'r', event: 'e' }],
+    [{ broadcast: true, connectionId: 'a', event: 'e' }],
+  ])('refuses %j', (body) => {
+    expect(refusal(() => validate(pushBody, body, 'push body')).message).toContain(
+      'exactly one of userId, room, connectionId, broadcast is required',
+    );
+  });
 });
 
 describe('assertDataSize', () => {

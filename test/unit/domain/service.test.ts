@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { METRICS } from '../../../lambdas/domain/constants.js';
 import { serviceWithFakes } from '../fakes.js';
 
-const caller = (connectionId: string, userId: string, rooms: string[] = []) => ({ connectionId, userId, rooms });
+const caller = (connectionId: string, userId: string, rooms: string[] = []) => ({
+  connectionId,
+  userId,
+  rooms,
+});
 
 describe('RoomcastService', () => {
   it('stores a connection with an expiry past the two-hour limit', async () => {
@@ -30,14 +34,24 @@ describe('RoomcastService', () => {
 
     expect(ack).toEqual({ type: 'ack', id: 'x', ok: true, messageId: expect.any(String), ts: clock.now() });
     expect(gateway.framesTo('b')).toEqual([
-      { type: 'message', room: 'lobby', event: 'chat', data: { t: 1 }, from: 'alice', messageId: (ack as { messageId: string }).messageId, ts: clock.now() },
+      {
+        type: 'message',
+        room: 'lobby',
+        event: 'chat',
+        data: { t: 1 },
+        from: 'alice',
+        messageId: (ack as { messageId: string }).messageId,
+        ts: clock.now(),
+      },
     ]);
     expect(gateway.framesTo('a')).toEqual([]);
   });
 
   it('refuses a private room outside the claim and a send from a non-member', async () => {
     const { service } = serviceWithFakes();
-    await expect(service.handleFrame({ action: 'join', room: 'private-x' }, caller('a', 'alice'))).rejects.toMatchObject({
+    await expect(
+      service.handleFrame({ action: 'join', room: 'private-x' }, caller('a', 'alice')),
+    ).rejects.toMatchObject({
       code: 'FORBIDDEN',
     });
     await expect(

@@ -26,7 +26,10 @@ describe('authorizer', () => {
 
   function authorizer(env: Record<string, string> = {}) {
     const { runtime } = fakeRuntime(env);
-    return createAuthorizerHandler(runtime, hs256Verifier(async () => 'handler-secret'));
+    return createAuthorizerHandler(
+      runtime,
+      hs256Verifier(async () => 'handler-secret'),
+    );
   }
 
   it('allows a valid token with the identity as string context', async () => {
@@ -62,11 +65,15 @@ describe('connect, message and disconnect', () => {
     expect(await createConnectHandler(runtime)(fixture<WsEvent>('connect'))).toEqual({ statusCode: 200 });
     expect(store.connections.get(CID)).toMatchObject({ userId: 'alice', connectedAt: 1795255200000 });
 
-    expect(await createMessageHandler(runtime)(fixture<WsEvent>('message-join'))).toEqual({ statusCode: 200 });
+    expect(await createMessageHandler(runtime)(fixture<WsEvent>('message-join'))).toEqual({
+      statusCode: 200,
+    });
     expect(gateway.framesTo(CID)).toEqual([{ type: 'ack', id: 'c1', ok: true }]);
     expect(await store.isMember('private-ops', CID)).toBe(true);
 
-    expect(await createDisconnectHandler(runtime)(fixture<WsEvent>('disconnect'))).toEqual({ statusCode: 200 });
+    expect(await createDisconnectHandler(runtime)(fixture<WsEvent>('disconnect'))).toEqual({
+      statusCode: 200,
+    });
     expect(store.connections.size).toBe(0);
     expect(await store.countMembers('private-ops')).toBe(0);
   });
