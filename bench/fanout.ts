@@ -1,0 +1,287 @@
+/**
+ * `npm run bench [-- --sizes 100,1000,5000] [--rounds 3] [--concurrency 64] [--no-bundles] [--no-fanout]`
+ *
+ * Starts the local stack, opens real WebSocket clients, and for each room size
+ * times a push to the room until every member has the frame, against the floor:
+ * the same number of PostToConnection calls sent by a bare loop straight to
+ * `@connections` with the same concurrency and the same SDK client factory.
+ * Then bundles each Lambda entry (esbuild, minified) and times its cold import.
+ * Figures go to stdout; nothing is written to the repository.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { createManagementClient } from '../lambdas/adapters/gateway.js';
+import { type LocalStack, startLocalStack } from '../local/stack.js';
+import { measureBundles } from './bundles.js';
+import { ClientPool } from './clients.js';
+
+const usage =
+  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 3] [--concurrency 64] [--no-bundles] [--no-fanout]';
+
+interface Options {
+  sizes: number[];
+  rounds: number;
+  concurrency: number;
+  bundles: boolean;
+  fanout: boolean;
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      sizes: { type: 'string', default: '100,1000,5000' },
+      rounds: { type: 'string', default: '3' },
+      concurrency: { type: 'string', default: '64' },
+      'no-bundles': { type: 'boolean', default: false },
+      'no-fanout': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const sizes = values.sizes
+    .split(',')
+    .map((s) => Number(s.trim().replace(/_/g, '')))
+    .sort((a, b) => a - b);
+  const rounds = Number(values.rounds);
+  const concurrency = Number(values.concurrency);
+  const positive = (n: number) => Number.isInteger(n) && n > 0;
+  if (!sizes.every(positive) || !positive(rounds) || !positive(concurrency)) {
+    throw new Error(`sizes, rounds and concurrency must be positive whole numbers\n${usage}`);
+  }
+  return { sizes, rounds, concurrency, bundles: !values['no-bundles'], fanout: !values['no-fanout'] };
+}
+
+/** The soft limit on open files, from /proc on Linux; undefined elsewhere. */
+function openFileLimit(): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === 'unlimited' ? undefined : Number(soft);
+  } catch {
+    return undefined;
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd : c.padStart).call(c, widths[i] ?? 0)).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Every connection id in the room, read through the push API (not timed). */
+async function roomConnectionIds(stack: LocalStack, auth: string, room: string): Promise<string[]> {
+  const ids: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const query = new URLSearchParams({ limit: '1000', ...(nextToken ? { nextToken } : {}) });
+    const res = await fetch(`${stack.urls.http}/rooms/${room}?${query}`, { headers: { authorization: auth } });
+    if (!res.ok) throw new Error(`GET /v1/rooms/${room} answered ${res.status}: ${await res.text()}`);
+    const page = (await res.json()) as { members: { connectionId: string }[]; nextToken?: string };
+    ids.push(...page.members.map((m) => m.connectionId));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return ids;
+}
+
+interface Sample {
+  /** Until every member had the frame. */
+  deliveredMs: number;
+  /** Until the push API answered (roomcast only). */
+  answeredMs?: number;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const largest = options.sizes.at(-1) ?? 0;
+  // Each connection costs two descriptors here (client and server side), plus agents, dynalite and slack.
+  const needed = largest * 2 + options.concurrency * 4 + 256;
+  const limit = openFileLimit();
+  console.log(
+    `roomcast fan-out benchmark: node ${process.version}, sizes ${options.sizes.join(', ')}, ` +
+      `${options.rounds} measured rounds (+1 warm-up), fan-out concurrency ${options.concurrency}, ` +
+      `open-file limit ${limit ?? 'unknown'}`,
+  );
+  if (options.fanout && limit !== undefined && limit < needed) {
+    console.error(
+      `\nThe open-file limit (ulimit -n = ${limit}) is too low for ${fmt(largest)} connections in one process: ` +
+        `about ${fmt(needed)} descriptors are needed.\nRaise it in the shell first (ulimit -n ${needed}) or choose ` +
+        `smaller rooms: npm run bench -- --sizes ${options.sizes.filter((s) => s * 2 + 512 <= limit).join(',') || '100'}`,
+    );
+    process.exitCode = 1;
+    return;
+  }
+
+  if (options.fanout) await fanoutBench(options);
+  if (options.bundles) await bundleBench();
+}
+
+async function fanoutBench(options: Options): Promise<void> {
+  // Handlers flush EMF metrics to stdout once per invocation; they would bury the figures.
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  const stack = await startLocalStack({
+    port: 0,
+    logLevel: 'ERROR',
+    sweepIntervalMs: 0,
+    fanoutConcurrency: options.concurrency,
+  });
+  const key = (stack.env.PUSH_API_KEYS ?? '').split(',')[0] ?? '';
+  const auth = `Bearer ${key}`;
+  const pool = new ClientPool(stack.urls.websocket, stack.env.JWT_SECRET ?? '');
+  const floorClient = createManagementClient(
+    stack.env.CONNECTIONS_ENDPOINT ?? '',
+    stack.env.AWS_REGION ?? 'us-east-1',
+    options.concurrency,
+  );
+  const rows: string[][] = [];
+  try {
+    for (const size of options.sizes) {
+      const room = `bench-${size}`;
+      let started = performance.now();
+      await pool.grow(size, 100);
+      const openMs = performance.now() - started;
+      started = performance.now();
+      await pool.join(room, size, 100);
+      const joinMs = performance.now() - started;
+      const ids = await roomConnectionIds(stack, auth, room);
+      if (ids.length !== size) throw new Error(`room ${room} has ${ids.length} members, expected ${size}`);
+      console.log(
+        `\n[${fmt(size)}] connections open ${fmt(openMs)} ms, room joined ${fmt(joinMs)} ms ` +
+          `(${fmt(size / ((openMs + joinMs) / 1000))} connect+join/s)`,
+      );
+
+      const roomcastSamples: Sample[] = [];
+      const floorSamples: Sample[] = [];
+      for (let round = 0; round <= options.rounds; round += 1) {
+        const warmUp = round === 0;
+        // Alternate which path goes first so drift (GC, dynalite's LevelDB) does not favour one.
+        const order = round % 2 === 0 ? (['roomcast', 'floor'] as const) : (['floor', 'roomcast'] as const);
+        for (const path of order) {
+          const marker = `bench-${path}-${size}-${round}-${Date.now()}`;
+          const sample =
+            path === 'roomcast'
+              ? await timeRoomcast(stack, auth, pool, room, size, marker)
+              : await timeFloor(floorClient, pool, ids, marker, options.concurrency);
+          if (!warmUp) (path === 'roomcast' ? roomcastSamples : floorSamples).push(sample);
+          const extra = sample.answeredMs === undefined ? '' : `, API answered ${fmt(sample.answeredMs, 1)} ms`;
+          console.log(
+            `  ${warmUp ? 'warm-up' : `round ${round}`} ${path.padEnd(8)} ${fmt(sample.deliveredMs, 1).padStart(8)} ms${extra}`,
+          );
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      const roomcastMs = median(roomcastSamples.map((s) => s.deliveredMs));
+      const floorMs = median(floorSamples.map((s) => s.deliveredMs));
+      rows.push([
+        fmt(size),
+        fmt(roomcastMs, 1),
+        fmt(floorMs, 1),
+        fmt(size / (roomcastMs / 1000)),
+        fmt(size / (floorMs / 1000)),
+        `${fmt(roomcastMs / floorMs, 2)}${size >= 1000 ? (roomcastMs / floorMs <= 1.2 ? '  ok' : '  > 1.2') : ''}`,
+      ]);
+    }
+  } finally {
+    floorClient.destroy();
+    await pool.closeAll();
+    await stack.close();
+  }
+  console.log(
+    `\nFan-out to one room, median of ${options.rounds} rounds, time until every member has the frame ` +
+      `(concurrency ${options.concurrency}; goal: ratio <= 1.2 at 1,000 and above)\n`,
+  );
+  console.log(
+    table(['size', 'roomcast ms', 'floor ms', 'roomcast deliveries/s', 'floor deliveries/s', 'ratio'], rows),
+  );
+}
+
+/** POST /v1/push to the room, timed from the request's start until every member has the frame. */
+async function timeRoomcast(
+  stack: LocalStack,
+  auth: string,
+  pool: ClientPool,
+  room: string,
+  size: number,
+  marker: string,
+): Promise<Sample> {
+  const delivered = pool.expect(marker, size, 120_000);
+  const started = performance.now();
+  let answeredMs = 0;
+  const answered = fetch(`${stack.urls.http}/push`, {
+    method: 'POST',
+    headers: { authorization: auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ room, event: 'bench', data: { marker } }),
+  }).then(async (res) => {
+    answeredMs = performance.now() - started;
+    const body = (await res.json()) as { delivered?: number; failed?: number; pruned?: number };
+    if (!res.ok || body.delivered !== size) {
+      throw new Error(`push answered ${res.status} ${JSON.stringify(body)}, expected ${size} delivered`);
+    }
+  });
+  await delivered;
+  const deliveredMs = performance.now() - started;
+  await answered;
+  return { deliveredMs, answeredMs };
+}
+
+/** The floor: a bare loop of PostToConnection calls with the same concurrency and client factory. */
+async function timeFloor(
+  client: ReturnType<typeof createManagementClient>,
+  pool: ClientPool,
+  ids: readonly string[],
+  marker: string,
+  concurrency: number,
+): Promise<Sample> {
+  // The same frame shape and size the service posts.
+  const frame = JSON.stringify({
+    type: 'message',
+    room: `bench-${ids.length}`,
+    event: 'bench',
+    data: { marker },
+    messageId: '01JD4Z3M8N6V0Q2W7E5R9T1Y3U',
+    ts: Date.now(),
+  });
+  const delivered = pool.expect(marker, ids.length, 120_000);
+  const started = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const connectionId = ids[next++] as string;
+      await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(frame) }));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
+  await delivered;
+  return { deliveredMs: performance.now() - started };
+}
+
+async function bundleBench(): Promise<void> {
+  const figures = await measureBundles(3);
+  console.log('\nLambda bundles (esbuild: bundle, minify, tree-shaking, platform node, target node22, esm)\n');
+  console.log(
+    table(
+      ['handler', 'size KiB', 'cold import ms', 'cold process ms'],
+      figures.map((f) => [f.name, fmt(f.bytes / 1024, 1), fmt(f.importMs, 1), fmt(f.processMs, 1)]),
+    ),
+  );
+  console.log('\n(cold import: median of 3 fresh `node` processes, import() of the bundle alone; process: whole child run)');
+}
+
+main().catch((error: Error) => {
+  console.error(error.stack ?? error.message);
+  process.exitCode = 1;
+});
