@@ -12,7 +12,8 @@ const run = promisify(execFile);
 const ENTRIES_DIR = fileURLToPath(new URL('../lambdas/entries/', import.meta.url));
 
 /** An ESM bundle still meets `require()` of node builtins inside CommonJS dependencies. */
-const REQUIRE_SHIM = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
+const REQUIRE_SHIM =
+  "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
 
 /** What module-scope initialisation of the handlers needs; nothing is contacted at import time. */
 const HANDLER_ENV: Record<string, string> = {

@@ -79,7 +79,8 @@ const fmt = (n: number, digits = 0) =>
 
 function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd : c.padStart).call(c, widths[i] ?? 0)).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd : c.padStart).call(c, widths[i] ?? 0)).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -89,7 +90,9 @@ async function roomConnectionIds(stack: LocalStack, auth: string, room: string):
   let nextToken: string | undefined;
   do {
     const query = new URLSearchParams({ limit: '1000', ...(nextToken ? { nextToken } : {}) });
-    const res = await fetch(`${stack.urls.http}/rooms/${room}?${query}`, { headers: { authorization: auth } });
+    const res = await fetch(`${stack.urls.http}/rooms/${room}?${query}`, {
+      headers: { authorization: auth },
+    });
     if (!res.ok) throw new Error(`GET /v1/rooms/${room} answered ${res.status}: ${await res.text()}`);
     const page = (await res.json()) as { members: { connectionId: string }[]; nextToken?: string };
     ids.push(...page.members.map((m) => m.connectionId));
@@ -177,7 +180,8 @@ async function fanoutBench(options: Options): Promise<void> {
               ? await timeRoomcast(stack, auth, pool, room, size, marker)
               : await timeFloor(floorClient, pool, ids, marker, options.concurrency);
           if (!warmUp) (path === 'roomcast' ? roomcastSamples : floorSamples).push(sample);
-          const extra = sample.answeredMs === undefined ? '' : `, API answered ${fmt(sample.answeredMs, 1)} ms`;
+          const extra =
+            sample.answeredMs === undefined ? '' : `, API answered ${fmt(sample.answeredMs, 1)} ms`;
           console.log(
             `  ${warmUp ? 'warm-up' : `round ${round}`} ${path.padEnd(8)} ${fmt(sample.deliveredMs, 1).padStart(8)} ms${extra}`,
           );
@@ -261,7 +265,9 @@ async function timeFloor(
   const worker = async () => {
     while (next < ids.length) {
       const connectionId = ids[next++] as string;
-      await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(frame) }));
+      await client.send(
+        new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(frame) }),
+      );
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
@@ -271,14 +277,18 @@ async function timeFloor(
 
 async function bundleBench(): Promise<void> {
   const figures = await measureBundles(3);
-  console.log('\nLambda bundles (esbuild: bundle, minify, tree-shaking, platform node, target node22, esm)\n');
+  console.log(
+    '\nLambda bundles (esbuild: bundle, minify, tree-shaking, platform node, target node22, esm)\n',
+  );
   console.log(
     table(
       ['handler', 'size KiB', 'cold import ms', 'cold process ms'],
       figures.map((f) => [f.name, fmt(f.bytes / 1024, 1), fmt(f.importMs, 1), fmt(f.processMs, 1)]),
     ),
   );
-  console.log('\n(cold import: median of 3 fresh `node` processes, import() of the bundle alone; process: whole child run)');
+  console.log(
+    '\n(cold import: median of 3 fresh `node` processes, import() of the bundle alone; process: whole child run)',
+  );
 }
 
 main().catch((error: Error) => {

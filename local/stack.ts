@@ -73,6 +73,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
   // Lambda runs Node.js 22; the SDK's notice about older local Node versions is noise here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // EMF lines are for CloudWatch; locally they are off unless POWERTOOLS_METRICS_DISABLED=false.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
   const dynamo: LocalDynamo = options.dynamoEndpoint
     ? { endpoint: options.dynamoEndpoint, embedded: false, close: async () => undefined }
