@@ -172,16 +172,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   ): Promise<Page<MemberRecord>> {
     const out = await this.doc.send(
       new QueryCommand({
-        TableName: this.tableName,
-        ConsistentRead: true,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :conn)',
-        FilterExpression: LIVE,
-        ExpressionAttributeNames: TTL_NAME,
-        ExpressionAttributeValues: {
-          ':pk': keys.roomPartition(room),
-          ':conn': keys.connPrefix,
-          ':now': this.nowSeconds(),
-        },
+        ...this.liveConnectionsIn(keys.roomPartition(room)),
         Limit: options.limit,
         ExclusiveStartKey: options.nextToken === undefined ? undefined : decodeToken(options.nextToken, room),
       }),
@@ -196,17 +187,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     do {
       const out = await this.doc.send(
         new QueryCommand({
-          TableName: this.tableName,
-          ConsistentRead: true,
+          ...this.liveConnectionsIn(keys.roomPartition(room)),
           Select: 'COUNT',
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :conn)',
-          FilterExpression: LIVE,
-          ExpressionAttributeNames: TTL_NAME,
-          ExpressionAttributeValues: {
-            ':pk': keys.roomPartition(room),
-            ':conn': keys.connPrefix,
-            ':now': this.nowSeconds(),
-          },
           ExclusiveStartKey: start,
         }),
       );
@@ -242,6 +224,18 @@ export class DynamoConnectionStore implements ConnectionStore {
     await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.statsShard(0) }));
   }
 
+  /** A consistent Query for the unexpired `CONN#` items of one partition (a room's members, an everyone shard). */
+  private liveConnectionsIn(partition: string) {
+    return {
+      TableName: this.tableName,
+      ConsistentRead: true,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :conn)',
+      FilterExpression: LIVE,
+      ExpressionAttributeNames: TTL_NAME,
+      ExpressionAttributeValues: { ':pk': partition, ':conn': keys.connPrefix, ':now': this.nowSeconds() },
+    };
+  }
+
   private nowSeconds(): number {
     return Math.floor(this.clock.now() / 1000);
   }
@@ -256,17 +250,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     do {
       const out = await this.doc.send(
         new QueryCommand({
-          TableName: this.tableName,
-          ConsistentRead: true,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :conn)',
-          FilterExpression: LIVE,
+          ...this.liveConnectionsIn(partition),
           ProjectionExpression: 'connectionId',
-          ExpressionAttributeNames: TTL_NAME,
-          ExpressionAttributeValues: {
-            ':pk': partition,
-            ':conn': keys.connPrefix,
-            ':now': this.nowSeconds(),
-          },
           ExclusiveStartKey: start,
         }),
       );
