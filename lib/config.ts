@@ -1,0 +1,264 @@
+import { z } from 'zod';
+import { LIMITS } from '../lambdas/domain/constants.js';
+
+/**
+ * Stage settings: everything that differs between `cdk deploy -c stage=dev`
+ * and `-c stage=prod`, in one typed, zod-validated object. A stage named
+ * `prod` starts from the prod preset, any other name from the dev preset
+ * (`-c preset=prod` picks the prod preset for another name); context values
+ * override single settings.
+ */
+
+/** CloudWatch Logs retention periods, in days, that the service accepts. */
+const RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const throttleSchema = z
+  .object({
+    /** Steady-state requests (WebSocket: messages) per second. */
+    rateLimit: z.number().positive(),
+    /** Burst capacity. */
+    burstLimit: z.number().int().positive(),
+  })
+  .strict();
+
+const clientAuthSchema = z.discriminatedUnion('mode', [
+  /** HS256 tokens signed with a secret the deploy generates in Secrets Manager. */
+  z.object({ mode: z.literal('secret') }).strict(),
+  /** RS256/ES256 tokens from an OpenID identity provider (Cognito, Auth0, ...). */
+  z
+    .object({
+      mode: z.literal('oidc'),
+      issuer: z.url(),
+      audience: z.string().min(1),
+      jwksUrl: z.url({ protocol: /^https$/ }),
+    })
+    .strict(),
+]);
+
+export const stageSettingsSchema = z
+  .object({
+    /** Stage name: stack name suffix and API Gateway stage; lower case so it fits every resource name. */
+    stage: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,19}$/, 'a stage is 1-20 characters: a-z first, then a-z, 0-9 or -'),
+    /** What happens to the table, secrets and log groups when the stack is deleted. */
+    removalPolicy: z.enum(['destroy', 'retain']),
+    /** DynamoDB point-in-time recovery. */
+    pointInTimeRecovery: z.boolean(),
+    /** DynamoDB deletion protection. */
+    deletionProtection: z.boolean(),
+    /** Retention of every log group (function logs and API access logs), in days. */
+    logRetentionDays: z.union(RETENTION_DAYS.map((days) => z.literal(days))),
+    /** Default route throttling of the WebSocket stage. */
+    websocketThrottle: throttleSchema,
+    /** Default route throttling of the push HTTP API stage. */
+    pushThrottle: throttleSchema,
+    /** Largest serialized `data` of one message (MAX_DATA_BYTES). */
+    maxDataBytes: z.number().int().positive().max(LIMITS.maxMessageBytes),
+    /** Allowed `Origin` headers on `$connect`; empty allows every origin. */
+    allowedOrigins: z.array(z.url()),
+    clientAuth: clientAuthSchema,
+    /** `apikey`: keys in a Secrets Manager JSON array, checked by the push function; `iam`: SigV4. */
+    pushAuth: z.enum(['apikey', 'iam']),
+    /** E-mail address subscribed to the alarm topic (optional). */
+    alarmEmail: z.email().optional(),
+    logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']),
+    /** Memory of every function, in MB. */
+    memorySize: z.number().int().min(128).max(10240),
+    alarms: z
+      .object({
+        /** Errors of one function within 5 minutes that raise its alarm. */
+        lambdaErrors: z.number().int().positive(),
+        /** Share of failed deliveries, failed / (delivered + failed), that raises the alarm. */
+        deliveryFailureRate: z.number().gt(0).lte(1),
+        /** p99 of FanoutDuration, in milliseconds, that raises the alarm. */
+        fanoutP99Ms: z.number().positive(),
+      })
+      .strict(),
+    /**
+     * Create the account-wide role API Gateway needs to write WebSocket access
+     * logs (AWS::ApiGateway::Account). Turn off when the account already has one.
+     */
+    apiGatewayCloudWatchRole: z.boolean(),
+  })
+  .strict();
+
+export type StageSettings = z.infer<typeof stageSettingsSchema>;
+export type ClientAuthSettings = StageSettings['clientAuth'];
+export type ThrottleSettings = z.infer<typeof throttleSchema>;
+
+type Preset = Omit<StageSettings, 'stage'>;
+
+/** Defaults for development stages: cheap, disposable, verbose enough to debug. */
+export const DEV_PRESET: Preset = {
+  removalPolicy: 'destroy',
+  pointInTimeRecovery: false,
+  deletionProtection: false,
+  logRetentionDays: 7,
+  websocketThrottle: { rateLimit: 100, burstLimit: 50 },
+  pushThrottle: { rateLimit: 50, burstLimit: 25 },
+  maxDataBytes: LIMITS.defaultMaxDataBytes,
+  allowedOrigins: [],
+  clientAuth: { mode: 'secret' },
+  pushAuth: 'apikey',
+  logLevel: 'DEBUG',
+  memorySize: 512,
+  alarms: { lambdaErrors: 5, deliveryFailureRate: 0.05, fanoutP99Ms: 3000 },
+  apiGatewayCloudWatchRole: true,
+};
+
+/** Defaults for production: data kept, recoverable and protected; higher limits. */
+export const PROD_PRESET: Preset = {
+  ...DEV_PRESET,
+  removalPolicy: 'retain',
+  pointInTimeRecovery: true,
+  deletionProtection: true,
+  logRetentionDays: 90,
+  websocketThrottle: { rateLimit: 2000, burstLimit: 1000 },
+  pushThrottle: { rateLimit: 500, burstLimit: 250 },
+  logLevel: 'INFO',
+  memorySize: 1024,
+  alarms: { lambdaErrors: 1, deliveryFailureRate: 0.02, fanoutP99Ms: 2000 },
+};
+
+export const PRESETS = { dev: DEV_PRESET, prod: PROD_PRESET } as const;
+
+export class StageConfigError extends Error {
+  override readonly name = 'StageConfigError';
+}
+
+const boolish = z.union([z.boolean(), z.stringbool()]);
+const numberish = z.union([z.number(), z.string().trim().min(1).pipe(z.coerce.number())]);
+const listish = z.union([
+  z.array(z.string()),
+  z.string().transform((text) => {
+    const trimmed = text.trim();
+    if (trimmed.startsWith('[')) return z.array(z.string()).parse(JSON.parse(trimmed));
+    return trimmed
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+  }),
+]);
+const objectish = z.union([
+  z.record(z.string(), z.unknown()),
+  z.string().transform((text, ctx) => {
+    try {
+      return z.record(z.string(), z.unknown()).parse(JSON.parse(text));
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+      return z.NEVER;
+    }
+  }),
+]);
+
+/**
+ * Flat context keys (`-c key=value`, strings from the CLI or typed values from
+ * cdk.json) and the settings they set.
+ */
+const flatContextSchema = z
+  .object({
+    removalPolicy: z.enum(['destroy', 'retain']),
+    pointInTimeRecovery: boolish,
+    deletionProtection: boolish,
+    logRetentionDays: numberish,
+    maxDataBytes: numberish,
+    allowedOrigins: listish,
+    pushAuth: z.enum(['apikey', 'iam']),
+    alarmEmail: z.string(),
+    logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']),
+    memorySize: numberish,
+    throttleRate: numberish,
+    throttleBurst: numberish,
+    pushThrottleRate: numberish,
+    pushThrottleBurst: numberish,
+    jwtIssuer: z.string(),
+    jwtAudience: z.string(),
+    jwtJwksUrl: z.string(),
+    apiGatewayCloudWatchRole: boolish,
+  })
+  .partial();
+
+/** The context keys resolveStageSettings reads, besides `stage`, `preset`, `settings` and `roomcast:{stage}`. */
+export const FLAT_CONTEXT_KEYS = Object.keys(
+  flatContextSchema.shape,
+) as (keyof typeof flatContextSchema.shape)[];
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Deep merge of plain objects; arrays and scalars replace. */
+function merge(base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    const current = out[key];
+    out[key] = isPlainObject(current) && isPlainObject(value) ? merge(current, value) : value;
+  }
+  return out;
+}
+
+function problems(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`).join('; ');
+}
+
+/** Reads one context value; `App.node.tryGetContext` fits. */
+export type ContextReader = (key: string) => unknown;
+
+/**
+ * The settings of one stage: the preset, then the cdk.json object
+ * `roomcast:{stage}`, then the JSON context `settings`, then flat context keys
+ * (`-c alarmEmail=ops@example.com`). Throws a StageConfigError naming every bad value.
+ */
+export function resolveStageSettings(stage: string, context: ContextReader = () => undefined): StageSettings {
+  const presetName = context('preset') ?? (stage === 'prod' ? 'prod' : 'dev');
+  if (presetName !== 'dev' && presetName !== 'prod') {
+    throw new StageConfigError(
+      `invalid roomcast stage settings: preset must be dev or prod, not ${presetName}`,
+    );
+  }
+  let settings: Record<string, unknown> = { ...PRESETS[presetName], stage };
+
+  for (const key of [`roomcast:${stage}`, 'settings']) {
+    const raw = context(key);
+    if (raw === undefined) continue;
+    const parsed = objectish.safeParse(raw);
+    if (!parsed.success)
+      throw new StageConfigError(`invalid roomcast stage settings: ${key}: ${problems(parsed.error)}`);
+    settings = merge(settings, parsed.data);
+  }
+
+  const flatInput: Record<string, unknown> = {};
+  for (const key of FLAT_CONTEXT_KEYS) {
+    const value = context(key);
+    if (value !== undefined && value !== '') flatInput[key] = value;
+  }
+  const flat = flatContextSchema.safeParse(flatInput);
+  if (!flat.success) throw new StageConfigError(`invalid roomcast stage settings: ${problems(flat.error)}`);
+  const {
+    throttleRate,
+    throttleBurst,
+    pushThrottleRate,
+    pushThrottleBurst,
+    jwtIssuer,
+    jwtAudience,
+    jwtJwksUrl,
+    ...direct
+  } = flat.data;
+  settings = merge(settings, direct);
+  settings = merge(settings, {
+    websocketThrottle: { rateLimit: throttleRate, burstLimit: throttleBurst },
+    pushThrottle: { rateLimit: pushThrottleRate, burstLimit: pushThrottleBurst },
+  });
+  if (jwtIssuer !== undefined || jwtAudience !== undefined || jwtJwksUrl !== undefined) {
+    settings.clientAuth = { mode: 'oidc', issuer: jwtIssuer, audience: jwtAudience, jwksUrl: jwtJwksUrl };
+  }
+
+  const result = stageSettingsSchema.safeParse(settings);
+  if (!result.success)
+    throw new StageConfigError(`invalid roomcast stage settings: ${problems(result.error)}`);
+  return result.data;
+}

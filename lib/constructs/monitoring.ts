@@ -1,0 +1,335 @@
+import { Aws, Duration } from 'aws-cdk-lib';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  MathExpression,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import { TABLE_SCHEMA } from '../../lambdas/adapters/table.js';
+import { METRICS, type MetricName } from '../../lambdas/domain/constants.js';
+
+const PERIOD = Duration.minutes(5);
+
+export interface AlarmThresholds {
+  /** Errors of one function within 5 minutes. */
+  readonly lambdaErrors: number;
+  /** failed / (delivered + failed), 0..1. */
+  readonly deliveryFailureRate: number;
+  /** p99 FanoutDuration in milliseconds. */
+  readonly fanoutP99Ms: number;
+}
+
+export interface RoomcastMonitoringProps {
+  /** Namespace of the handlers' EMF metrics (POWERTOOLS_METRICS_NAMESPACE). */
+  readonly metricsNamespace: string;
+  /** Value of the `service` dimension (POWERTOOLS_SERVICE_NAME). */
+  readonly serviceName: string;
+  /** The functions, by name. */
+  readonly functions: Readonly<Record<string, IFunction>>;
+  readonly table: ITable;
+  /** WebSocket API id and stage name. */
+  readonly webSocketApi: { readonly apiId: string; readonly stageName: string };
+  /** Push HTTP API id and stage name. */
+  readonly pushApi: { readonly apiId: string; readonly stageName: string };
+  readonly thresholds: AlarmThresholds;
+  /**
+   * Dashboard name.
+   * @default - CloudFormation-generated
+   */
+  readonly dashboardName?: string;
+  /**
+   * E-mail address subscribed to the alarm topic.
+   * @default - no subscription
+   */
+  readonly alarmEmail?: string;
+}
+
+/**
+ * The stage's CloudWatch dashboard and alarms. Alarms notify one SNS topic
+ * (TLS-only publishing, optional e-mail subscription) on ALARM and on OK.
+ */
+export class RoomcastMonitoring extends Construct {
+  readonly dashboard: Dashboard;
+  readonly alarmTopic: Topic;
+  readonly alarms: Alarm[] = [];
+  private readonly props: RoomcastMonitoringProps;
+
+  constructor(scope: Construct, id: string, props: RoomcastMonitoringProps) {
+    super(scope, id);
+    this.props = props;
+    this.alarmTopic = new Topic(this, 'AlarmTopic', { displayName: 'roomcast alarms', enforceSSL: true });
+    if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      ...(props.dashboardName ? { dashboardName: props.dashboardName } : {}),
+      defaultInterval: Duration.hours(3),
+    });
+    this.addDashboardWidgets();
+    this.addAlarms();
+  }
+
+  /** The console URL of the dashboard. */
+  get dashboardUrl(): string {
+    return `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboard.dashboardName}`;
+  }
+
+  /** One of the handlers' custom metrics (METRICS), in this stage's namespace and service dimension. */
+  customMetric(name: MetricName, statistic = 'Sum'): Metric {
+    return new Metric({
+      namespace: this.props.metricsNamespace,
+      metricName: name,
+      dimensionsMap: { service: this.props.serviceName },
+      statistic,
+      period: PERIOD,
+    });
+  }
+
+  private webSocketMetric(metricName: string, statistic = 'Sum'): Metric {
+    const { apiId, stageName } = this.props.webSocketApi;
+    return new Metric({
+      namespace: 'AWS/ApiGateway',
+      metricName,
+      dimensionsMap: { ApiId: apiId, Stage: stageName },
+      statistic,
+      period: PERIOD,
+    });
+  }
+
+  private pushApiMetric(metricName: string, statistic = 'Sum'): Metric {
+    const { apiId, stageName } = this.props.pushApi;
+    return new Metric({
+      namespace: 'AWS/ApiGateway',
+      metricName,
+      dimensionsMap: { ApiId: apiId, Stage: stageName },
+      statistic,
+      period: PERIOD,
+    });
+  }
+
+  private tableMetric(metricName: string, index?: string): Metric {
+    return new Metric({
+      namespace: 'AWS/DynamoDB',
+      metricName,
+      dimensionsMap: {
+        TableName: this.props.table.tableName,
+        ...(index ? { GlobalSecondaryIndexName: index } : {}),
+      },
+      statistic: 'Sum',
+      period: PERIOD,
+    });
+  }
+
+  /** Read and write throttle events of the table and its index, summed. */
+  private tableThrottles(): MathExpression {
+    const index = TABLE_SCHEMA.gsi1.indexName;
+    return new MathExpression({
+      expression: 'tr + tw + ir + iw',
+      usingMetrics: {
+        tr: this.tableMetric('ReadThrottleEvents'),
+        tw: this.tableMetric('WriteThrottleEvents'),
+        ir: this.tableMetric('ReadThrottleEvents', index),
+        iw: this.tableMetric('WriteThrottleEvents', index),
+      },
+      label: 'DynamoDB throttle events',
+      period: PERIOD,
+    });
+  }
+
+  /** failed / (delivered + failed): the share of deliveries that failed after retries. */
+  deliveryFailureRate(): MathExpression {
+    return new MathExpression({
+      expression: 'failed / (delivered + failed)',
+      usingMetrics: {
+        delivered: this.customMetric(METRICS.delivered),
+        failed: this.customMetric(METRICS.failed),
+      },
+      label: 'delivery failure rate',
+      period: PERIOD,
+    });
+  }
+
+  private functionMetrics(map: (name: string, fn: IFunction) => IMetric): IMetric[] {
+    return Object.entries(this.props.functions).map(([name, fn]) => map(name, fn));
+  }
+
+  private addDashboardWidgets(): void {
+    const { table } = this.props;
+    const graph = (title: string, left: IMetric[], right: IMetric[] = []) =>
+      new GraphWidget({ title, left, right, width: 8, height: 6 });
+    const operations = ['GetItem', 'PutItem', 'DeleteItem', 'UpdateItem', 'Query'];
+
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown: `# roomcast ${this.props.serviceName}\nWebSocket API, push API, functions, table and the handlers' metrics (namespace \`${this.props.metricsNamespace}\`, service \`${this.props.serviceName}\`).`,
+        width: 24,
+        height: 2,
+      }),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'WebSocket: connections and messages',
+        [this.webSocketMetric('ConnectCount'), this.webSocketMetric('MessageCount')],
+        [this.customMetric(METRICS.connectionsOpened), this.customMetric(METRICS.connectionsClosed)],
+      ),
+      graph('WebSocket: errors', [
+        this.webSocketMetric('ClientError'),
+        this.webSocketMetric('ExecutionError'),
+        this.webSocketMetric('IntegrationError'),
+      ]),
+      graph('WebSocket: integration latency (p50, p99)', [
+        this.webSocketMetric('IntegrationLatency', 'p50'),
+        this.webSocketMetric('IntegrationLatency', 'p99'),
+      ]),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Push API: requests and errors',
+        [this.pushApiMetric('Count'), this.customMetric(METRICS.pushRequests)],
+        [this.pushApiMetric('4xx'), this.pushApiMetric('5xx')],
+      ),
+      graph('Push API: latency (p50, p99)', [
+        this.pushApiMetric('Latency', 'p50'),
+        this.pushApiMetric('Latency', 'p99'),
+        this.pushApiMetric('IntegrationLatency', 'p99'),
+      ]),
+      graph(
+        'Lambda: invocations',
+        this.functionMetrics((name, fn) => fn.metricInvocations({ label: name })),
+      ),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Lambda: errors',
+        this.functionMetrics((name, fn) => fn.metricErrors({ label: name })),
+      ),
+      graph(
+        'Lambda: p99 duration',
+        this.functionMetrics((name, fn) => fn.metricDuration({ label: name, statistic: 'p99' })),
+      ),
+      graph(
+        'Lambda: throttles and concurrency',
+        this.functionMetrics((name, fn) => fn.metricThrottles({ label: `${name} throttles` })),
+        this.functionMetrics((name, fn) =>
+          fn.metric('ConcurrentExecutions', { label: `${name} concurrency`, statistic: 'Maximum' }),
+        ),
+      ),
+    );
+    this.dashboard.addWidgets(
+      graph('DynamoDB: consumed capacity', [
+        table.metricConsumedReadCapacityUnits({ statistic: 'Sum', period: PERIOD }),
+        table.metricConsumedWriteCapacityUnits({ statistic: 'Sum', period: PERIOD }),
+      ]),
+      graph('DynamoDB: throttles and errors', [
+        this.tableThrottles(),
+        table.metricUserErrors({ statistic: 'Sum', period: PERIOD }),
+      ]),
+      graph(
+        'DynamoDB: latency (avg)',
+        operations.map((operation) =>
+          table.metricSuccessfulRequestLatency({
+            dimensionsMap: { TableName: table.tableName, Operation: operation },
+            label: operation,
+            period: PERIOD,
+          }),
+        ),
+      ),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Fan-out: deliveries',
+        [
+          this.customMetric(METRICS.delivered),
+          this.customMetric(METRICS.pruned),
+          this.customMetric(METRICS.failed),
+        ],
+        [this.deliveryFailureRate()],
+      ),
+      graph('Fan-out: duration (p50, p99, max)', [
+        this.customMetric(METRICS.fanoutDuration, 'p50'),
+        this.customMetric(METRICS.fanoutDuration, 'p99'),
+        this.customMetric(METRICS.fanoutDuration, 'Maximum'),
+      ]),
+      graph('Clients: messages and errors', [
+        this.customMetric(METRICS.messagesIn),
+        this.customMetric(METRICS.clientErrors),
+        this.customMetric(METRICS.validationErrors),
+        this.customMetric(METRICS.authFailures),
+        this.customMetric(METRICS.internalErrors),
+      ]),
+    );
+  }
+
+  private alarm(id: string, description: string, metric: IMetric, threshold: number, periods = 1): Alarm {
+    const alarm = new Alarm(this, id, {
+      alarmDescription: description,
+      metric,
+      threshold,
+      evaluationPeriods: periods,
+      datapointsToAlarm: periods,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const action = new SnsAction(this.alarmTopic);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+    this.alarms.push(alarm);
+    return alarm;
+  }
+
+  private addAlarms(): void {
+    const { thresholds } = this.props;
+    for (const [name, fn] of Object.entries(this.props.functions)) {
+      const title = name.charAt(0).toUpperCase() + name.slice(1);
+      this.alarm(
+        `${title}Errors`,
+        `roomcast ${name} function: ${thresholds.lambdaErrors} or more errors in 5 minutes`,
+        fn.metricErrors({ statistic: 'Sum', period: PERIOD }),
+        thresholds.lambdaErrors,
+      );
+      this.alarm(
+        `${title}Throttles`,
+        `roomcast ${name} function: invocations throttled (concurrency limit reached)`,
+        fn.metricThrottles({ statistic: 'Sum', period: PERIOD }),
+        1,
+      );
+    }
+    this.alarm('TableThrottles', 'roomcast table: DynamoDB throttled requests', this.tableThrottles(), 1);
+    this.alarm(
+      'WebSocketExecutionErrors',
+      'roomcast WebSocket API: execution errors (API Gateway could not run a route)',
+      this.webSocketMetric('ExecutionError'),
+      1,
+    );
+    this.alarm(
+      'PushApi5xx',
+      'roomcast push API: 5xx answers (integration or function failures)',
+      this.pushApiMetric('5xx'),
+      1,
+    );
+    this.alarm(
+      'DeliveryFailureRate',
+      `roomcast fan-out: more than ${thresholds.deliveryFailureRate * 100}% of deliveries failed after retries, 3 periods of 5 minutes`,
+      this.deliveryFailureRate(),
+      thresholds.deliveryFailureRate,
+      3,
+    );
+    this.alarm(
+      'FanoutDurationP99',
+      `roomcast fan-out: p99 FanoutDuration at or above ${thresholds.fanoutP99Ms} ms, 3 periods of 5 minutes`,
+      this.customMetric(METRICS.fanoutDuration, 'p99'),
+      thresholds.fanoutP99Ms,
+      3,
+    );
+  }
+}

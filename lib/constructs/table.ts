@@ -1,0 +1,82 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, type ITable, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import { TABLE_SCHEMA } from '../../lambdas/adapters/table.js';
+import type { IBindableFunction } from './function.js';
+
+/** What a function may do with the table. */
+export type TableAccess = 'read' | 'write' | 'readwrite';
+
+export interface ConnectionsTableProps {
+  /**
+   * What happens to the table when it leaves the stack.
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Point-in-time recovery (continuous backups for 35 days).
+   * @default false
+   */
+  readonly pointInTimeRecovery?: boolean;
+  /**
+   * Deletion protection.
+   * @default false
+   */
+  readonly deletionProtection?: boolean;
+}
+
+/**
+ * The one DynamoDB table (connections, memberships, counters), built from
+ * TABLE_SCHEMA, the key schema the local stack creates its table from too.
+ * On-demand billing, TTL on `expiresAt`, GSI `gsi1` projecting every attribute.
+ */
+export class ConnectionsTable extends Construct {
+  /** The environment variable a function reads the table name from. */
+  static readonly ENV = 'TABLE_NAME';
+
+  readonly table: Table;
+
+  constructor(scope: Construct, id: string, props: ConnectionsTableProps = {}) {
+    super(scope, id);
+    const { partitionKey, sortKey, gsi1, ttlAttribute } = TABLE_SCHEMA;
+    this.table = new Table(this, 'Resource', {
+      partitionKey: { name: partitionKey, type: AttributeType.STRING },
+      sortKey: { name: sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: ttlAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? false },
+      deletionProtection: props.deletionProtection ?? false,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: gsi1.indexName,
+      partitionKey: { name: gsi1.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: gsi1.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
+  }
+
+  get tableName(): string {
+    return this.table.tableName;
+  }
+
+  get tableRef(): ITable {
+    return this.table;
+  }
+
+  /**
+   * Gives a function the table: sets TABLE_NAME and grants the access it
+   * needs (items and indexes of this table only).
+   */
+  bind(fn: IBindableFunction, access: TableAccess): void {
+    fn.addEnvironment(ConnectionsTable.ENV, this.table.tableName);
+    if (access === 'read') this.table.grantReadData(fn);
+    else if (access === 'write') this.table.grantWriteData(fn);
+    else this.table.grantReadWriteData(fn);
+  }
+
+  /** Sets TABLE_NAME without any grant, for functions whose configuration needs it but never touch the table. */
+  bindNameOnly(fn: IBindableFunction): void {
+    fn.addEnvironment(ConnectionsTable.ENV, this.table.tableName);
+  }
+}

@@ -1,0 +1,192 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ACTION_ROUTES, ROUTE_KEYS } from '../../lambdas/domain/constants.js';
+import { PROD_PRESET } from '../../lib/config.js';
+import { PUSH_ROUTE_PATH } from '../../lib/constructs/push-api.js';
+import { logicalIdOf, synthStage } from './synth.js';
+
+let dev: Template;
+let prod: Template;
+let iam: Template;
+
+beforeAll(() => {
+  dev = synthStage('dev').template;
+  prod = synthStage('prod').template;
+  iam = synthStage('iamstage', { pushAuth: 'iam' }).template;
+});
+
+function routes(template: Template, apiPrefix: string) {
+  const apiId = logicalIdOf(template, 'AWS::ApiGatewayV2::Api', apiPrefix);
+  return Object.values(template.findResources('AWS::ApiGatewayV2::Route')).filter(
+    (route) => route.Properties.ApiId.Ref === apiId,
+  );
+}
+
+describe('WebSocket API', () => {
+  it('routes frames by $request.body.action', () => {
+    dev.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'WEBSOCKET',
+      RouteSelectionExpression: '$request.body.action',
+    });
+  });
+
+  it('has $connect, $disconnect, $default and one route per action', () => {
+    const keys = routes(dev, 'WebSocketApi').map((route) => route.Properties.RouteKey);
+
+    expect(keys.sort()).toEqual(
+      [ROUTE_KEYS.connect, ROUTE_KEYS.disconnect, ROUTE_KEYS.default, ...ACTION_ROUTES].sort(),
+    );
+  });
+
+  it('authorizes $connect with the Lambda REQUEST authorizer reading ?token=', () => {
+    const authorizerId = logicalIdOf(dev, 'AWS::ApiGatewayV2::Authorizer', 'WebSocketApiTokenAuthorizer');
+    const authorizerFn = logicalIdOf(dev, 'AWS::Lambda::Function', 'AuthorizerFunction');
+
+    dev.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'REQUEST',
+      IdentitySource: ['route.request.querystring.token'],
+      AuthorizerUri: Match.objectLike({
+        'Fn::Join': Match.arrayWith([Match.arrayWith([{ 'Fn::GetAtt': [authorizerFn, 'Arn'] }])]),
+      }),
+    });
+    dev.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: '$connect',
+      AuthorizationType: 'CUSTOM',
+      AuthorizerId: { Ref: authorizerId },
+    });
+  });
+
+  it('sends every message route and $default to the one message function', () => {
+    const messageFn = logicalIdOf(dev, 'AWS::Lambda::Function', 'MessageFunction');
+    const integrations = dev.findResources('AWS::ApiGatewayV2::Integration');
+    const targetOf = (routeKey: string) => {
+      const route = routes(dev, 'WebSocketApi').find((r) => r.Properties.RouteKey === routeKey);
+      const integrationId = route?.Properties.Target['Fn::Join'][1][1].Ref as string;
+      return JSON.stringify(integrations[integrationId]?.Properties.IntegrationUri);
+    };
+
+    for (const key of [ROUTE_KEYS.default, ...ACTION_ROUTES]) {
+      expect(targetOf(key), key).toContain(messageFn);
+    }
+    expect(targetOf(ROUTE_KEYS.connect)).toContain(
+      logicalIdOf(dev, 'AWS::Lambda::Function', 'ConnectFunction'),
+    );
+    expect(targetOf(ROUTE_KEYS.disconnect)).toContain(
+      logicalIdOf(dev, 'AWS::Lambda::Function', 'DisconnectFunction'),
+    );
+  });
+
+  it.each([
+    ['dev', () => dev, 'dev', 100, 50],
+    [
+      'prod',
+      () => prod,
+      'prod',
+      PROD_PRESET.websocketThrottle.rateLimit,
+      PROD_PRESET.websocketThrottle.burstLimit,
+    ],
+  ])(
+    'names the %s stage after the stage and throttles its routes',
+    (_name, template, stageName, rate, burst) => {
+      template().hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        ApiId: { Ref: logicalIdOf(template(), 'AWS::ApiGatewayV2::Api', 'WebSocketApi') },
+        StageName: stageName,
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingRateLimit: rate, ThrottlingBurstLimit: burst },
+      });
+    },
+  );
+
+  it('writes JSON access logs to a log group with the stage retention', () => {
+    const logGroup = logicalIdOf(prod, 'AWS::Logs::LogGroup', 'WebSocketAccessLogs');
+    const stage = Object.values(prod.findResources('AWS::ApiGatewayV2::Stage')).find(
+      (s) => s.Properties.StageName === 'prod',
+    );
+    const settings = stage?.Properties.AccessLogSettings;
+
+    expect(settings.DestinationArn).toEqual({ 'Fn::GetAtt': [logGroup, 'Arn'] });
+    expect(JSON.parse(settings.Format)).toMatchObject({
+      requestId: '$context.requestId',
+      routeKey: '$context.routeKey',
+      connectionId: '$context.connectionId',
+      status: '$context.status',
+    });
+    prod.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: PROD_PRESET.logRetentionDays });
+  });
+
+  it('gives API Gateway the account role it needs to write WebSocket logs, before the stage', () => {
+    const account = logicalIdOf(dev, 'AWS::ApiGateway::Account', 'ApiGatewayAccount');
+    const stage = logicalIdOf(dev, 'AWS::ApiGatewayV2::Stage', 'WebSocketStage');
+
+    dev.hasResource('AWS::ApiGateway::Account', { DeletionPolicy: 'Retain' });
+    expect(dev.toJSON().Resources[stage].DependsOn).toContain(account);
+  });
+});
+
+describe('push HTTP API', () => {
+  it('sends ANY /v1/{proxy+} to the push function', () => {
+    const pushFn = logicalIdOf(dev, 'AWS::Lambda::Function', 'PushFunction');
+    const httpRoutes = routes(dev, 'PushApi');
+
+    expect(httpRoutes.map((r) => r.Properties.RouteKey)).toEqual([`ANY ${PUSH_ROUTE_PATH}`]);
+    dev.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      ApiId: { Ref: logicalIdOf(dev, 'AWS::ApiGatewayV2::Api', 'PushApi') },
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+      IntegrationUri: { 'Fn::GetAtt': [pushFn, 'Arn'] },
+    });
+  });
+
+  it('leaves authentication to the function in apikey mode, so GET /v1/health stays open', () => {
+    const [route] = routes(dev, 'PushApi');
+
+    expect(route?.Properties.AuthorizationType).toBe('NONE');
+  });
+
+  it('requires SigV4 (AWS_IAM) on every route in iam mode', () => {
+    const [route] = routes(iam, 'PushApi');
+
+    expect(route?.Properties.AuthorizationType).toBe('AWS_IAM');
+    iam.resourceCountIs('AWS::SecretsManager::Secret', 1);
+  });
+
+  it('throttles the $default stage and writes JSON access logs', () => {
+    const stage = Object.values(prod.findResources('AWS::ApiGatewayV2::Stage')).find(
+      (s) => s.Properties.StageName === '$default',
+    );
+
+    expect(stage?.Properties.DefaultRouteSettings).toEqual({
+      ThrottlingRateLimit: PROD_PRESET.pushThrottle.rateLimit,
+      ThrottlingBurstLimit: PROD_PRESET.pushThrottle.burstLimit,
+    });
+    expect(stage?.Properties.AccessLogSettings.DestinationArn).toEqual({
+      'Fn::GetAtt': [logicalIdOf(prod, 'AWS::Logs::LogGroup', 'PushAccessLogs'), 'Arn'],
+    });
+    expect(JSON.parse(stage?.Properties.AccessLogSettings.Format)).toMatchObject({
+      requestId: '$context.requestId',
+      status: '$context.status',
+    });
+  });
+});
+
+describe('outputs', () => {
+  it('name the wss:// URL, push URL, table, dashboard and where the secrets live', () => {
+    const outputs = dev.toJSON().Outputs as Record<string, { Value: unknown }>;
+
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining([
+        'WebSocketUrl',
+        'PushApiUrl',
+        'TableName',
+        'DashboardUrl',
+        'JwtSecretArn',
+        'PushApiKeysSecretArn',
+        'AlarmTopicArn',
+      ]),
+    );
+    expect(JSON.stringify(outputs.WebSocketUrl?.Value)).toMatch(/wss:\/\/.*\/dev"/);
+    expect(JSON.stringify(outputs.PushApiUrl?.Value)).toContain('/v1');
+    expect(JSON.stringify(outputs.DashboardUrl?.Value)).toContain('#dashboards:name=');
+    expect(Object.keys(iam.toJSON().Outputs)).not.toContain('PushApiKeysSecretArn');
+  });
+});

@@ -1,0 +1,262 @@
+import type { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { environmentSchema } from '../../lambdas/config.js';
+import { LAMBDA_ENTRIES, type LambdaName } from '../../lambdas/entries/index.js';
+import { DEV_PRESET, PROD_PRESET } from '../../lib/config.js';
+import { METRICS_NAMESPACE } from '../../lib/stack.js';
+import { type Cfn, logicalIdOf, synthStage } from './synth.js';
+
+let dev: Template;
+let prod: Template;
+let oidc: Template;
+
+const OIDC = {
+  jwtIssuer: 'https://issuer.example.com/',
+  jwtAudience: 'roomcast-api',
+  jwtJwksUrl: 'https://issuer.example.com/.well-known/jwks.json',
+};
+
+beforeAll(() => {
+  dev = synthStage('dev').template;
+  prod = synthStage('prod', { allowedOrigins: 'https://app.example.com' }).template;
+  oidc = synthStage('oidc', { ...OIDC, pushAuth: 'iam' }).template;
+});
+
+const capitalized = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
+
+function fn(template: Template, name: LambdaName) {
+  const id = logicalIdOf(template, 'AWS::Lambda::Function', `${capitalized(name)}Function`);
+  return { id, props: template.toJSON().Resources[id].Properties as Record<string, Cfn> };
+}
+
+function env(template: Template, name: LambdaName): Record<string, unknown> {
+  return fn(template, name).props.Environment.Variables;
+}
+
+/** Every statement of the policies attached to a function's role. */
+function statements(
+  template: Template,
+  name: LambdaName,
+): { Action: string | string[]; Resource: unknown }[] {
+  const role = fn(template, name).props.Role['Fn::GetAtt'][0];
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((p) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === role))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
+const actionsOf = (template: Template, name: LambdaName) =>
+  statements(template, name).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+
+describe('Lambda functions', () => {
+  it('runs every entry of LAMBDA_ENTRIES on Node.js 22, arm64', () => {
+    expect(Object.keys(dev.findResources('AWS::Lambda::Function'))).toHaveLength(LAMBDA_ENTRIES.length);
+    for (const name of LAMBDA_ENTRIES) {
+      const { props } = fn(dev, name);
+      expect(props.Runtime, name).toBe('nodejs22.x');
+      expect(props.Architectures, name).toEqual(['arm64']);
+      expect(props.Handler, name).toBe('index.handler');
+    }
+  });
+
+  it('gives each function its own log group with the stage retention', () => {
+    for (const [template, days] of [
+      [dev, DEV_PRESET.logRetentionDays],
+      [prod, PROD_PRESET.logRetentionDays],
+    ] as const) {
+      for (const name of LAMBDA_ENTRIES) {
+        const logGroup = fn(template, name).props.LoggingConfig.LogGroup.Ref;
+        expect(logGroup).toMatch(new RegExp(`^${capitalized(name)}FunctionLogGroup`));
+        expect(template.toJSON().Resources[logGroup].Properties.RetentionInDays).toBe(days);
+      }
+    }
+  });
+
+  it('sets source maps, Powertools names per stage and the log level', () => {
+    for (const name of LAMBDA_ENTRIES) {
+      expect(env(dev, name)).toMatchObject({
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: 'roomcast-dev',
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        LOG_LEVEL: DEV_PRESET.logLevel,
+      });
+      expect(env(prod, name).POWERTOOLS_SERVICE_NAME).toBe('roomcast-prod');
+    }
+  });
+
+  it('sets only environment variables the handlers read (lambdas/config.ts) besides NODE_OPTIONS', () => {
+    const known = new Set([...Object.keys(environmentSchema.shape), 'NODE_OPTIONS']);
+    for (const template of [dev, prod, oidc]) {
+      for (const name of LAMBDA_ENTRIES) {
+        for (const key of Object.keys(env(template, name))) expect(known, `${name}: ${key}`).toContain(key);
+      }
+    }
+  });
+
+  it('points CONNECTIONS_ENDPOINT at the WebSocket stage: https://{apiId}.execute-api.{region}.{suffix}/{stage}', () => {
+    const apiId = logicalIdOf(dev, 'AWS::ApiGatewayV2::Api', 'WebSocketApi');
+    expect(env(dev, 'push').CONNECTIONS_ENDPOINT).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          'https://',
+          { Ref: apiId },
+          '.execute-api.',
+          { Ref: 'AWS::Region' },
+          '.',
+          { Ref: 'AWS::URLSuffix' },
+          '/dev',
+        ],
+      ],
+    });
+  });
+
+  it('gives the authorizer the JWT secret ARN, or the OIDC issuer, audience and JWKS URL', () => {
+    const secret = logicalIdOf(dev, 'AWS::SecretsManager::Secret', 'AuthJwtSecret');
+
+    expect(env(dev, 'authorizer').JWT_SECRET_ARN).toEqual({ Ref: secret });
+    expect(env(oidc, 'authorizer')).toMatchObject({
+      JWT_ISSUER: OIDC.jwtIssuer,
+      JWT_AUDIENCE: OIDC.jwtAudience,
+      JWT_JWKS_URL: OIDC.jwtJwksUrl,
+    });
+    expect(env(oidc, 'authorizer').JWT_SECRET_ARN).toBeUndefined();
+    expect(env(prod, 'authorizer').ALLOWED_ORIGINS).toBe('https://app.example.com');
+    expect(env(dev, 'authorizer').ALLOWED_ORIGINS).toBeUndefined();
+  });
+
+  it('gives the push function its auth mode and key secret, and MAX_DATA_BYTES to message and push', () => {
+    expect(env(dev, 'push')).toMatchObject({
+      PUSH_AUTH: 'apikey',
+      PUSH_API_KEYS_SECRET_ARN: { Ref: logicalIdOf(dev, 'AWS::SecretsManager::Secret', 'AuthPushApiKeys') },
+      MAX_DATA_BYTES: String(DEV_PRESET.maxDataBytes),
+    });
+    expect(env(dev, 'message').MAX_DATA_BYTES).toBe(String(DEV_PRESET.maxDataBytes));
+    expect(env(oidc, 'push').PUSH_AUTH).toBe('iam');
+    expect(env(oidc, 'push').PUSH_API_KEYS_SECRET_ARN).toBeUndefined();
+    for (const name of ['authorizer', 'connect', 'disconnect'] as const) {
+      expect(env(dev, name).PUSH_API_KEYS_SECRET_ARN, name).toBeUndefined();
+      expect(env(dev, name).MAX_DATA_BYTES, name).toBeUndefined();
+    }
+  });
+});
+
+describe('IAM', () => {
+  const manageConnections = (template: Template, name: LambdaName) =>
+    statements(template, name)
+      .filter((s) => s.Action === 'execute-api:ManageConnections')
+      .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]))
+      .map((r) => JSON.stringify(r));
+
+  it("scopes ManageConnections to the stage's @connections/* for the methods each function calls", () => {
+    const apiId = logicalIdOf(dev, 'AWS::ApiGatewayV2::Api', 'WebSocketApi');
+    const arn = (method: string) =>
+      JSON.stringify({
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':execute-api:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':',
+            { Ref: apiId },
+            `/dev/${method}/@connections/*`,
+          ],
+        ],
+      });
+
+    expect(manageConnections(dev, 'message')).toEqual([arn('POST')]);
+    expect(manageConnections(dev, 'push').sort()).toEqual([arn('DELETE'), arn('POST')].sort());
+    for (const name of ['authorizer', 'connect', 'disconnect'] as const) {
+      expect(manageConnections(dev, name), name).toEqual([]);
+    }
+  });
+
+  it('grants table access per function: none for the authorizer, write-only for $connect', () => {
+    const dynamo = (name: LambdaName) => actionsOf(dev, name).filter((a) => a.startsWith('dynamodb:'));
+
+    expect(dynamo('authorizer')).toEqual([]);
+    expect(dynamo('connect')).toContain('dynamodb:PutItem');
+    expect(dynamo('connect')).not.toContain('dynamodb:GetItem');
+    expect(dynamo('connect')).not.toContain('dynamodb:Query');
+    for (const name of ['disconnect', 'message', 'push'] as const) {
+      expect(dynamo(name), name).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:DeleteItem']));
+    }
+  });
+
+  it('grants GetSecretValue only on the function’s own secret, and only to the functions that read one', () => {
+    const secretStatements = (name: LambdaName) =>
+      statements(dev, name).filter((s) => JSON.stringify(s.Action).includes('secretsmanager'));
+
+    expect(secretStatements('authorizer')).toEqual([
+      expect.objectContaining({
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: { Ref: logicalIdOf(dev, 'AWS::SecretsManager::Secret', 'AuthJwtSecret') },
+      }),
+    ]);
+    expect(secretStatements('push')).toEqual([
+      expect.objectContaining({
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: { Ref: logicalIdOf(dev, 'AWS::SecretsManager::Secret', 'AuthPushApiKeys') },
+      }),
+    ]);
+    for (const name of ['connect', 'disconnect', 'message'] as const)
+      expect(secretStatements(name), name).toEqual([]);
+    expect(oidc.findResources('AWS::SecretsManager::Secret')).toEqual({});
+  });
+
+  it('uses no AWS managed policy and no wildcard action on the function roles', () => {
+    for (const name of LAMBDA_ENTRIES) {
+      const role = fn(dev, name).props.Role['Fn::GetAtt'][0];
+      expect(dev.toJSON().Resources[role].Properties.ManagedPolicyArns, name).toBeUndefined();
+      for (const action of actionsOf(dev, name)) expect(action, name).not.toContain('*');
+    }
+  });
+
+  it('lets each function write logs to its own log group only', () => {
+    for (const name of LAMBDA_ENTRIES) {
+      const logGroup = fn(dev, name).props.LoggingConfig.LogGroup.Ref;
+      const logs = statements(dev, name).filter((s) => JSON.stringify(s.Action).includes('logs:'));
+      expect(logs, name).toEqual([
+        expect.objectContaining({
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: { 'Fn::GetAtt': [logGroup, 'Arn'] },
+        }),
+      ]);
+    }
+  });
+});
+
+describe('secrets', () => {
+  it('are generated by the deploy: no secret value appears in any template', () => {
+    for (const template of [dev, prod, oidc]) {
+      const json = template.toJSON();
+      for (const secret of Object.values(template.findResources('AWS::SecretsManager::Secret'))) {
+        expect(secret.Properties.SecretString).toBeUndefined();
+        expect(secret.Properties.GenerateSecretString).toMatchObject({ ExcludePunctuation: true });
+      }
+      const text = JSON.stringify(json);
+      // The local stack's default credentials, literal secrets in env vars, or a secret value property.
+      for (const pattern of [
+        /dev-jwt-secret/,
+        /dev-api-key/,
+        /"JWT_SECRET"/,
+        /"PUSH_API_KEYS"/,
+        /"SecretString"/,
+      ]) {
+        expect(text.match(pattern)?.[0], String(pattern)).toBeUndefined();
+      }
+    }
+  });
+
+  it('are retained in prod and deleted with the stack in dev', () => {
+    for (const secret of Object.values(prod.findResources('AWS::SecretsManager::Secret'))) {
+      expect(secret.DeletionPolicy).toBe('Retain');
+    }
+    for (const secret of Object.values(dev.findResources('AWS::SecretsManager::Secret'))) {
+      expect(secret.DeletionPolicy).toBe('Delete');
+    }
+  });
+});
