@@ -38,38 +38,48 @@ export async function fanOut(
 ): Promise<FanoutResult> {
   const result: FanoutResult = { delivered: 0, pruned: 0, failed: 0 };
   const seen = new Set<string>(options.except);
-  const pending = new Set<Promise<void>>();
   const prunes: Promise<void>[] = [];
   const limit = Math.max(1, options.concurrency);
+  // A counter and one waiter, rather than racing every post in flight: the
+  // limiter's cost stays constant per post however high the concurrency.
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  const slotFreed = () =>
+    new Promise<void>((resolve) => {
+      wake = resolve;
+    });
 
-  const record = (connectionId: string, outcome: PostOutcome) => {
+  const post = async (connectionId: string) => {
+    let outcome: PostOutcome;
+    try {
+      outcome = await options.gateway.post(connectionId, payload);
+    } catch {
+      outcome = 'failed';
+    }
     if (outcome === 'delivered') result.delivered += 1;
     else if (outcome === 'failed') result.failed += 1;
     else {
       result.pruned += 1;
-      prunes.push(
-        options.prune(connectionId).then(
-          () => undefined,
-          () => undefined,
-        ),
-      );
+      prunes.push(options.prune(connectionId).then(ignore, ignore));
     }
+    inFlight -= 1;
+    const resume = wake;
+    wake = undefined;
+    resume?.();
   };
 
   for await (const page of batches(targets)) {
     for (const connectionId of page) {
       if (seen.has(connectionId)) continue;
       seen.add(connectionId);
-      const task = options.gateway
-        .post(connectionId, payload)
-        .catch((): PostOutcome => 'failed')
-        .then((outcome) => record(connectionId, outcome));
-      const tracked: Promise<void> = task.finally(() => pending.delete(tracked));
-      pending.add(tracked);
-      if (pending.size >= limit) await Promise.race(pending);
+      while (inFlight >= limit) await slotFreed();
+      inFlight += 1;
+      void post(connectionId);
     }
   }
-  await Promise.all(pending);
+  while (inFlight > 0) await slotFreed();
   await Promise.all(prunes);
   return result;
 }
+
+function ignore(): void {}
