@@ -6,7 +6,7 @@ import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth
 import { DynamoConnectionStore } from './adapters/dynamo-store.js';
 import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
 import { createObservability, type Observability } from './adapters/observability.js';
-import { cachedSecret, parseApiKeys } from './adapters/secrets.js';
+import { cachedSecret, parseApiKeys, parseJwtSecrets } from './adapters/secrets.js';
 import { type Config, ConfigError } from './config.js';
 import type { Clock, ConnectionGateway, ConnectionStore } from './domain/ports.js';
 import { RoomcastService } from './domain/service.js';
@@ -72,8 +72,9 @@ export function createTokenVerifier(config: Config): TokenVerifier {
   if (!auth)
     throw new ConfigError('set JWT_SECRET, JWT_SECRET_ARN, or JWT_ISSUER + JWT_AUDIENCE + JWT_JWKS_URL');
   if (auth.mode === 'oidc') return jwksVerifier(auth);
-  if (auth.mode === 'secret') return hs256Verifier(async () => auth.secret);
-  return hs256Verifier(cachedSecret(secretsClient(config), auth.secretArn, config.secretCacheMs));
+  if (auth.mode === 'secret') return hs256Verifier(async () => [auth.secret]);
+  const secret = cachedSecret(secretsClient(config), auth.secretArn, config.secretCacheMs);
+  return hs256Verifier(async () => parseJwtSecrets(await secret()));
 }
 
 /** The active push API keys, or undefined when API Gateway checks IAM (SigV4) instead. */

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import { z } from 'zod';
 import { UnauthorizedError } from '../domain/errors.js';
 import { userId } from '../domain/schemas.js';
@@ -27,21 +27,7 @@ function describe(error: unknown): string {
   return 'token could not be verified';
 }
 
-async function verifyWith(
-  token: string,
-  key: Uint8Array | JWTVerifyGetKey,
-  options: { algorithms: string[]; issuer?: string; audience?: string },
-): Promise<ClientIdentity> {
-  let payload: unknown;
-  try {
-    const verified =
-      key instanceof Uint8Array
-        ? await jwtVerify(token, key, { ...options, requiredClaims: ['sub', 'exp'], clockTolerance: 5 })
-        : await jwtVerify(token, key, { ...options, requiredClaims: ['sub', 'exp'], clockTolerance: 5 });
-    payload = verified.payload;
-  } catch (error) {
-    throw new UnauthorizedError(describe(error), error);
-  }
+function toIdentity(payload: unknown): ClientIdentity {
   const parsed = claims.safeParse(payload);
   if (!parsed.success) {
     throw new UnauthorizedError(
@@ -51,21 +37,49 @@ async function verifyWith(
   return { userId: parsed.data.sub, rooms: parsed.data.rooms ?? [] };
 }
 
-/** HS256 tokens signed with a shared secret (the local default; on AWS the secret lives in Secrets Manager). */
-export function hs256Verifier(secret: () => Promise<string>): TokenVerifier {
-  return async (token) =>
-    verifyWith(token, new TextEncoder().encode(await secret()), { algorithms: ['HS256'] });
+const COMMON = { requiredClaims: ['sub', 'exp'], clockTolerance: 5 };
+
+/**
+ * HS256 tokens signed with a shared secret (the local default; on AWS the
+ * secret lives in Secrets Manager). During a key rotation several secrets are
+ * active and a token signed with any of them is accepted.
+ */
+export function hs256Verifier(secrets: () => Promise<string[]>): TokenVerifier {
+  return async (token) => {
+    let failure: unknown;
+    for (const secret of await secrets()) {
+      try {
+        const key = new TextEncoder().encode(secret);
+        const { payload } = await jwtVerify(token, key, { ...COMMON, algorithms: ['HS256'] });
+        return toIdentity(payload);
+      } catch (error) {
+        failure = error;
+        // Only a signature mismatch is worth trying the next key for.
+        if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) break;
+      }
+    }
+    if (failure instanceof UnauthorizedError) throw failure;
+    throw new UnauthorizedError(describe(failure), failure);
+  };
 }
 
 /** RS256/ES256 tokens from an OpenID provider (Cognito, Auth0, ...), keys fetched from its JWKS URL and cached. */
 export function jwksVerifier(options: { issuer: string; audience: string; jwksUrl: string }): TokenVerifier {
   const keySet = createRemoteJWKSet(new URL(options.jwksUrl));
-  return (token) =>
-    verifyWith(token, keySet, {
-      algorithms: ['RS256', 'ES256'],
-      issuer: options.issuer,
-      audience: options.audience,
-    });
+  return async (token) => {
+    try {
+      const { payload } = await jwtVerify(token, keySet, {
+        ...COMMON,
+        algorithms: ['RS256', 'ES256'],
+        issuer: options.issuer,
+        audience: options.audience,
+      });
+      return toIdentity(payload);
+    } catch (error) {
+      if (error instanceof UnauthorizedError) throw error;
+      throw new UnauthorizedError(describe(error), error);
+    }
+  };
 }
 
 /**

@@ -30,18 +30,32 @@ export function cachedSecret(
   };
 }
 
+/** A JSON array of strings, or undefined when the text is not one. */
+function jsonKeyList(text: string, what: string): string[] | undefined {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith('[')) return undefined;
+  const parsed: unknown = JSON.parse(trimmed);
+  if (!Array.isArray(parsed) || !parsed.every((k) => typeof k === 'string')) {
+    throw new Error(`${what} secret must be a JSON array of strings`);
+  }
+  return parsed.map((k) => k.trim()).filter(Boolean);
+}
+
 /** API keys as a secret holds them: a JSON array of strings, or one key per line or comma. */
 export function parseApiKeys(text: string): string[] {
-  const trimmed = text.trim();
-  if (trimmed.startsWith('[')) {
-    const parsed: unknown = JSON.parse(trimmed);
-    if (!Array.isArray(parsed) || !parsed.every((k) => typeof k === 'string')) {
-      throw new Error('API key secret must be a JSON array of strings');
-    }
-    return parsed.map((k) => k.trim()).filter(Boolean);
-  }
-  return trimmed
-    .split(/[\n,]/)
-    .map((k) => k.trim())
-    .filter(Boolean);
+  return (
+    jsonKeyList(text, 'API key') ??
+    text
+      .split(/[\n,]/)
+      .map((k) => k.trim())
+      .filter(Boolean)
+  );
+}
+
+/**
+ * HS256 signing keys as a secret holds them: one key, or a JSON array of keys
+ * during a rotation (a token signed with any of them is accepted).
+ */
+export function parseJwtSecrets(text: string): string[] {
+  return jsonKeyList(text, 'JWT') ?? [text];
 }

@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { hs256Verifier, matchesApiKey } from '../../../lambdas/adapters/auth.js';
-import { cachedSecret, parseApiKeys } from '../../../lambdas/adapters/secrets.js';
+import { cachedSecret, parseApiKeys, parseJwtSecrets } from '../../../lambdas/adapters/secrets.js';
 
 const secret = 's3cret';
 const sign = (
@@ -15,7 +15,7 @@ const sign = (
   if (options.exp !== '') jwt.setExpirationTime(options.exp ?? '1h');
   return jwt.sign(new TextEncoder().encode(options.key ?? secret));
 };
-const verify = hs256Verifier(async () => secret);
+const verify = hs256Verifier(async () => [secret]);
 
 describe('hs256Verifier', () => {
   it('returns the user and the rooms claim', async () => {
@@ -37,6 +37,22 @@ describe('hs256Verifier', () => {
       code: 'UNAUTHORIZED',
       message: expect.stringContaining(words),
     });
+  });
+});
+
+describe('JWT key rotation', () => {
+  it('accepts a token signed with any active secret and refuses others', async () => {
+    const rotating = hs256Verifier(async () => ['old-secret', 'new-secret']);
+    expect(await rotating(await sign({}, { sub: 'a', key: 'old-secret' }))).toMatchObject({ userId: 'a' });
+    expect(await rotating(await sign({}, { sub: 'b', key: 'new-secret' }))).toMatchObject({ userId: 'b' });
+    await expect(rotating(await sign({}, { sub: 'c', key: 'third' }))).rejects.toMatchObject({
+      message: 'token signature is not valid',
+    });
+  });
+
+  it('reads one secret, or a JSON array of them, without splitting on commas', () => {
+    expect(parseJwtSecrets('a,b')).toEqual(['a,b']);
+    expect(parseJwtSecrets('["old","new"]')).toEqual(['old', 'new']);
   });
 });
 

@@ -28,7 +28,7 @@ describe('authorizer', () => {
     const { runtime } = fakeRuntime(env);
     return createAuthorizerHandler(
       runtime,
-      hs256Verifier(async () => 'handler-secret'),
+      hs256Verifier(async () => ['handler-secret']),
     );
   }
 
