@@ -18,7 +18,7 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
  */
 export const environmentSchema = z
   .object({
-    TABLE_NAME: z.string().min(1),
+    TABLE_NAME: z.string().min(1).optional(),
     CONNECTIONS_ENDPOINT: z.url().optional(),
     AWS_REGION: z.string().min(1).default('us-east-1'),
     DYNAMODB_ENDPOINT: z.url().optional(),
@@ -58,7 +58,8 @@ export type PushAuthConfig =
   | { mode: 'keys-arn'; secretArn: string };
 
 export interface Config {
-  tableName: string;
+  /** Required by every handler but the authorizer. */
+  tableName: string | undefined;
   region: string;
   dynamoEndpoint: string | undefined;
   connectionsEndpoint: string | undefined;

@@ -33,15 +33,20 @@ export function createDocumentClient(
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
-export function createRuntime(config: Config): Runtime {
-  const observability = createObservability({
+export function observabilityFor(config: Config): Observability {
+  return createObservability({
     serviceName: config.serviceName,
     namespace: config.metricsNamespace,
     logLevel: config.logLevel,
   });
+}
+
+export function createRuntime(config: Config): Runtime {
+  if (!config.tableName) throw new ConfigError('TABLE_NAME is required');
+  if (!config.connectionsEndpoint) throw new ConfigError('CONNECTIONS_ENDPOINT is required');
+  const observability = observabilityFor(config);
   const clock = systemClock;
   const store = new DynamoConnectionStore(createDocumentClient(config), config.tableName, clock);
-  if (!config.connectionsEndpoint) throw new ConfigError('CONNECTIONS_ENDPOINT is required');
   const gateway = new ManagementApiGateway(
     createManagementClient(config.connectionsEndpoint, config.region, config.fanoutConcurrency),
     { logger: observability.logger },

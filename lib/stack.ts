@@ -138,9 +138,11 @@ export class RoomcastStack extends Stack {
     for (const entry of LAMBDA_ENTRIES) {
       const fn = this.functions[entry];
       const binding = FUNCTION_BINDINGS[entry];
-      if (binding.table) this.table.bind(fn, binding.table);
-      else this.table.bindNameOnly(fn);
-      this.webSocketApi.bindConnections(fn, binding.connections);
+      if (binding.table) {
+        // Every function but the authorizer stores or reads connections and answers through @connections.
+        this.table.bind(fn, binding.table);
+        this.webSocketApi.bindConnections(fn, binding.connections);
+      }
       if (binding.maxDataBytes) fn.addEnvironment('MAX_DATA_BYTES', String(settings.maxDataBytes));
     }
     this.auth.bindClientAuth(authorizer);

@@ -1,7 +1,10 @@
-// Lambda entry: the $connect REQUEST authorizer.
+// Lambda entry: the $connect REQUEST authorizer. It needs no table and no @connections client.
 import { loadConfig } from '../config.js';
 import { createAuthorizerHandler } from '../handlers/authorizer.js';
-import { createRuntime, createTokenVerifier } from '../runtime.js';
+import { createTokenVerifier, observabilityFor } from '../runtime.js';
 
-const runtime = createRuntime(loadConfig(process.env));
-export const handler = createAuthorizerHandler(runtime, createTokenVerifier(runtime.config));
+const config = loadConfig(process.env);
+export const handler = createAuthorizerHandler(
+  { config, observability: observabilityFor(config) },
+  createTokenVerifier(config),
+);

@@ -44,7 +44,10 @@ function header(
  * `Unauthorized` (API Gateway answers 401); an origin outside the stage's list
  * gets a Deny policy (403).
  */
-export function createAuthorizerHandler(runtime: Runtime, verify: TokenVerifier) {
+export function createAuthorizerHandler(
+  runtime: Pick<Runtime, 'config' | 'observability'>,
+  verify: TokenVerifier,
+) {
   const { allowedOrigins } = runtime.config;
   return (event: APIGatewayRequestAuthorizerEvent, context?: Context): Promise<APIGatewayAuthorizerResult> =>
     instrumented(

@@ -49,7 +49,7 @@ function classify(error: unknown, invocation: Invocation, runtime: Runtime) {
 }
 
 export async function instrumented<T>(
-  runtime: Runtime,
+  runtime: Pick<Runtime, 'observability'>,
   name: string,
   keys: Record<string, unknown>,
   context: Context | undefined,

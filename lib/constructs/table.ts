@@ -74,9 +74,4 @@ export class ConnectionsTable extends Construct {
     else if (access === 'write') this.table.grantWriteData(fn);
     else this.table.grantReadWriteData(fn);
   }
-
-  /** Sets TABLE_NAME without any grant, for functions whose configuration needs it but never touch the table. */
-  bindNameOnly(fn: IBindableFunction): void {
-    fn.addEnvironment(ConnectionsTable.ENV, this.table.tableName);
-  }
 }

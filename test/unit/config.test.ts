@@ -34,8 +34,18 @@ describe('loadConfig', () => {
 
   it('names every bad variable', () => {
     expect(() => loadConfig({ MAX_DATA_BYTES: '-1', JWT_ISSUER: 'x' })).toThrow(ConfigError);
-    expect(() => loadConfig({ MAX_DATA_BYTES: '-1' })).toThrow(
-      /TABLE_NAME.*MAX_DATA_BYTES|MAX_DATA_BYTES.*TABLE_NAME/,
+    expect(() => loadConfig({ MAX_DATA_BYTES: '-1', PUSH_AUTH: 'basic' })).toThrow(
+      /MAX_DATA_BYTES.*PUSH_AUTH|PUSH_AUTH.*MAX_DATA_BYTES/,
     );
+  });
+});
+
+describe('createRuntime', () => {
+  it('requires the table and the @connections endpoint that the authorizer does without', async () => {
+    const { createRuntime } = await import('../../lambdas/runtime.js');
+    expect(() => createRuntime(loadConfig({ CONNECTIONS_ENDPOINT: 'https://x.example' }))).toThrow(
+      /TABLE_NAME/,
+    );
+    expect(() => createRuntime(loadConfig({ TABLE_NAME: 't' }))).toThrow(/CONNECTIONS_ENDPOINT/);
   });
 });
