@@ -134,7 +134,6 @@ export class RoomcastStack extends Stack {
     });
 
     // Each function gets the variables its configuration reads and the grants it uses, no more.
-    // Every function's configuration requires TABLE_NAME and CONNECTIONS_ENDPOINT, even the authorizer's.
     for (const entry of LAMBDA_ENTRIES) {
       const fn = this.functions[entry];
       const binding = FUNCTION_BINDINGS[entry];
