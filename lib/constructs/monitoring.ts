@@ -95,8 +95,9 @@ export class RoomcastMonitoring extends Construct {
     });
   }
 
-  private webSocketMetric(metricName: string, statistic = 'Sum'): Metric {
-    const { apiId, stageName } = this.props.webSocketApi;
+  /** An API Gateway metric of one of the stage's two APIs (both report ApiId and Stage). */
+  private apiMetric(api: 'webSocketApi' | 'pushApi', metricName: string, statistic = 'Sum'): Metric {
+    const { apiId, stageName } = this.props[api];
     return new Metric({
       namespace: 'AWS/ApiGateway',
       metricName,
@@ -106,15 +107,12 @@ export class RoomcastMonitoring extends Construct {
     });
   }
 
+  private webSocketMetric(metricName: string, statistic = 'Sum'): Metric {
+    return this.apiMetric('webSocketApi', metricName, statistic);
+  }
+
   private pushApiMetric(metricName: string, statistic = 'Sum'): Metric {
-    const { apiId, stageName } = this.props.pushApi;
-    return new Metric({
-      namespace: 'AWS/ApiGateway',
-      metricName,
-      dimensionsMap: { ApiId: apiId, Stage: stageName },
-      statistic,
-      period: PERIOD,
-    });
+    return this.apiMetric('pushApi', metricName, statistic);
   }
 
   private tableMetric(metricName: string, index?: string): Metric {
