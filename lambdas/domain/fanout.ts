@@ -19,9 +19,23 @@ type Targets = Iterable<string> | AsyncIterable<readonly string[]>;
 
 async function* batches(targets: Targets): AsyncGenerator<readonly string[]> {
   if (Symbol.asyncIterator in targets) {
-    yield* targets as AsyncIterable<readonly string[]>;
+    yield* prefetched(targets as AsyncIterable<readonly string[]>);
   } else {
     yield [...(targets as Iterable<string>)];
+  }
+}
+
+/** Asks for the next page as soon as one arrives, so reading page n+1 overlaps posting page n. */
+async function* prefetched<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let next = iterator.next();
+  for (;;) {
+    const page = await next;
+    if (page.done) return;
+    next = iterator.next();
+    // Awaited on the next turn; this only keeps an early failure from counting as unhandled.
+    next.catch(() => undefined);
+    yield page.value;
   }
 }
 

@@ -72,4 +72,39 @@ describe('fanOut', () => {
     expect(result.delivered).toBe(50);
     expect(peak).toBe(5);
   });
+
+  it('reads the next page of targets while the current one is being posted', async () => {
+    const events: string[] = [];
+    async function* slowPages() {
+      events.push('read page 1');
+      yield ['a', 'b'];
+      events.push('read page 2');
+      yield ['c'];
+    }
+    const gateway: ConnectionGateway = {
+      post: async (id) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        events.push(`posted ${id}`);
+        return 'delivered';
+      },
+      close: async () => true,
+    };
+    const result = await fanOut(slowPages(), 'f', { gateway, prune: async () => undefined, concurrency: 8 });
+    expect(result.delivered).toBe(3);
+    expect(events.indexOf('read page 2')).toBeLessThan(events.indexOf('posted a'));
+  });
+
+  it('reports a failure to read targets to the caller', async () => {
+    async function* failing() {
+      yield ['a'];
+      throw new Error('query failed');
+    }
+    await expect(
+      fanOut(failing(), 'f', {
+        gateway: new RecordingGateway(),
+        prune: async () => undefined,
+        concurrency: 1,
+      }),
+    ).rejects.toThrow('query failed');
+  });
 });
