@@ -195,12 +195,25 @@ export class LocalGateway {
       rejectUpgrade(socket, connected.statusCode);
       return;
     }
-    if (socket.destroyed) {
+    const gone = (reason: string) =>
+      this.track(handlers.disconnect(disconnectEvent(this.api, facts, 1006, reason))).catch((error: Error) =>
+        this.logger.error('$disconnect failed', error),
+      );
+    if (socket.destroyed || !socket.readable || !socket.writable) {
       // The client gave up during $connect: API Gateway would run $disconnect.
-      await handlers.disconnect(disconnectEvent(this.api, facts, 1006, 'Client went away during $connect'));
+      socket.destroy();
+      await gone('Client went away during $connect');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.adopt(ws, facts));
+    // ws drops a socket that closes mid-upgrade without calling back; $disconnect must still run.
+    let adopted = false;
+    socket.once('close', () => {
+      if (!adopted) void gone('Client went away during the handshake');
+    });
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      adopted = true;
+      this.adopt(ws, facts);
+    });
   }
 
   private adopt(ws: WebSocket, facts: ConnectionFacts): void {
@@ -254,7 +267,14 @@ export class LocalGateway {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const management = CONNECTIONS_PATH.exec(url.pathname);
     if (management?.[1]) {
-      await this.manage(req, res, decodeURIComponent(management[1]));
+      let connectionId: string;
+      try {
+        connectionId = decodeURIComponent(management[1]);
+      } catch {
+        awsError(res, 400, 'BadRequestException', 'Invalid connectionId');
+        return;
+      }
+      await this.manage(req, res, connectionId);
       return;
     }
     if (url.pathname === '/v1' || url.pathname.startsWith('/v1/')) {

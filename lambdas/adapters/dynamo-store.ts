@@ -7,6 +7,7 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { LIMITS } from '../domain/constants.js';
 import { ValidationError } from '../domain/errors.js';
 import type { Clock, ConnectionRecord, ConnectionStore, MemberRecord, Page, Stats } from '../domain/ports.js';
 import { EVERYONE_SHARDS, keys, STATS_SHARDS, shardOf, TABLE_SCHEMA } from './table.js';
@@ -26,6 +27,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly clock: Clock,
+    /** How long an untouched per-user or per-room counter item is kept. */
+    private readonly counterTtlSeconds = LIMITS.connectionTtlSeconds,
   ) {}
 
   async putConnection(c: ConnectionRecord): Promise<void> {
@@ -71,14 +74,16 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async removeConnection(connectionId: string): Promise<boolean> {
-    const [removed] = await Promise.all([
-      this.doc.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: keys.connection(connectionId),
-          ReturnValues: 'ALL_OLD',
-        }),
-      ),
+    // The connection item goes first: a join that re-reads it afterwards sees it gone and undoes
+    // itself, and every membership written before that read is found by the query below.
+    const removed = await this.doc.send(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: keys.connection(connectionId),
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    await Promise.all([
       this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
@@ -90,8 +95,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     const old = removed.Attributes;
     if (!old) return false;
     const left = await this.addCounter(keys.userCounter(String(old.userId)), 'connections', -1);
-    if (left <= 0) await this.deleteEmptyCounter(keys.userCounter(String(old.userId)), 'connections');
-    await this.addStats(connectionId, { connections: -1, users: left <= 0 ? -1 : 0 });
+    await this.addStats(connectionId, { connections: -1, users: left === 0 ? -1 : 0 });
     return true;
   }
 
@@ -137,9 +141,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
     if (!out.Attributes) return false;
     const members = await this.addCounter(keys.roomMeta(room), 'members', -1);
-    if (members <= 0 && (await this.deleteEmptyCounter(keys.roomMeta(room), 'members'))) {
-      await this.addStats(connectionId, { rooms: -1 });
-    }
+    if (members === 0) await this.addStats(connectionId, { rooms: -1 });
     return this.isLive(out.Attributes);
   }
 
@@ -290,38 +292,24 @@ export class DynamoConnectionStore implements ConnectionStore {
     await Promise.all(memberships.map((m) => this.removeMember(String(m.room), connectionId)));
   }
 
-  /** Atomically adds to a counter attribute and returns its new value. */
+  /**
+   * Atomically adds to a per-user or per-room counter and returns its new value.
+   * Stats move only on the transitions 0→1 and 1→0, so racing joins and leaves
+   * (or connects and disconnects) always net out. The item expires once nothing
+   * has touched it for a connection's lifetime.
+   */
   private async addCounter(key: Item, attribute: string, delta: number): Promise<number> {
     const out = await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: key,
-        UpdateExpression: 'ADD #n :d',
-        ExpressionAttributeNames: { '#n': attribute },
-        ExpressionAttributeValues: { ':d': delta },
+        UpdateExpression: 'ADD #n :d SET #ttl = :ttl',
+        ExpressionAttributeNames: { '#n': attribute, ...TTL_NAME },
+        ExpressionAttributeValues: { ':d': delta, ':ttl': this.nowSeconds() + this.counterTtlSeconds },
         ReturnValues: 'UPDATED_NEW',
       }),
     );
     return Number(out.Attributes?.[attribute] ?? 0);
-  }
-
-  /** Deletes a counter item if it is still at zero or below; true when this call deleted it. */
-  private async deleteEmptyCounter(key: Item, attribute: string): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: key,
-          ConditionExpression: '#n <= :zero',
-          ExpressionAttributeNames: { '#n': attribute },
-          ExpressionAttributeValues: { ':zero': 0 },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
   }
 
   private async addStats(seed: string, deltas: Partial<Stats>): Promise<void> {

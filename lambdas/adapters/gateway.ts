@@ -91,33 +91,43 @@ export class ManagementApiGateway implements ConnectionGateway {
 
   async post(connectionId: string, payload: string): Promise<PostOutcome> {
     const data = Buffer.from(payload, 'utf8');
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
-        return 'delivered';
-      } catch (error) {
-        if (isGone(error)) return 'gone';
-        if (!isRetryable(error) || attempt + 1 >= this.retry.attempts) {
-          this.options.logger?.warn('post to connection failed', {
-            connectionId,
-            attempts: attempt + 1,
-            error: (error as Error).name,
-            status: statusOf(error),
-          });
-          return 'failed';
-        }
-        await this.sleep(backoffDelay(attempt, this.retry, this.random));
-      }
+    try {
+      await this.withRetries(() =>
+        this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data })),
+      );
+      return 'delivered';
+    } catch (error) {
+      if (isGone(error)) return 'gone';
+      this.options.logger?.warn('post to connection failed', {
+        connectionId,
+        error: (error as Error).name,
+        status: statusOf(error),
+      });
+      return 'failed';
     }
   }
 
   async close(connectionId: string): Promise<boolean> {
     try {
-      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+      await this.withRetries(() =>
+        this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId })),
+      );
       return true;
     } catch (error) {
       if (isGone(error)) return false;
       throw error;
+    }
+  }
+
+  /** Runs one management call, retrying throttling and 5xx with backoff; gone and other errors end it at once. */
+  private async withRetries<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await call();
+      } catch (error) {
+        if (isGone(error) || !isRetryable(error) || attempt + 1 >= this.retry.attempts) throw error;
+        await this.sleep(backoffDelay(attempt, this.retry, this.random));
+      }
     }
   }
 }

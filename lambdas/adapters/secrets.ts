@@ -1,8 +1,13 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
+/** After a failed refresh, how long the last good value is served before trying again. */
+const RETRY_AFTER_FAILURE_MS = 10_000;
+
 /**
  * A secret read from Secrets Manager and kept for `maxAgeMs`, so a rotated
- * value is picked up without a redeploy. The cache lives in the closure the
+ * value is picked up without a redeploy. When a refresh fails the last good
+ * value is served and the read is tried again shortly; only a secret never read
+ * successfully makes callers fail. The cache lives in the closure the
  * composition root creates, not in module state.
  */
 export function cachedSecret(
@@ -11,22 +16,27 @@ export function cachedSecret(
   maxAgeMs: number,
   now: () => number = Date.now,
 ): () => Promise<string> {
-  let value: Promise<string> | undefined;
-  let fetchedAt = 0;
-  return () => {
-    if (!value || now() - fetchedAt > maxAgeMs) {
-      fetchedAt = now();
-      const request = client.send(new GetSecretValueCommand({ SecretId: secretId })).then((out) => {
-        if (!out.SecretString) throw new Error(`secret ${secretId} has no string value`);
-        return out.SecretString;
-      });
-      // A failed fetch is not cached: the next call tries again.
-      request.catch(() => {
-        if (value === request) value = undefined;
-      });
-      value = request;
+  let current: string | undefined;
+  let freshUntil = 0;
+  let inflight: Promise<string> | undefined;
+  const fetchSecret = async () => {
+    const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+    if (!out.SecretString) throw new Error(`secret ${secretId} has no string value`);
+    return out.SecretString;
+  };
+  return async () => {
+    if (current !== undefined && now() < freshUntil) return current;
+    inflight ??= fetchSecret().finally(() => {
+      inflight = undefined;
+    });
+    try {
+      current = await inflight;
+      freshUntil = now() + maxAgeMs;
+    } catch (error) {
+      if (current === undefined) throw error;
+      freshUntil = now() + RETRY_AFTER_FAILURE_MS;
     }
-    return value;
+    return current;
   };
 }
 
@@ -34,7 +44,12 @@ export function cachedSecret(
 function jsonKeyList(text: string, what: string): string[] | undefined {
   const trimmed = text.trim();
   if (!trimmed.startsWith('[')) return undefined;
-  const parsed: unknown = JSON.parse(trimmed);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(trimmed);
+  } catch {
+    throw new Error(`${what} secret starts with "[" but is not valid JSON`);
+  }
   if (!Array.isArray(parsed) || !parsed.every((k) => typeof k === 'string')) {
     throw new Error(`${what} secret must be a JSON array of strings`);
   }

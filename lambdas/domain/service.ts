@@ -84,7 +84,9 @@ export class RoomcastService {
         if (!mayJoin(frame.room, caller.rooms)) {
           throw new ForbiddenError(`room ${frame.room} is not in your token's rooms claim`);
         }
-        await this.joinConnection(frame.room, caller.connectionId, caller.userId);
+        if (!(await this.joinConnection(frame.room, caller.connectionId, caller.userId))) {
+          throw new NotFoundError('this connection is closing; reconnect before joining rooms');
+        }
         return ackFrame(frame.id);
       }
       case 'leave':
@@ -166,8 +168,10 @@ export class RoomcastService {
   /** Server-side join: every current connection of the user joins the room. */
   async joinUser(room: string, userId: string): Promise<number> {
     const connections = await this.deps.store.userConnections(userId);
-    await Promise.all(connections.map((c) => this.joinConnection(room, c.connectionId, userId)));
-    return connections.length;
+    const joined = await Promise.all(
+      connections.map((c) => this.joinConnection(room, c.connectionId, userId)),
+    );
+    return joined.filter(Boolean).length;
   }
 
   /** Server-side leave: every current connection of the user leaves the room. */
@@ -185,15 +189,18 @@ export class RoomcastService {
     await this.disconnect(connectionId);
   }
 
+  /** Closes every connection of a user; one that fails to close does not stop the others. */
   async closeUserConnections(userId: string): Promise<number> {
     const connections = await this.deps.store.userConnections(userId);
-    await Promise.all(
+    const outcomes = await Promise.allSettled(
       connections.map(async (c) => {
         await this.deps.gateway.close(c.connectionId);
         await this.disconnect(c.connectionId);
       }),
     );
-    return connections.length;
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failure && outcomes.every((o) => o.status === 'rejected')) throw failure.reason;
+    return outcomes.filter((o) => o.status === 'fulfilled').length;
   }
 
   stats(): Promise<Stats> {
@@ -208,17 +215,26 @@ export class RoomcastService {
     return Math.floor(fromMs / 1000) + this.deps.settings.connectionTtlSeconds;
   }
 
-  private async joinConnection(room: string, connectionId: string, userId: string): Promise<void> {
-    const connection = await this.deps.store.getConnection(connectionId);
-    const joinedAt = this.deps.clock.now();
-    await this.deps.store.addMember({
+  /** Joins one connection to a room; false when the connection is not (or no longer) open. */
+  private async joinConnection(room: string, connectionId: string, userId: string): Promise<boolean> {
+    const { store } = this.deps;
+    const connection = await store.getConnection(connectionId);
+    if (!connection) return false;
+    // A membership lives no longer than its connection.
+    const member = {
       room,
       connectionId,
       userId,
-      joinedAt,
-      // A membership lives no longer than its connection.
-      expiresAt: connection?.expiresAt ?? this.expiry(joinedAt),
-    });
+      joinedAt: this.deps.clock.now(),
+      expiresAt: connection.expiresAt,
+    };
+    await store.addMember(member);
+    // The connection may have closed while we wrote: its cleanup could have missed this membership.
+    if (!(await store.getConnection(connectionId))) {
+      await store.removeMember(room, connectionId);
+      return false;
+    }
+    return true;
   }
 
   private leaveConnection(room: string, connectionId: string): Promise<boolean> {

@@ -14,7 +14,7 @@ import {
   validate,
 } from '../domain/schemas.js';
 import type { Runtime } from '../runtime.js';
-import { type HttpResult, httpRoute, json } from './wrapper.js';
+import { describeProblem, type HttpResult, httpRoute, type Invocation, json } from './wrapper.js';
 
 /** Largest push request body: a full batch of maximum-size messages fits. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -25,7 +25,7 @@ interface Route {
   pattern: RegExp;
   names: string[];
   public?: boolean;
-  run: (params: Params, event: APIGatewayProxyEventV2) => Promise<HttpResult>;
+  run: (params: Params, event: APIGatewayProxyEventV2, invocation: Invocation) => Promise<HttpResult>;
 }
 
 function route(method: string, path: string, run: Route['run'], isPublic = false): Route {
@@ -93,20 +93,21 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
       const body = validate(pushBody, bodyOf(event), 'push body');
       return json(200, await service.push(body));
     }),
-    route('POST', '/v1/push/batch', async (_, event) => {
+    route('POST', '/v1/push/batch', async (_, event, invocation) => {
       const { messages } = validate(pushBatchBody, bodyOf(event), 'batch body');
       const results = await Promise.all(
         messages.map(async (message, index) => {
           try {
             return await service.push(validate(pushBody, message, `messages.${index}`));
           } catch (error) {
-            if (!(error instanceof RoomcastError)) throw error;
+            // One message's failure is that message's answer; the others still go out.
+            const problem = describeProblem(error, invocation, runtime);
             return {
               error: {
-                code: error.code,
-                message: error.message,
-                status: HTTP_STATUS[error.code],
-                ...(error.details ? { details: error.details } : {}),
+                code: problem.code,
+                message: problem.message,
+                status: HTTP_STATUS[problem.code],
+                ...(problem.details ? { details: problem.details } : {}),
               },
             };
           }
@@ -162,7 +163,7 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
     if (!matchesApiKey(match[1], await apiKeys())) throw new UnauthorizedError('the API key is not valid');
   }
 
-  return httpRoute(runtime, 'push', async (event) => {
+  return httpRoute(runtime, 'push', async (event, invocation) => {
     const method = event.requestContext.http.method.toUpperCase();
     const path = event.rawPath;
     const candidates = routes
@@ -182,6 +183,6 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
     const params: Params = Object.fromEntries(
       found.r.names.map((name, i) => [name, found.match[i + 1] ?? '']),
     );
-    return found.r.run(params, event);
+    return found.r.run(params, event, invocation);
   });
 }

@@ -32,7 +32,11 @@ export interface Invocation {
 const OK: WsResult = { statusCode: 200 };
 
 /** Anything that is not a RoomcastError is an internal fault: logged in full, answered in general words. */
-function classify(error: unknown, invocation: Invocation, runtime: Runtime) {
+export function describeProblem(
+  error: unknown,
+  invocation: Invocation,
+  runtime: Pick<Runtime, 'observability'>,
+) {
   const { sink } = runtime.observability;
   if (error instanceof RoomcastError) {
     sink.count(error.code === 'VALIDATION_ERROR' ? METRICS.validationErrors : METRICS.clientErrors);
@@ -81,7 +85,7 @@ export function websocketRoute(
       try {
         return (await handle(event, invocation)) ?? OK;
       } catch (error) {
-        const problem = classify(error, invocation, runtime);
+        const problem = describeProblem(error, invocation, runtime);
         if (event.requestContext.eventType !== 'MESSAGE') {
           return { statusCode: HTTP_STATUS[problem.code] };
         }
@@ -121,7 +125,7 @@ export function httpRoute(
         try {
           return await handle(event, invocation);
         } catch (error) {
-          const problem = classify(error, invocation, runtime);
+          const problem = describeProblem(error, invocation, runtime);
           return json(HTTP_STATUS[problem.code], {
             error: {
               code: problem.code,

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import {
   ApiGatewayManagementApiClient,
   DeleteConnectionCommand,
@@ -11,11 +12,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store.js';
 import { systemClock } from '../../lambdas/runtime.js';
 import type { LocalStack } from '../../local/stack.js';
-import { api, connect, connectionIdsOf, eventually, startTestStack } from './harness.js';
+import { api, connect, connectionIdsOf, eventually, settledStats, startTestStack, token } from './harness.js';
 
 let stack: LocalStack;
 let management: ApiGatewayManagementApiClient;
 let store: DynamoConnectionStore;
+
+/** The store the handlers use, reached through the real SDK, to set up what clients cannot. */
+function storeFor(target: LocalStack): DynamoConnectionStore {
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  const doc = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: target.dynamoEndpoint, region: 'us-east-1', credentials }),
+  );
+  return new DynamoConnectionStore(doc, target.tableName, systemClock);
+}
 
 beforeAll(async () => {
   stack = await startTestStack();
@@ -25,10 +35,7 @@ beforeAll(async () => {
     region: 'us-east-1',
     credentials,
   });
-  const doc = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: stack.dynamoEndpoint, region: 'us-east-1', credentials }),
-  );
-  store = new DynamoConnectionStore(doc, stack.tableName, systemClock);
+  store = storeFor(stack);
 });
 afterAll(async () => {
   management?.destroy();
@@ -81,6 +88,15 @@ describe('@connections with the real AWS SDK client', () => {
     await client.close();
   });
 
+  it('answers a connection id that is not valid percent-encoding with 400', async () => {
+    const res = await fetch(`http://127.0.0.1:${stack.port}/@connections/%E0%A4%A`, {
+      method: 'POST',
+      body: 'x',
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('x-amzn-errortype')).toBe('BadRequestException');
+  });
+
   it('answers an unknown connection id with GoneException', async () => {
     await expect(
       management.send(
@@ -131,16 +147,27 @@ describe('connection lifecycle', () => {
     expect((await api(stack, 'GET', '/v1/rooms/stale-room')).body.count).toBe(1);
     await live.close();
   });
+});
+
+// Items that expire by TTL bypass the stats counters (as DynamoDB's TTL does), so this runs on a stack of its own.
+describe('TTL', () => {
+  let expiring: LocalStack;
+  let expiringStore: DynamoConnectionStore;
+  beforeAll(async () => {
+    expiring = await startTestStack();
+    expiringStore = storeFor(expiring);
+  });
+  afterAll(() => expiring?.close());
 
   it('ignores stored items whose TTL has passed, and the sweeper deletes them', async () => {
     const past = Math.floor(Date.now() / 1000) - 10;
-    await store.putConnection({
+    await expiringStore.putConnection({
       connectionId: 'ZXhwaXJlZC1jb25u',
       userId: 'expired-user',
       connectedAt: 0,
       expiresAt: past,
     });
-    await store.addMember({
+    await expiringStore.addMember({
       room: 'expired-room',
       connectionId: 'ZXhwaXJlZC1jb25u',
       userId: 'expired-user',
@@ -148,15 +175,69 @@ describe('connection lifecycle', () => {
       expiresAt: past,
     });
 
-    expect(await connectionIdsOf(stack, 'expired-user')).toEqual([]);
-    expect((await api(stack, 'GET', '/v1/rooms/expired-room')).body).toMatchObject({ count: 0, members: [] });
-    const pushed = await api(stack, 'POST', '/v1/push', {
+    expect(await connectionIdsOf(expiring, 'expired-user')).toEqual([]);
+    expect((await api(expiring, 'GET', '/v1/rooms/expired-room')).body).toMatchObject({
+      count: 0,
+      members: [],
+    });
+    const pushed = await api(expiring, 'POST', '/v1/push', {
       body: { room: 'expired-room', event: 'e', data: 1 },
     });
     expect(pushed.body).toMatchObject({ delivered: 0, pruned: 0 });
 
-    expect(await stack.sweep()).toBeGreaterThanOrEqual(2);
-    expect(await store.getConnection('ZXhwaXJlZC1jb25u')).toBeUndefined();
+    expect(await expiring.sweep()).toBeGreaterThanOrEqual(2);
+    expect(await expiringStore.getConnection('ZXhwaXJlZC1jb25u')).toBeUndefined();
+  });
+});
+
+describe('races', () => {
+  it('leaves no member behind when clients join and close at once', async () => {
+    const before = await settledStats(stack);
+    const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => connect(stack, `racer-${i}`)));
+    for (const c of clients) {
+      c.ws.send('{"action":"join","room":"race-room"}');
+      c.ws.close();
+    }
+    await Promise.all(clients.map((c) => c.closed));
+    await eventually(async () => {
+      expect((await api(stack, 'GET', '/v1/rooms/race-room')).body).toMatchObject({ count: 0, members: [] });
+      expect(await settledStats(stack)).toEqual(before);
+    });
+  });
+
+  it('keeps the stats exact when joins and leaves of one room interleave', async () => {
+    const before = await settledStats(stack);
+    const clients = await Promise.all(Array.from({ length: 6 }, (_, i) => connect(stack, `churn-${i}`)));
+    await Promise.all(
+      clients.map(async (c) => {
+        for (let round = 0; round < 15; round += 1) {
+          await c.request({ action: 'join', room: 'churn-room' });
+          await c.request({ action: 'leave', room: 'churn-room' });
+        }
+      }),
+    );
+    expect((await api(stack, 'GET', '/v1/stats')).body.rooms).toBe(before.rooms);
+    await Promise.all(clients.map((c) => c.close()));
+    await eventually(async () => expect(await settledStats(stack)).toEqual(before));
+  });
+
+  it('runs $disconnect for a client that hangs up during the handshake', async () => {
+    const jwt = await token('half-open');
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(stack.port, '127.0.0.1', () => {
+        socket.end(
+          `GET /?token=${jwt} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve());
+      socket.resume();
+    });
+    await eventually(async () => {
+      expect(await connectionIdsOf(stack, 'half-open')).toEqual([]);
+      expect((await api(stack, 'GET', '/v1/stats')).body.connections).toBe(stack.gateway.connectionCount);
+    });
   });
 });
 

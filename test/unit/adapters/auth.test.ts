@@ -78,9 +78,29 @@ describe('secrets', () => {
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
   });
 
+  it('serves the last good value when a refresh fails, and fails only when there never was one', async () => {
+    const sm = mockClient(SecretsManagerClient);
+    sm.on(GetSecretValueCommand)
+      .rejectsOnce(new Error('throttled'))
+      .resolvesOnce({ SecretString: 'good' })
+      .rejectsOnce(new Error('outage'))
+      .resolves({ SecretString: 'rotated' });
+    let now = 0;
+    const read = cachedSecret(new SecretsManagerClient({ region: 'us-east-1' }), 'arn', 1000, () => now);
+    await expect(read()).rejects.toThrow('throttled');
+    expect(await read()).toBe('good');
+    now = 5000;
+    expect(await read()).toBe('good');
+    now = 6000;
+    expect(await read()).toBe('good');
+    now = 16_000;
+    expect(await read()).toBe('rotated');
+  });
+
   it('reads API keys from a JSON array or a list', () => {
     expect(parseApiKeys('["a","b"]')).toEqual(['a', 'b']);
     expect(parseApiKeys('a, b\nc')).toEqual(['a', 'b', 'c']);
     expect(() => parseApiKeys('[1]')).toThrow(/JSON array of strings/);
+    expect(() => parseApiKeys('[oops')).toThrow(/not valid JSON/);
   });
 });

@@ -74,24 +74,35 @@ describe('fanOut', () => {
   });
 
   it('reads the next page of targets while the current one is being posted', async () => {
-    const events: string[] = [];
-    async function* slowPages() {
-      events.push('read page 1');
+    let releasePost: () => void = () => undefined;
+    const postsHeld = new Promise<void>((resolve) => {
+      releasePost = resolve;
+    });
+    let secondPageAsked: () => void = () => undefined;
+    const secondPage = new Promise<void>((resolve) => {
+      secondPageAsked = resolve;
+    });
+    async function* pagesAskedFor() {
       yield ['a', 'b'];
-      events.push('read page 2');
+      secondPageAsked();
       yield ['c'];
     }
     const gateway: ConnectionGateway = {
+      // With one post in flight, "b" waits for "a", and "a" waits until page 2 has been asked for:
+      // only a fan-out that reads ahead while posting gets through.
       post: async (id) => {
-        await new Promise((resolve) => setImmediate(resolve));
-        events.push(`posted ${id}`);
+        if (id === 'a') await Promise.race([postsHeld, secondPage]);
         return 'delivered';
       },
       close: async () => true,
     };
-    const result = await fanOut(slowPages(), 'f', { gateway, prune: async () => undefined, concurrency: 8 });
-    expect(result.delivered).toBe(3);
-    expect(events.indexOf('read page 2')).toBeLessThan(events.indexOf('posted a'));
+    const done = fanOut(pagesAskedFor(), 'f', { gateway, prune: async () => undefined, concurrency: 1 });
+    const outcome = await Promise.race([
+      done,
+      new Promise<'stuck'>((resolve) => setTimeout(() => resolve('stuck'), 1000)),
+    ]);
+    releasePost();
+    expect(outcome).toEqual({ delivered: 3, pruned: 0, failed: 0 });
   });
 
   it('reports a failure to read targets to the caller', async () => {

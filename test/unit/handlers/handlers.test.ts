@@ -90,6 +90,7 @@ describe('connect, message and disconnect', () => {
 
   it('answers an internal fault with INTERNAL and the request id, never the error itself', async () => {
     const { runtime, store, gateway } = fakeRuntime();
+    await createConnectHandler(runtime)(fixture<WsEvent>('connect'));
     store.addMember = async () => {
       throw new Error('DynamoDB exploded at line 42');
     };
@@ -149,5 +150,35 @@ describe('push', () => {
     const res = await createPushHandler(runtime, async () => ['test-key'])(event);
     expect(res.statusCode).toBe(503);
     expect(JSON.parse(res.body ?? '')).toMatchObject({ status: 'unavailable', failing: 'store' });
+  });
+});
+
+describe('push batch', () => {
+  it('answers a message that hit an internal fault with INTERNAL in its slot and still delivers the rest', async () => {
+    const { runtime, service, store, gateway, clock } = fakeRuntime();
+    await service.connect('p1', 'alice', clock.now());
+    const userConnections = store.userConnections.bind(store);
+    store.userConnections = async (userId) => {
+      if (userId === 'broken') throw new Error('store fell over');
+      return userConnections(userId);
+    };
+    const event = fixture<APIGatewayProxyEventV2>('http-push');
+    event.rawPath = '/v1/push/batch';
+    event.isBase64Encoded = false;
+    event.body = JSON.stringify({
+      messages: [
+        { userId: 'broken', event: 'e', data: 1 },
+        { userId: 'alice', event: 'e', data: 2 },
+      ],
+    });
+
+    const res = await createPushHandler(runtime, async () => ['test-key'])(event);
+
+    expect(res.statusCode).toBe(200);
+    const { results } = JSON.parse(res.body ?? '');
+    expect(results[0].error).toMatchObject({ code: 'INTERNAL', status: 500 });
+    expect(results[0].error.message).not.toContain('fell over');
+    expect(results[1]).toMatchObject({ delivered: 1 });
+    expect(gateway.framesTo('p1')).toHaveLength(1);
   });
 });
