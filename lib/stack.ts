@@ -283,14 +283,14 @@ export class RoomcastStack extends Stack {
       Validations.of(this.auth.jwtSecret).acknowledge({
         id: 'AwsSolutions-SMG4',
         reason:
-          'Rotating the HS256 key invalidates every client token at once, so it is rotated by hand together with the token issuer (docs/deploy.md); the handlers re-read it every SECRET_CACHE_SECONDS.',
+          'The HS256 key is rotated by hand together with the token issuer: the secret holds both keys while tokens signed with the old one expire (README, Deploying to AWS); the handlers re-read it every SECRET_CACHE_SECONDS.',
       });
     }
     if (this.auth.pushApiKeysSecret) {
       Validations.of(this.auth.pushApiKeysSecret).acknowledge({
         id: 'AwsSolutions-SMG4',
         reason:
-          'Push API keys are shared with backends and rotated without downtime by hand: add the new key to the JSON array, switch the backends, remove the old key (docs/deploy.md). A rotation Lambda cannot switch the backends.',
+          'Push API keys are shared with backends and rotated without downtime by hand: add the new key to the JSON array, switch the backends, remove the old key (README, Deploying to AWS). A rotation Lambda cannot switch the backends.',
       });
     }
     if (!settings.pointInTimeRecovery) {

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { matchesApiKey } from '../adapters/auth.js';
 import { HTTP_STATUS, METRICS } from '../domain/constants.js';
-import { NotFoundError, PayloadTooLargeError, RoomcastError, UnauthorizedError } from '../domain/errors.js';
+import { NotFoundError, PayloadTooLargeError, UnauthorizedError } from '../domain/errors.js';
 import {
   connectionId as connectionIdSchema,
   pageQuery,

@@ -7,6 +7,15 @@ import type { IBindableFunction } from './function.js';
 /** What a function may do with the table. */
 export type TableAccess = 'read' | 'write' | 'readwrite';
 
+const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'];
+const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+/** The DynamoDB actions behind each kind of access: what lambdas/adapters/dynamo-store.ts calls. */
+const TABLE_ACTIONS: Record<TableAccess, string[]> = {
+  read: READ_ACTIONS,
+  write: WRITE_ACTIONS,
+  readwrite: [...READ_ACTIONS, ...WRITE_ACTIONS],
+};
+
 export interface ConnectionsTableProps {
   /**
    * What happens to the table when it leaves the stack.
@@ -65,13 +74,12 @@ export class ConnectionsTable extends Construct {
   }
 
   /**
-   * Gives a function the table: sets TABLE_NAME and grants the access it
-   * needs (items and indexes of this table only).
+   * Gives a function the table: sets TABLE_NAME and grants exactly the item
+   * operations the store uses (no Scan, no batch reads, no streams), on this
+   * table and its index only.
    */
   bind(fn: IBindableFunction, access: TableAccess): void {
     fn.addEnvironment(ConnectionsTable.ENV, this.table.tableName);
-    if (access === 'read') this.table.grantReadData(fn);
-    else if (access === 'write') this.table.grantWriteData(fn);
-    else this.table.grantReadWriteData(fn);
+    this.table.grant(fn, ...TABLE_ACTIONS[access]);
   }
 }

@@ -182,7 +182,17 @@ describe('IAM', () => {
     expect(dynamo('connect')).not.toContain('dynamodb:GetItem');
     expect(dynamo('connect')).not.toContain('dynamodb:Query');
     for (const name of ['disconnect', 'message', 'push'] as const) {
-      expect(dynamo(name), name).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:DeleteItem']));
+      expect([...dynamo(name)].sort(), name).toEqual([
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ]);
+    }
+    for (const name of ['connect', 'disconnect', 'message', 'push'] as const) {
+      expect(dynamo(name), name).not.toContain('dynamodb:Scan');
+      expect(dynamo(name), name).not.toContain('dynamodb:BatchGetItem');
     }
   });
 
