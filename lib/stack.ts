@@ -9,6 +9,8 @@ import {
 } from 'aws-cdk-lib';
 import { CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { LAMBDA_ENTRIES, type LambdaName } from '../lambdas/entries/index.js';
@@ -48,6 +50,8 @@ export const FUNCTION_BINDINGS: Record<
   message: { table: 'readwrite', connections: ['POST'], maxDataBytes: true },
   // Every store operation; posts messages and closes connections.
   push: { table: 'readwrite', connections: ['POST', 'DELETE'], maxDataBytes: true },
+  // Settles counters for items TTL deleted: counter updates only (plus reading the stream).
+  expiry: { table: 'write', connections: [] },
 };
 
 const TIMEOUTS: Record<LambdaName, Duration> = {
@@ -57,6 +61,7 @@ const TIMEOUTS: Record<LambdaName, Duration> = {
   // API Gateway waits 29 s at most for an integration.
   message: Duration.seconds(29),
   push: Duration.seconds(29),
+  expiry: Duration.seconds(60),
 };
 
 /**
@@ -110,8 +115,28 @@ export class RoomcastStack extends Stack {
       disconnect: makeFunction('disconnect', 'DisconnectFunction'),
       message: makeFunction('message', 'MessageFunction'),
       push: makeFunction('push', 'PushFunction'),
+      expiry: makeFunction('expiry', 'ExpiryFunction'),
     } satisfies Record<(typeof LAMBDA_ENTRIES)[number], RoomcastFunction>;
-    const { authorizer, connect, disconnect, message, push } = this.functions;
+    const { authorizer, connect, disconnect, message, push, expiry } = this.functions;
+    expiry.function.addEventSource(
+      new DynamoEventSource(this.table.table, {
+        startingPosition: StartingPosition.TRIM_HORIZON,
+        batchSize: 100,
+        bisectBatchOnError: true,
+        retryAttempts: 5,
+        reportBatchItemFailures: true,
+        // Only deletions made by DynamoDB's TTL; the handlers' own deletes settle counters themselves.
+        filters: [
+          FilterCriteria.filter({
+            eventName: FilterRule.isEqual('REMOVE'),
+            userIdentity: {
+              type: FilterRule.isEqual('Service'),
+              principalId: FilterRule.isEqual('dynamodb.amazonaws.com'),
+            },
+          }),
+        ],
+      }),
+    );
 
     this.webSocketApi = new RoomcastWebSocketApi(this, 'WebSocket', {
       apiName: `roomcast-${settings.stage}-ws`,
@@ -270,6 +295,13 @@ export class RoomcastStack extends Stack {
           id: `AwsSolutions-IAM5[Resource::${tableArn}/index/*]`,
           reason:
             "index/* is the one table's GSI (gsi1): a user's connections and a connection's rooms are queried there.",
+        });
+      }
+      if (entry === 'expiry') {
+        Validations.of(fn.role).acknowledge({
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason:
+            'dynamodb:ListStreams has no resource-level permissions, so the stream event source needs it on *; reading records is scoped to this table\'s stream.',
         });
       }
       for (const method of binding.connections) {

@@ -1,11 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import {
+  type AttributeValue,
   CreateTableCommand,
+  DeleteItemCommand,
   DescribeTableCommand,
   DynamoDBClient,
   ResourceNotFoundException,
+  ScanCommand,
 } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
 import dynalite from 'dynalite';
 import { createTableInput, TABLE_SCHEMA } from '../lambdas/adapters/table.js';
 
@@ -60,42 +63,76 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
 
 /**
  * Deletes items whose TTL attribute has passed, as DynamoDB's TTL would
- * (dynalite has none). A Scan is fine here: this is housekeeping, not a hot path.
+ * (dynalite has none), and hands each deleted item's old image to `onExpired`
+ * as the table's stream would. A Scan is fine here: this is housekeeping, not
+ * a hot path.
  */
 export async function sweepExpired(
   client: DynamoDBClient,
   tableName: string,
   nowSeconds: number,
+  onExpired: (records: DynamoDBRecord[]) => Promise<unknown> = async () => undefined,
 ): Promise<number> {
-  const doc = DynamoDBDocumentClient.from(client);
-  let removed = 0;
-  let start: Record<string, unknown> | undefined;
+  const names = {
+    '#ttl': TABLE_SCHEMA.ttlAttribute,
+    '#pk': TABLE_SCHEMA.partitionKey,
+    '#sk': TABLE_SCHEMA.sortKey,
+  };
+  const expired: Record<string, AttributeValue>[] = [];
+  let start: Record<string, AttributeValue> | undefined;
   do {
-    const out = await doc.send(
+    const out = await client.send(
       new ScanCommand({
         TableName: tableName,
         FilterExpression: '#ttl <= :now',
         ProjectionExpression: '#pk, #sk',
-        ExpressionAttributeNames: {
-          '#ttl': TABLE_SCHEMA.ttlAttribute,
-          '#pk': TABLE_SCHEMA.partitionKey,
-          '#sk': TABLE_SCHEMA.sortKey,
-        },
-        ExpressionAttributeValues: { ':now': nowSeconds },
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: { ':now': { N: String(nowSeconds) } },
         ExclusiveStartKey: start,
       }),
     );
-    const items = out.Items ?? [];
-    for (let i = 0; i < items.length; i += 25) {
-      const chunk = items.slice(i, i + 25);
-      await doc.send(
-        new BatchWriteCommand({
-          RequestItems: { [tableName]: chunk.map((Key) => ({ DeleteRequest: { Key } })) },
-        }),
-      );
-      removed += chunk.length;
-    }
+    expired.push(...(out.Items ?? []));
     start = out.LastEvaluatedKey;
   } while (start);
-  return removed;
+
+  const records: DynamoDBRecord[] = [];
+  for (const key of expired) {
+    try {
+      const out = await client.send(
+        new DeleteItemCommand({
+          TableName: tableName,
+          Key: key,
+          // An item refreshed since the scan is not expired any more.
+          ConditionExpression: '#ttl <= :now',
+          ExpressionAttributeNames: { '#ttl': TABLE_SCHEMA.ttlAttribute },
+          ExpressionAttributeValues: { ':now': { N: String(nowSeconds) } },
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      if (out.Attributes) records.push(ttlRecord(key, out.Attributes, records.length));
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+  if (records.length > 0) await onExpired(records);
+  return records.length;
+}
+
+/** A stream record shaped as DynamoDB Streams reports a TTL deletion. */
+function ttlRecord(
+  key: Record<string, AttributeValue>,
+  oldImage: Record<string, AttributeValue>,
+  sequence: number,
+): DynamoDBRecord {
+  return {
+    eventName: 'REMOVE',
+    eventSource: 'aws:dynamodb',
+    userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
+    dynamodb: {
+      Keys: key as never,
+      OldImage: oldImage as never,
+      SequenceNumber: String(sequence),
+      StreamViewType: 'OLD_IMAGE',
+    },
+  };
 }

@@ -5,6 +5,7 @@ import { LIMITS } from '../lambdas/domain/constants.js';
 import { createAuthorizerHandler } from '../lambdas/handlers/authorizer.js';
 import { createConnectHandler } from '../lambdas/handlers/connect.js';
 import { createDisconnectHandler } from '../lambdas/handlers/disconnect.js';
+import { createExpiryHandler } from '../lambdas/handlers/expiry.js';
 import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
 import { createApiKeySource, createRuntime, createTokenVerifier } from '../lambdas/runtime.js';
@@ -129,8 +130,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     message: createMessageHandler(runtime),
     push: createPushHandler(runtime, createApiKeySource(runtime.config)),
   };
+  const expiry = createExpiryHandler(runtime);
 
-  const sweep = () => sweepExpired(admin, tableName, Math.floor(Date.now() / 1000));
+  const sweep = () =>
+    sweepExpired(admin, tableName, Math.floor(Date.now() / 1000), (records) => expiry({ Records: records }));
   const sweepEvery = options.sweepIntervalMs ?? 30_000;
   const sweeper =
     sweepEvery > 0

@@ -7,7 +7,6 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { LIMITS } from '../domain/constants.js';
 import { ValidationError } from '../domain/errors.js';
 import type { Clock, ConnectionRecord, ConnectionStore, MemberRecord, Page, Stats } from '../domain/ports.js';
 import { EVERYONE_SHARDS, keys, STATS_SHARDS, shardOf, TABLE_SCHEMA } from './table.js';
@@ -27,8 +26,11 @@ export class DynamoConnectionStore implements ConnectionStore {
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly clock: Clock,
-    /** How long an untouched per-user or per-room counter item is kept. */
-    private readonly counterTtlSeconds = LIMITS.connectionTtlSeconds,
+    /**
+     * How long an untouched per-user or per-room counter item is kept: well past
+     * the TTL of anything it counts, as DynamoDB's TTL deletes in no set order.
+     */
+    private readonly counterTtlSeconds = 7 * 24 * 3600,
   ) {}
 
   async putConnection(c: ConnectionRecord): Promise<void> {
@@ -94,9 +96,32 @@ export class DynamoConnectionStore implements ConnectionStore {
     ]);
     const old = removed.Attributes;
     if (!old) return false;
-    const left = await this.addCounter(keys.userCounter(String(old.userId)), 'connections', -1);
-    await this.addStats(connectionId, { connections: -1, users: left === 0 ? -1 : 0 });
+    await this.connectionGone(connectionId, String(old.userId));
     return true;
+  }
+
+  /**
+   * Settles the counters for an item DynamoDB's TTL deleted (from the table's
+   * stream): a connection or membership that nothing removed in time.
+   */
+  async settleExpired(item: Record<string, unknown>): Promise<void> {
+    const { pk, sk } = item;
+    if (typeof pk !== 'string' || typeof sk !== 'string') return;
+    if (pk.startsWith(keys.connPrefix) && sk === keys.connection('').sk) {
+      await this.connectionGone(String(item.connectionId), String(item.userId));
+    } else if (pk.startsWith(keys.roomPrefix) && sk.startsWith(keys.connPrefix)) {
+      await this.memberGone(String(item.room), String(item.connectionId));
+    }
+  }
+
+  private async connectionGone(connectionId: string, userId: string): Promise<void> {
+    const left = await this.addCounter(keys.userCounter(userId), 'connections', -1);
+    await this.addStats(connectionId, { connections: -1, users: left === 0 ? -1 : 0 });
+  }
+
+  private async memberGone(room: string, connectionId: string): Promise<void> {
+    const members = await this.addCounter(keys.roomMeta(room), 'members', -1);
+    if (members === 0) await this.addStats(connectionId, { rooms: -1 });
   }
 
   async userConnections(userId: string): Promise<ConnectionRecord[]> {
@@ -140,8 +165,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       }),
     );
     if (!out.Attributes) return false;
-    const members = await this.addCounter(keys.roomMeta(room), 'members', -1);
-    if (members === 0) await this.addStats(connectionId, { rooms: -1 });
+    await this.memberGone(room, connectionId);
     return this.isLive(out.Attributes);
   }
 

@@ -52,6 +52,8 @@ export interface ConnectionStore {
   stats(): Promise<Stats>;
   /** Throws when the store cannot be reached. */
   checkHealth(): Promise<void>;
+  /** Settles the counters for an item the store's TTL deleted without any handler removing it. */
+  settleExpired(item: Record<string, unknown>): Promise<void>;
 }
 
 export type PostOutcome = 'delivered' | 'gone' | 'failed';

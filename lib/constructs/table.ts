@@ -1,5 +1,12 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, type ITable, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  BillingMode,
+  type ITable,
+  ProjectionType,
+  StreamViewType,
+  Table,
+} from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import { TABLE_SCHEMA } from '../../lambdas/adapters/table.js';
 import type { IBindableFunction } from './function.js';
@@ -37,7 +44,8 @@ export interface ConnectionsTableProps {
 /**
  * The one DynamoDB table (connections, memberships, counters), built from
  * TABLE_SCHEMA, the key schema the local stack creates its table from too.
- * On-demand billing, TTL on `expiresAt`, GSI `gsi1` projecting every attribute.
+ * On-demand billing, TTL on `expiresAt`, GSI `gsi1` projecting every attribute,
+ * a stream of old images for the expiry function.
  */
 export class ConnectionsTable extends Construct {
   /** The environment variable a function reads the table name from. */
@@ -53,6 +61,8 @@ export class ConnectionsTable extends Construct {
       sortKey: { name: sortKey, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: ttlAttribute,
+      // Old images of deleted items: TTL deletions settle the stats counters (the expiry function).
+      stream: StreamViewType.OLD_IMAGE,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? false },
       deletionProtection: props.deletionProtection ?? false,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,

@@ -48,6 +48,24 @@ describe('DynamoDB table', () => {
     });
   });
 
+  it('streams old images to the expiry function, filtered to deletions by TTL', () => {
+    expect(tableOf(dev).Properties.StreamSpecification).toEqual({ StreamViewType: 'OLD_IMAGE' });
+    const mappings = Object.values(dev.findResources('AWS::Lambda::EventSourceMapping')) as {
+      Properties: Record<string, Cfn>;
+    }[];
+    expect(mappings).toHaveLength(1);
+    const mapping = mappings[0]?.Properties ?? {};
+    expect(mapping.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    expect(mapping.BisectBatchOnFunctionError).toBe(true);
+    const patterns = mapping.FilterCriteria.Filters.map((f: { Pattern: string }) => JSON.parse(f.Pattern));
+    expect(patterns).toEqual([
+      {
+        eventName: ['REMOVE'],
+        userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
+      },
+    ]);
+  });
+
   it('is disposable in dev: no PITR, no deletion protection, deleted with the stack', () => {
     const table = tableOf(dev);
 

@@ -149,7 +149,6 @@ describe('connection lifecycle', () => {
   });
 });
 
-// Items that expire by TTL bypass the stats counters (as DynamoDB's TTL does), so this runs on a stack of its own.
 describe('TTL', () => {
   let expiring: LocalStack;
   let expiringStore: DynamoConnectionStore;
@@ -159,7 +158,8 @@ describe('TTL', () => {
   });
   afterAll(() => expiring?.close());
 
-  it('ignores stored items whose TTL has passed, and the sweeper deletes them', async () => {
+  it('ignores stored items whose TTL has passed; their deletion settles the stats', async () => {
+    const before = await settledStats(expiring);
     const past = Math.floor(Date.now() / 1000) - 10;
     await expiringStore.putConnection({
       connectionId: 'ZXhwaXJlZC1jb25u',
@@ -185,8 +185,15 @@ describe('TTL', () => {
     });
     expect(pushed.body).toMatchObject({ delivered: 0, pruned: 0 });
 
+    expect((await api(expiring, 'GET', '/v1/stats')).body).toEqual({
+      connections: before.connections + 1,
+      users: before.users + 1,
+      rooms: before.rooms + 1,
+    });
+
     expect(await expiring.sweep()).toBeGreaterThanOrEqual(2);
     expect(await expiringStore.getConnection('ZXhwaXJlZC1jb25u')).toBeUndefined();
+    expect((await api(expiring, 'GET', '/v1/stats')).body).toEqual(before);
   });
 });
 

@@ -83,6 +83,7 @@ export class MemoryStore implements ConnectionStore {
     };
   }
   async checkHealth() {}
+  async settleExpired(_item: Record<string, unknown>) {}
 }
 
 /** A gateway that records what was posted and answers per connection as told. */

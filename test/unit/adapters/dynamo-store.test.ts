@@ -116,4 +116,21 @@ describe('DynamoConnectionStore', () => {
     });
     expect(await store().stats()).toEqual({ connections: 2, users: 1, rooms: 0 });
   });
+
+  it('settles the counters for a connection and a membership that TTL deleted, and ignores counters', async () => {
+    doc.on(UpdateCommand).resolves({ Attributes: { connections: 0, members: 0 } });
+    const s = store();
+    await s.settleExpired({ pk: 'CONN#c', sk: 'META', connectionId: 'c', userId: 'u' });
+    await s.settleExpired({ pk: 'ROOM#r', sk: 'CONN#c', room: 'r', connectionId: 'c', userId: 'u' });
+    await s.settleExpired({ pk: 'ROOM#r', sk: '#META', members: 3 });
+    const updates = doc.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(updates.map((u) => u.Key)).toEqual([
+      { pk: 'USER#u', sk: '#COUNT' },
+      expect.objectContaining({ pk: 'STATS' }),
+      { pk: 'ROOM#r', sk: '#META' },
+      expect.objectContaining({ pk: 'STATS' }),
+    ]);
+    expect(updates[1]?.ExpressionAttributeValues).toEqual({ ':v0': -1, ':v1': -1 });
+    expect(updates[3]?.ExpressionAttributeValues).toEqual({ ':v0': -1 });
+  });
 });

@@ -1,0 +1,6 @@
+// Lambda entry: the table stream consumer that settles counters for TTL deletions.
+import { loadConfig } from '../config.js';
+import { createExpiryHandler } from '../handlers/expiry.js';
+import { createRuntime } from '../runtime.js';
+
+export const handler = createExpiryHandler(createRuntime(loadConfig(process.env)));

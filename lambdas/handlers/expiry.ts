@@ -1,0 +1,37 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type { Runtime } from '../runtime.js';
+import { instrumented } from './wrapper.js';
+
+/** Whether a stream record is a deletion by DynamoDB's TTL (not by a handler). */
+export function isTtlDeletion(record: DynamoDBRecord): boolean {
+  return (
+    record.eventName === 'REMOVE' &&
+    record.userIdentity?.type === 'Service' &&
+    record.userIdentity?.principalId === 'dynamodb.amazonaws.com'
+  );
+}
+
+/**
+ * The table's stream consumer: when TTL deletes a connection or membership that
+ * no handler removed (a lost `$disconnect`), the stats counters are settled.
+ * Failed records are reported one by one so only they are retried.
+ */
+export function createExpiryHandler(runtime: Pick<Runtime, 'observability' | 'store'>) {
+  return (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> =>
+    instrumented(runtime, 'expiry', { requestId: context?.awsRequestId }, context, async ({ logger }) => {
+      const batchItemFailures: DynamoDBBatchResponse['batchItemFailures'] = [];
+      for (const record of event.Records) {
+        if (!isTtlDeletion(record) || !record.dynamodb?.OldImage) continue;
+        try {
+          const item = unmarshall(record.dynamodb.OldImage as Record<string, AttributeValue>);
+          await runtime.store.settleExpired(item);
+        } catch (error) {
+          logger.error('settling an expired item failed', error as Error);
+          batchItemFailures.push({ itemIdentifier: record.dynamodb.SequenceNumber ?? '' });
+        }
+      }
+      return { batchItemFailures };
+    });
+}
