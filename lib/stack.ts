@@ -65,7 +65,7 @@ const TIMEOUTS: Record<LambdaName, Duration> = {
 };
 
 /**
- * One roomcast stage: table, secrets, five functions, the WebSocket API, the
+ * One roomcast stage: table, secrets, six functions, the WebSocket API, the
  * push HTTP API, dashboard and alarms. Env-agnostic (no lookups), so it
  * synthesizes offline.
  */
