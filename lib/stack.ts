@@ -301,7 +301,7 @@ export class RoomcastStack extends Stack {
         Validations.of(fn.role).acknowledge({
           id: 'AwsSolutions-IAM5[Resource::*]',
           reason:
-            'dynamodb:ListStreams has no resource-level permissions, so the stream event source needs it on *; reading records is scoped to this table\'s stream.',
+            "dynamodb:ListStreams has no resource-level permissions, so the stream event source needs it on *; reading records is scoped to this table's stream.",
         });
       }
       for (const method of binding.connections) {
