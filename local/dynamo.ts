@@ -14,8 +14,6 @@ import { createTableInput, TABLE_SCHEMA } from '../lambdas/adapters/table.js';
 
 export interface LocalDynamo {
   endpoint: string;
-  /** Whether this process started the database (and so stops it on close). */
-  embedded: boolean;
   close(): Promise<void>;
 }
 
@@ -29,7 +27,6 @@ export async function startDynalite(): Promise<LocalDynamo> {
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    embedded: true,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -55,7 +55,6 @@ export async function startDynamoDbLocal(timeoutMs = 60_000): Promise<LocalDynam
   client.destroy();
   return {
     endpoint,
-    embedded: true,
     close: async () => {
       if (child.exitCode !== null) return;
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -78,7 +78,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
   const dynamo: LocalDynamo = options.dynamoEndpoint
-    ? { endpoint: options.dynamoEndpoint, embedded: false, close: async () => undefined }
+    ? { endpoint: options.dynamoEndpoint, close: async () => undefined }
     : await startDynalite();
   const admin = localDynamoClient(dynamo.endpoint, LOCAL_DEFAULTS.region);
   await ensureTable(admin, tableName);

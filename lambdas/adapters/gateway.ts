@@ -90,10 +90,10 @@ export class ManagementApiGateway implements ConnectionGateway {
   }
 
   async post(connectionId: string, payload: string): Promise<PostOutcome> {
-    const data = Buffer.from(payload, 'utf8');
     try {
+      // The SDK sends a string body as it is: one serialized frame serves the whole fan-out, uncopied.
       await this.withRetries(() =>
-        this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data })),
+        this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: payload })),
       );
       return 'delivered';
     } catch (error) {

@@ -1,4 +1,4 @@
-import { LIMITS, METRICS } from './constants.js';
+import { METRICS } from './constants.js';
 import { ForbiddenError, NotFoundError } from './errors.js';
 import { type FanoutResult, fanOut } from './fanout.js';
 import { ackFrame, messageFrame, pongFrame, type ServerFrame } from './frames.js';
@@ -264,9 +264,3 @@ export class RoomcastService {
     return { ...result, messageId, ts };
   }
 }
-
-export const DEFAULT_SETTINGS: ServiceSettings = {
-  maxDataBytes: LIMITS.defaultMaxDataBytes,
-  fanoutConcurrency: 64,
-  connectionTtlSeconds: LIMITS.connectionTtlSeconds,
-};
