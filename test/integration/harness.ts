@@ -79,10 +79,10 @@ export class TestClient {
     });
   }
 
-  /** Sends a frame with a fresh id and waits for the ack, pong or error that answers it. */
+  /** Sends a frame with its own id (or a fresh one) and waits for the ack, pong or error that answers it. */
   async request(frame: Record<string, unknown>): Promise<Frame> {
     this.seq += 1;
-    const id = `r${this.seq}`;
+    const id = typeof frame.id === 'string' ? frame.id : `r${this.seq}`;
     this.ws.send(JSON.stringify({ ...frame, id }));
     return this.next((f) => f.id === id && ['ack', 'pong', 'error'].includes(f.type));
   }

@@ -114,10 +114,10 @@ describe('rooms and messages', () => {
       type: 'error',
       code: 'FORBIDDEN',
     });
-    const denied = await guest.request({ action: 'join', room: 'private-ops' });
+    const denied = await guest.request({ action: 'join', id: 'c7', room: 'private-ops' });
     expect(denied).toEqual({
       type: 'error',
-      id: denied.id,
+      id: 'c7',
       code: 'FORBIDDEN',
       message: "room private-ops is not in your token's rooms claim",
     });
@@ -166,8 +166,8 @@ describe('rooms and messages', () => {
   it('answers ping with pong carrying the id and a timestamp', async () => {
     const c = await connect(stack, 'pinger');
     const before = Date.now();
-    const pong = await c.request({ action: 'ping' });
-    expect(pong).toEqual({ type: 'pong', id: pong.id, ts: expect.any(Number) });
+    const pong = await c.request({ action: 'ping', id: 'p-1' });
+    expect(pong).toEqual({ type: 'pong', id: 'p-1', ts: expect.any(Number) });
     expect(pong.ts as number).toBeGreaterThanOrEqual(before - 1000);
     await c.close();
   });
@@ -209,10 +209,17 @@ describe('bad frames', () => {
     await c.close();
   });
 
-  it('echoes the client id on an error', async () => {
+  it('echoes the client id on an error, and leaves it off when the frame had none', async () => {
     const c = await connect(stack, 'echo');
-    const error = await c.request({ action: 'join', room: '' });
-    expect(error).toMatchObject({ type: 'error', id: error.id, code: 'VALIDATION_ERROR' });
+    const error = await c.sendRaw('{"action":"join","id":"echo-7","room":""}');
+    expect(error).toEqual({
+      type: 'error',
+      id: 'echo-7',
+      code: 'VALIDATION_ERROR',
+      message: expect.stringContaining('room must be'),
+    });
+    const anonymous = await c.sendRaw('{"action":"join","room":""}');
+    expect(anonymous).not.toHaveProperty('id');
     await c.close();
   });
 

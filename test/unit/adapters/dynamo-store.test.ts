@@ -133,4 +133,19 @@ describe('DynamoConnectionStore', () => {
     expect(updates[1]?.ExpressionAttributeValues).toEqual({ ':v0': -1, ':v1': -1 });
     expect(updates[3]?.ExpressionAttributeValues).toEqual({ ':v0': -1 });
   });
+
+  it('moves the room stats only when a room counter crosses between 0 and 1', async () => {
+    doc.on(DeleteCommand).resolves({ Attributes: { connectionId: 'c', expiresAt: later } });
+    const statsUpdates = () =>
+      doc.commandCalls(UpdateCommand).filter((c) => c.args[0].input.Key?.pk === 'STATS').length;
+
+    // A leave racing a join: the counter passes through -1, then back to 0, never through 1→0.
+    doc.on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: '#META' } }).resolves({ Attributes: { members: -1 } });
+    await store().removeMember('r', 'c');
+    expect(statsUpdates()).toBe(0);
+
+    doc.on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: '#META' } }).resolves({ Attributes: { members: 0 } });
+    await store().removeMember('r', 'c');
+    expect(statsUpdates()).toBe(1);
+  });
 });

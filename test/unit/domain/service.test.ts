@@ -101,4 +101,23 @@ describe('RoomcastService', () => {
     expect(store.connections.size).toBe(0);
     await expect(service.closeConnection('c')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
+
+  it('undoes a join whose connection closed while the membership was being written', async () => {
+    const { service, store, clock } = serviceWithFakes();
+    await service.connect('c', 'alice', clock.now());
+    const addMember = store.addMember.bind(store);
+    // The close lands after the join checked the connection and before its membership is stored,
+    // so the close's cleanup cannot have seen the membership.
+    store.addMember = async (member) => {
+      await service.disconnect('c');
+      return addMember(member);
+    };
+
+    await expect(
+      service.handleFrame({ action: 'join', room: 'lobby' }, caller('c', 'alice')),
+    ).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(await store.countMembers('lobby')).toBe(0);
+  });
 });
