@@ -41,12 +41,17 @@ export function observabilityFor(config: Config): Observability {
   });
 }
 
-export function createRuntime(config: Config): Runtime {
+/** The DynamoDB store alone, for functions that need no @connections client (the stream consumer). */
+export function createStore(config: Config): ConnectionStore {
   if (!config.tableName) throw new ConfigError('TABLE_NAME is required');
+  return new DynamoConnectionStore(createDocumentClient(config), config.tableName, systemClock);
+}
+
+export function createRuntime(config: Config): Runtime {
   if (!config.connectionsEndpoint) throw new ConfigError('CONNECTIONS_ENDPOINT is required');
+  const store = createStore(config);
   const observability = observabilityFor(config);
   const clock = systemClock;
-  const store = new DynamoConnectionStore(createDocumentClient(config), config.tableName, clock);
   const gateway = new ManagementApiGateway(
     createManagementClient(config.connectionsEndpoint, config.region, config.fanoutConcurrency),
     { logger: observability.logger },

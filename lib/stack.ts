@@ -38,10 +38,11 @@ export interface RoomcastStackProps extends StackProps {
 /** What each function may touch: its table access and the @connections methods it calls. */
 export const FUNCTION_BINDINGS: Record<
   LambdaName,
-  { table?: TableAccess; connections: ConnectionsMethod[]; maxDataBytes?: boolean }
+  /** `connections`: the @connections methods it calls; absent for functions with no management client at all. */
+  { table?: TableAccess; connections?: ConnectionsMethod[]; maxDataBytes?: boolean }
 > = {
   // Verifies the token and the origin only.
-  authorizer: { connections: [] },
+  authorizer: {},
   // Writes the connection, its broadcast entry and counters.
   connect: { table: 'write', connections: [] },
   // Reads the connection's memberships (GSI) and deletes them.
@@ -51,7 +52,7 @@ export const FUNCTION_BINDINGS: Record<
   // Every store operation; posts messages and closes connections.
   push: { table: 'readwrite', connections: ['POST', 'DELETE'], maxDataBytes: true },
   // Settles counters for items TTL deleted: counter updates only (plus reading the stream).
-  expiry: { table: 'write', connections: [] },
+  expiry: { table: 'write' },
 };
 
 const TIMEOUTS: Record<LambdaName, Duration> = {
@@ -162,11 +163,8 @@ export class RoomcastStack extends Stack {
     for (const entry of LAMBDA_ENTRIES) {
       const fn = this.functions[entry];
       const binding = FUNCTION_BINDINGS[entry];
-      if (binding.table) {
-        // Every function but the authorizer stores or reads connections and answers through @connections.
-        this.table.bind(fn, binding.table);
-        this.webSocketApi.bindConnections(fn, binding.connections);
-      }
+      if (binding.table) this.table.bind(fn, binding.table);
+      if (binding.connections) this.webSocketApi.bindConnections(fn, binding.connections);
       if (binding.maxDataBytes) fn.addEnvironment('MAX_DATA_BYTES', String(settings.maxDataBytes));
     }
     this.auth.bindClientAuth(authorizer);
@@ -304,7 +302,7 @@ export class RoomcastStack extends Stack {
             "dynamodb:ListStreams has no resource-level permissions, so the stream event source needs it on *; reading records is scoped to this table's stream.",
         });
       }
-      for (const method of binding.connections) {
+      for (const method of binding.connections ?? []) {
         Validations.of(fn.role).acknowledge({
           id: `AwsSolutions-IAM5[Resource::${connectionsArn(method)}]`,
           reason: `@connections/* is any connection of this API stage, for ${method} only: connection ids are known only at run time.`,

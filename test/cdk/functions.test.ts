@@ -92,6 +92,18 @@ describe('Lambda functions', () => {
     }
   });
 
+  it('gives the table and @connections only to the functions that use them', () => {
+    for (const name of ['connect', 'disconnect', 'message', 'push'] as const) {
+      expect(Object.keys(env(dev, name)), name).toEqual(
+        expect.arrayContaining(['TABLE_NAME', 'CONNECTIONS_ENDPOINT']),
+      );
+    }
+    expect(env(dev, 'expiry')).toHaveProperty('TABLE_NAME');
+    expect(env(dev, 'expiry')).not.toHaveProperty('CONNECTIONS_ENDPOINT');
+    expect(env(dev, 'authorizer')).not.toHaveProperty('TABLE_NAME');
+    expect(env(dev, 'authorizer')).not.toHaveProperty('CONNECTIONS_ENDPOINT');
+  });
+
   it('points CONNECTIONS_ENDPOINT at the WebSocket stage: https://{apiId}.execute-api.{region}.{suffix}/{stage}', () => {
     const apiId = logicalIdOf(dev, 'AWS::ApiGatewayV2::Api', 'WebSocketApi');
     expect(env(dev, 'push').CONNECTIONS_ENDPOINT).toEqual({
