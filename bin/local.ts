@@ -4,7 +4,7 @@
  * Environment: PORT, ROOMCAST_JWT_SECRET, ROOMCAST_API_KEY (comma-separated for
  * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, LOG_LEVEL.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { LOCAL_DEFAULTS, startLocalStack } from '../local/stack.js';
 
 const env = z

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ACTION_ROUTES, LIMITS } from './constants.js';
 import { type ErrorDetail, PayloadTooLargeError, UnknownActionError, ValidationError } from './errors.js';
 
