@@ -31,6 +31,12 @@ export interface GatewayHandlers {
   push(event: APIGatewayProxyEventV2): Promise<HttpResult>;
 }
 
+/**
+ * An extra HTTP route of the local stack (the demo page, the dashboard, /metrics):
+ * answers the request and returns true, or returns false to pass it on.
+ */
+export type LocalRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+
 export interface GatewayLimits {
   maxMessageBytes: number;
   idleTimeoutMs: number;
@@ -119,6 +125,7 @@ export class LocalGateway {
     private readonly handlers: () => GatewayHandlers,
     private readonly limits: GatewayLimits,
     private readonly logger: Logger,
+    private readonly routes: readonly LocalRoute[] = [],
   ) {
     // Frames above the limit still reach the handler, which answers PAYLOAD_TOO_LARGE; far larger ones close the socket.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxMessageBytes * 4 });
@@ -290,6 +297,9 @@ export class LocalGateway {
       res.writeHead(answer.statusCode ?? 200, headers);
       res.end(answer.body ?? '');
       return;
+    }
+    for (const route of this.routes) {
+      if (await route(req, res, url)) return;
     }
     send(res, 404, {
       error: {

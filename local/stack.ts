@@ -10,7 +10,7 @@ import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
 import { createApiKeySource, createRuntime, createTokenVerifier } from '../lambdas/runtime.js';
 import { ensureTable, type LocalDynamo, localDynamoClient, startDynalite, sweepExpired } from './dynamo.js';
-import { type GatewayHandlers, type GatewayLimits, LocalGateway } from './gateway.js';
+import { type GatewayHandlers, type GatewayLimits, LocalGateway, type LocalRoute } from './gateway.js';
 
 export const LOCAL_DEFAULTS = {
   host: '127.0.0.1',
@@ -84,6 +84,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   await ensureTable(admin, tableName);
 
   let handlers: GatewayHandlers | undefined;
+  // Pages and endpoints only the local stack has (nothing of these exists in the CDK stack).
+  const routes: LocalRoute[] = [];
   const api = {
     apiId: 'local',
     stage: LOCAL_DEFAULTS.stage,
@@ -99,6 +101,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     },
     limits,
     logger,
+    routes,
   );
   await new Promise<void>((resolve, reject) => {
     gateway.server.once('error', reject);
