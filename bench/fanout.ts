@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout]`
+ * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -15,9 +15,11 @@ import { createManagementClient } from '../lambdas/adapters/gateway.js';
 import { type LocalStack, startLocalStack } from '../local/stack.js';
 import { type BundleFigures, measureBundles } from './bundles.js';
 import { ClientPool } from './clients.js';
+import { measurePosters, type PosterFigures } from './poster.js';
+import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
-  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout]';
+  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster]';
 
 interface Options {
   sizes: number[];
@@ -25,6 +27,7 @@ interface Options {
   concurrency: number;
   bundles: boolean;
   fanout: boolean;
+  poster: boolean;
 }
 
 function parseOptions(): Options {
@@ -35,6 +38,7 @@ function parseOptions(): Options {
       concurrency: { type: 'string', default: '64' },
       'no-bundles': { type: 'boolean', default: false },
       'no-fanout': { type: 'boolean', default: false },
+      'no-poster': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -54,7 +58,14 @@ function parseOptions(): Options {
       usage: true,
     });
   }
-  return { sizes, rounds, concurrency, bundles: !values['no-bundles'], fanout: !values['no-fanout'] };
+  return {
+    sizes,
+    rounds,
+    concurrency,
+    bundles: !values['no-bundles'],
+    fanout: !values['no-fanout'],
+    poster: !values['no-poster'],
+  };
 }
 
 /** The soft limit on open files, from /proc on Linux; undefined elsewhere. */
@@ -123,8 +134,9 @@ async function withCpu(run: () => Promise<Omit<Sample, 'cpuMs'>>): Promise<Sampl
 async function main(): Promise<void> {
   const options = parseOptions();
   const largest = options.sizes.at(-1) ?? 0;
-  // Each connection costs two descriptors here (client and server side), plus agents, dynalite and slack.
-  const needed = largest * 2 + options.concurrency * 4 + 256;
+  // Each connection costs two descriptors here (client and server side), twice over (roomcast and the
+  // bare ws floor), plus agents, dynalite and slack.
+  const needed = largest * 4 + options.concurrency * 4 + 256;
   const limit = openFileLimit();
   console.log(
     `roomcast fan-out benchmark: node ${process.version}, sizes ${options.sizes.join(', ')}, ` +
@@ -144,7 +156,11 @@ async function main(): Promise<void> {
   // Bundles first, while nothing else in this process competes for the CPU with the child processes.
   if (options.bundles) console.log('\nbundling each Lambda entry and timing its cold import ...');
   const bundles = options.bundles ? await measureBundles(3) : undefined;
+  if (options.poster)
+    console.log('\ntiming the client CPU of PostToConnection: SDK client vs lean poster ...');
+  const posters = options.poster ? await measurePosters(options.rounds) : undefined;
   if (options.fanout) await fanoutBench(options);
+  if (posters) printPosters(posters);
   if (bundles) printBundles(bundles);
 }
 
@@ -165,6 +181,7 @@ async function fanoutBench(options: Options): Promise<void> {
     stack.env.AWS_REGION ?? 'us-east-1',
     options.concurrency,
   );
+  const wsFloor = await WsBroadcastFloor.start();
   const rows: string[][] = [];
   try {
     for (const size of options.sizes) {
@@ -175,6 +192,7 @@ async function fanoutBench(options: Options): Promise<void> {
       started = performance.now();
       await pool.join(room, size, 100);
       const joinMs = performance.now() - started;
+      await wsFloor.grow(size);
       const ids = await roomConnectionIds(stack, auth, room);
       if (ids.length !== size) throw new Error(`room ${room} has ${ids.length} members, expected ${size}`);
       console.log(
@@ -184,6 +202,7 @@ async function fanoutBench(options: Options): Promise<void> {
 
       const roomcastSamples: Sample[] = [];
       const floorSamples: Sample[] = [];
+      const wsSamples: number[] = [];
       for (let round = 0; round <= options.rounds; round += 1) {
         const warmUp = round === 0;
         // Alternate which path goes first so drift (GC, dynalite's LevelDB) does not favour one.
@@ -203,9 +222,15 @@ async function fanoutBench(options: Options): Promise<void> {
           );
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
+        const wsMs = await wsFloor.broadcast(size, `bench-ws-${size}-${round}-${Date.now()}`);
+        if (!warmUp) wsSamples.push(wsMs);
+        console.log(
+          `  ${warmUp ? 'warm-up' : `round ${round}`} ${'ws'.padEnd(8)} ${fmt(wsMs, 1).padStart(8)} ms`,
+        );
       }
       const roomcastMs = median(roomcastSamples.map((s) => s.deliveredMs));
       const floorMs = median(floorSamples.map((s) => s.deliveredMs));
+      const wsMs = median(wsSamples);
       const cpuRatio = median(roomcastSamples.map((s) => s.cpuMs)) / median(floorSamples.map((s) => s.cpuMs));
       rows.push([
         fmt(size),
@@ -215,10 +240,14 @@ async function fanoutBench(options: Options): Promise<void> {
         fmt(size / (floorMs / 1000)),
         `${fmt(roomcastMs / floorMs, 2)}${size >= 1000 ? (roomcastMs / floorMs <= 1.2 ? '  ok' : '  > 1.2') : ''}`,
         fmt(cpuRatio, 2),
+        fmt(wsMs, 1),
+        fmt(roomcastMs / wsMs, 1),
+        `${fmt(range(roomcastSamples.map((s) => s.deliveredMs))[0], 0)}–${fmt(range(roomcastSamples.map((s) => s.deliveredMs))[1], 0)}`,
       ]);
     }
   } finally {
     floorClient.destroy();
+    wsFloor.close();
     // No orderly teardown: closing thousands of sockets runs $disconnect for each against dynalite, which
     // takes longer than the benchmark. The database is in memory and the process exits when main() ends.
     pool.terminateAll();
@@ -237,6 +266,9 @@ async function fanoutBench(options: Options): Promise<void> {
         'floor deliveries/s',
         'ratio',
         'cpu ratio',
+        'ws broadcast ms',
+        'ratio to ws',
+        'roomcast range ms',
       ],
       rows,
     ),
@@ -307,6 +339,34 @@ async function timeFloor(
   await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
   await delivered;
   return { deliveredMs: performance.now() - started };
+}
+
+function range(values: number[]): [number, number] {
+  return [Math.min(...values), Math.max(...values)];
+}
+
+function printPosters(figures: PosterFigures): void {
+  const sdk = median(figures.sdkMicros);
+  const lean = median(figures.leanMicros);
+  const [sdkLow, sdkHigh] = range(figures.sdkMicros);
+  const [leanLow, leanHigh] = range(figures.leanMicros);
+  console.log(
+    '\nClient CPU per PostToConnection (this process only; the endpoint runs in a child process)\n',
+  );
+  console.log(
+    table(
+      ['way', 'µs per post (median)', 'range'],
+      [
+        ['SDK client command', fmt(sdk, 0), `${fmt(sdkLow)}–${fmt(sdkHigh)}`],
+        [
+          `lean poster (SigV4 by @smithy/signature-v4)${lean <= 100 ? '  ok' : '  > 100 goal'}`,
+          fmt(lean, 0),
+          `${fmt(leanLow)}–${fmt(leanHigh)}`,
+        ],
+      ],
+    ),
+  );
+  console.log(`\n(lean is ${fmt(sdk / lean, 1)}x cheaper; goal <= 100 µs per delivery)`);
 }
 
 function printBundles(figures: BundleFigures[]): void {

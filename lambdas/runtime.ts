@@ -5,6 +5,7 @@ import { monotonicFactory } from 'ulid';
 import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth.js';
 import { DynamoConnectionStore } from './adapters/dynamo-store.js';
 import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
+import { createLeanPoster } from './adapters/lean-poster.js';
 import { createObservability, type Observability } from './adapters/observability.js';
 import { cachedSecret, parseApiKeys, parseJwtSecrets } from './adapters/secrets.js';
 import { type Config, ConfigError } from './config.js';
@@ -54,7 +55,15 @@ export function createRuntime(config: Config): Runtime {
   const clock = systemClock;
   const gateway = new ManagementApiGateway(
     createManagementClient(config.connectionsEndpoint, config.region, config.fanoutConcurrency),
-    { logger: observability.logger },
+    {
+      logger: observability.logger,
+      // Posts skip the SDK client's middleware (the fan-out's main cost); GET and DELETE keep it.
+      post: createLeanPoster({
+        endpoint: config.connectionsEndpoint,
+        region: config.region,
+        maxSockets: config.fanoutConcurrency,
+      }),
+    },
   );
   const nextId = monotonicFactory();
   const service = new RoomcastService({

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ConnectionGateway, PostOutcome } from '../domain/ports.js';
+import type { PostToConnection } from './lean-poster.js';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -22,6 +23,8 @@ interface Logger {
 }
 
 export interface GatewayOptions {
+  /** Sends one PostToConnection; defaults to the SDK client's command (the lean poster replaces it on hot paths). */
+  post?: PostToConnection;
   retry?: RetryPolicy;
   logger?: Logger;
   sleep?: (ms: number) => Promise<void>;
@@ -79,6 +82,7 @@ export class ManagementApiGateway implements ConnectionGateway {
   private readonly retry: RetryPolicy;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
+  private readonly send: PostToConnection;
 
   constructor(
     private readonly client: Pick<ApiGatewayManagementApiClient, 'send'>,
@@ -87,14 +91,17 @@ export class ManagementApiGateway implements ConnectionGateway {
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.random = options.random ?? Math.random;
+    // The SDK sends a string body as it is: one serialized frame serves the whole fan-out, uncopied.
+    this.send =
+      options.post ??
+      (async (connectionId, payload) => {
+        await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: payload }));
+      });
   }
 
   async post(connectionId: string, payload: string): Promise<PostOutcome> {
     try {
-      // The SDK sends a string body as it is: one serialized frame serves the whole fan-out, uncopied.
-      await this.withRetries(() =>
-        this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: payload })),
-      );
+      await this.withRetries(() => this.send(connectionId, payload));
       return 'delivered';
     } catch (error) {
       if (isGone(error)) return 'gone';
