@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { LAMBDA_ENTRIES, type LambdaName } from '../lambdas/entries/index.js';
+import { LAMBDA_ENTRIES, type LambdaName, UNUSED_CREDENTIAL_PROVIDERS } from '../lambdas/entries/index.js';
 
 const run = promisify(execFile);
 const ENTRIES_DIR = fileURLToPath(new URL('../lambdas/entries/', import.meta.url));
@@ -57,7 +57,8 @@ async function bundle(name: LambdaName, outdir: string): Promise<string> {
     format: 'esm',
     mainFields: ['module', 'main'],
     banner: { js: REQUIRE_SHIM },
-    external: builtins,
+    // As the CDK stack bundles them.
+    external: [...builtins, ...UNUSED_CREDENTIAL_PROVIDERS],
     logLevel: 'error',
   });
   return outfile;

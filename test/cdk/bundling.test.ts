@@ -8,6 +8,12 @@ import { LAMBDA_ENTRIES } from '../../lambdas/entries/index.js';
 import { addRoomcastStage } from '../../lib/app.js';
 import { cdkJsonContext } from './synth.js';
 
+/**
+ * Largest minified handler bundle we ship. Issue 11's goal is 300 KiB; today's bundles are ~400 KiB
+ * (the SDK's @smithy/core and zod are most of it), so this budget holds the line while that work goes on.
+ */
+const BUNDLE_BUDGET_BYTES = 440 * 1024;
+
 // The one synth with real bundling: esbuild, locally, offline, no Docker.
 let outdir: string;
 let assets: Map<string, string>;
@@ -45,6 +51,12 @@ describe('bundling', () => {
     for (const [name, dir] of assets) {
       expect(readdirSync(dir).sort(), name).toEqual(['index.js', 'index.js.map']);
       expect(statSync(join(dir, 'index.js')).size, name).toBeGreaterThan(10_000);
+    }
+  });
+
+  it('keeps every handler bundle under its size budget', () => {
+    for (const [name, dir] of assets) {
+      expect(statSync(join(dir, 'index.js')).size, name).toBeLessThanOrEqual(BUNDLE_BUDGET_BYTES);
     }
   });
 
