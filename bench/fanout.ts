@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster]`
+ * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -15,11 +15,12 @@ import { createManagementClient } from '../lambdas/adapters/gateway.js';
 import { type LocalStack, startLocalStack } from '../local/stack.js';
 import { type BundleFigures, measureBundles } from './bundles.js';
 import { ClientPool } from './clients.js';
+import { CITED, measureWorker, model, type WorkerFigures } from './model.js';
 import { measurePosters, type PosterFigures } from './poster.js';
 import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
-  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster]';
+  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model]';
 
 interface Options {
   sizes: number[];
@@ -28,6 +29,7 @@ interface Options {
   bundles: boolean;
   fanout: boolean;
   poster: boolean;
+  model: boolean;
 }
 
 function parseOptions(): Options {
@@ -39,6 +41,7 @@ function parseOptions(): Options {
       'no-bundles': { type: 'boolean', default: false },
       'no-fanout': { type: 'boolean', default: false },
       'no-poster': { type: 'boolean', default: false },
+      'no-model': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -65,6 +68,7 @@ function parseOptions(): Options {
     bundles: !values['no-bundles'],
     fanout: !values['no-fanout'],
     poster: !values['no-poster'],
+    model: !values['no-model'],
   };
 }
 
@@ -159,8 +163,11 @@ async function main(): Promise<void> {
   if (options.poster)
     console.log('\ntiming the client CPU of PostToConnection: SDK client vs lean poster ...');
   const posters = options.poster ? await measurePosters(options.rounds) : undefined;
+  if (options.model) console.log('\nmeasuring one fan-out worker against @connections at 15 ms per post ...');
+  const worker = options.model ? await measureWorker(options.rounds) : undefined;
   if (options.fanout) await fanoutBench(options);
   if (posters) printPosters(posters);
+  if (worker) printModel(worker);
   if (bundles) printBundles(bundles);
 }
 
@@ -367,6 +374,81 @@ function printPosters(figures: PosterFigures): void {
     ),
   );
   console.log(`\n(lean is ${fmt(sdk / lean, 1)}x cheaper; goal <= 100 µs per delivery)`);
+}
+
+function printModel(figures: WorkerFigures): void {
+  console.log(
+    `\nOne fan-out worker (production fanOut + lean poster), ${fmt(figures.jobSize)} socketless targets, ` +
+      `@connections answering after ${figures.postDelayMs} ms, median of the rounds\n`,
+  );
+  console.log(
+    table(
+      ['concurrency', 'posts/s', 'range', 'cpu µs/post (both sides)'],
+      figures.rows.map((r) => {
+        const [low, high] = range(r.postsPerSecond);
+        return [
+          fmt(r.concurrency),
+          fmt(median(r.postsPerSecond)),
+          `${fmt(low)}–${fmt(high)}`,
+          fmt(median(r.cpuMicrosPerPost)),
+        ];
+      }),
+    ),
+  );
+  const best = [...figures.rows].sort((a, b) => median(b.postsPerSecond) - median(a.postsPerSecond))[0];
+  if (!best) return;
+  const inputs = {
+    members: 100_000,
+    goalSeconds: 3,
+    workerPostsPerSecond: median(best.postsPerSecond),
+    workerConcurrency: best.concurrency,
+    memberItemBytes: figures.memberItemBytes,
+  };
+  console.log('\nThe 100,000-member room: inputs\n');
+  console.log(
+    table(
+      ['input', 'value', 'where from'],
+      [
+        [
+          'posts/s of one worker',
+          fmt(inputs.workerPostsPerSecond),
+          `measured above (concurrency ${inputs.workerConcurrency})`,
+        ],
+        [
+          'membership item bytes',
+          fmt(inputs.memberItemBytes),
+          'measured: a real item read back from the table',
+        ],
+        ...Object.entries(CITED).map(([name, c]) => [name, fmt(c.value), c.source]),
+      ],
+    ),
+  );
+  console.log('\nThe 100,000-member room: one job per shard, each worker reads its shard and posts to it\n');
+  console.log(
+    table(
+      ['shards (workers)', 'members/shard', 'read s', 'post s', 'total s', 'goal 3 s'],
+      [1, 8, 16, 32, 50, 64].map((shards) => {
+        const m = model(inputs, shards);
+        return [
+          fmt(shards),
+          fmt(m.membersPerShard),
+          fmt(m.readSeconds, 2),
+          fmt(m.postSeconds, 2),
+          fmt(m.totalSeconds, 2),
+          m.totalSeconds <= 3
+            ? 'ok'
+            : m.totalSeconds <= CITED.apiTimeoutSeconds.value
+              ? 'slow'
+              : 'impossible',
+        ];
+      }),
+    ),
+  );
+  const one = model(inputs, 1);
+  console.log(
+    `\n(one function alone: ${fmt(one.singleFunctionSeconds, 1)} s of posting; ` +
+      `the goal needs ${fmt(one.postsPerSecondNeeded)} posts/s in all)`,
+  );
 }
 
 function printBundles(figures: BundleFigures[]): void {

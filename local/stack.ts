@@ -10,7 +10,13 @@ import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
 import { createApiKeySource, createRuntime, createTokenVerifier } from '../lambdas/runtime.js';
 import { ensureTable, type LocalDynamo, localDynamoClient, startDynalite, sweepExpired } from './dynamo.js';
-import { type GatewayHandlers, type GatewayLimits, LocalGateway, type LocalRoute } from './gateway.js';
+import {
+  type ConnectionsEmulation,
+  type GatewayHandlers,
+  type GatewayLimits,
+  LocalGateway,
+  type LocalRoute,
+} from './gateway.js';
 
 export const LOCAL_DEFAULTS = {
   host: '127.0.0.1',
@@ -39,6 +45,8 @@ export interface LocalStackOptions {
   sweepIntervalMs?: number;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   fanoutConcurrency?: number;
+  /** Benchmarks only: `@connections` latency and socketless virtual connections. */
+  connections?: ConnectionsEmulation;
 }
 
 export interface LocalStack {
@@ -102,6 +110,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     limits,
     logger,
     routes,
+    options.connections,
   );
   await new Promise<void>((resolve, reject) => {
     gateway.server.once('error', reject);
