@@ -21,6 +21,8 @@ export const keys = {
   everyone: (shard: number) => `ALL#${shard}`,
   everyoneItem: (shard: number, connectionId: string) => ({ pk: `ALL#${shard}`, sk: `CONN#${connectionId}` }),
   statsShard: (shard: number) => ({ pk: 'STATS', sk: `SHARD#${shard}` }),
+  /** A fan-out post job that finished (so a redelivery is skipped). */
+  fanoutJob: (jobId: string) => ({ pk: `JOB#${jobId}`, sk: 'DONE' }),
   connPrefix: 'CONN#',
   roomPrefix: 'ROOM#',
 } as const;

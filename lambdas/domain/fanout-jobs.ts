@@ -1,0 +1,178 @@
+import * as z from 'zod';
+import { METRICS } from './constants.js';
+import { type FanoutResult, fanOut } from './fanout.js';
+import type { ConnectionGateway, MetricSink } from './ports.js';
+
+/**
+ * Large fan-outs, split into jobs that workers run in parallel.
+ *
+ * The request path enqueues ONE `plan` job (so a push is either queued whole or
+ * refused whole: nothing is half-announced). A worker runs the plan: it reads
+ * the targets page by page and enqueues `post` jobs of at most `jobSize`
+ * connections each, with ids derived from the message id and their position, so
+ * a plan that runs twice enqueues the same jobs again. A `post` job is recorded
+ * as done once it finished; a redelivered job that finished is skipped, so only
+ * a worker that crashed mid-job makes its connections see a frame twice (the
+ * client SDK drops the repeat by `seq`).
+ */
+export type FanoutTarget = { room: string } | { broadcast: true };
+
+export interface PlanJob {
+  kind: 'plan';
+  jobId: string;
+  messageId: string;
+  /** The serialized frame, posted as it is. */
+  payload: string;
+  target: FanoutTarget;
+  /** Connections that must not get the frame (the sender, `exceptConnectionId`). */
+  except: string[];
+}
+
+export interface PostJob {
+  kind: 'post';
+  jobId: string;
+  messageId: string;
+  payload: string;
+  targets: string[];
+}
+
+export type FanoutJob = PlanJob | PostJob;
+
+const jobId = z.string().min(1).max(200);
+const fanoutJob = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('plan'),
+    jobId,
+    messageId: z.string().min(1).max(64),
+    payload: z.string().min(1),
+    target: z.union([
+      z.strictObject({ room: z.string().min(1) }),
+      z.strictObject({ broadcast: z.literal(true) }),
+    ]),
+    except: z.array(z.string()),
+  }),
+  z.strictObject({
+    kind: z.literal('post'),
+    jobId,
+    messageId: z.string().min(1).max(64),
+    payload: z.string().min(1),
+    targets: z.array(z.string().min(1)).min(1),
+  }),
+]);
+
+export class InvalidJobError extends Error {
+  override readonly name = 'InvalidJobError';
+}
+
+/** Parses a queued job; a body that is not one is refused (it would fail the same way every time). */
+export function parseJob(body: string): FanoutJob {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (cause) {
+    throw new InvalidJobError('queued job is not JSON', { cause });
+  }
+  const parsed = fanoutJob.safeParse(raw);
+  if (!parsed.success)
+    throw new InvalidJobError(`queued job is malformed: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+/** Where jobs wait for a worker: SQS on AWS, an in-memory queue locally. */
+export interface FanoutQueue {
+  /** Enqueues every job or throws; the order of jobs is not kept. */
+  enqueue(jobs: readonly FanoutJob[]): Promise<void>;
+}
+
+/** Which post jobs finished, so a redelivered one is not posted again. */
+export interface JobLedger {
+  isDone(jobId: string): Promise<boolean>;
+  markDone(jobId: string): Promise<void>;
+}
+
+export interface FanoutWorkerDeps {
+  queue: FanoutQueue;
+  ledger: JobLedger;
+  gateway: ConnectionGateway;
+  /** A target's connection ids, page by page (a room's members, or every connection). */
+  targets(target: FanoutTarget): AsyncIterable<readonly string[]>;
+  /** Removes a connection found gone (the same prune as inline fan-outs). */
+  prune(connectionId: string): Promise<unknown>;
+  metrics: MetricSink;
+  clock: { now(): number };
+  settings: { concurrency: number; jobSize: number };
+}
+
+/** Jobs enqueued per call: a plan of a very large room enqueues as it reads, not all at the end. */
+const ENQUEUE_CHUNK = 10;
+
+/** Splits pages of targets into post jobs of at most `jobSize` distinct connections, minus `except`. */
+export async function* postJobs(
+  plan: Pick<PlanJob, 'messageId' | 'payload' | 'except'>,
+  pages: AsyncIterable<readonly string[]>,
+  jobSize: number,
+): AsyncGenerator<PostJob> {
+  const seen = new Set(plan.except);
+  let batch: string[] = [];
+  let index = 0;
+  const job = (): PostJob => ({
+    kind: 'post',
+    jobId: `${plan.messageId}.${index++}`,
+    messageId: plan.messageId,
+    payload: plan.payload,
+    targets: batch,
+  });
+  for await (const page of pages) {
+    for (const id of page) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      batch.push(id);
+      if (batch.length === jobSize) {
+        yield job();
+        batch = [];
+      }
+    }
+  }
+  if (batch.length > 0) yield job();
+}
+
+/** Runs one queued job: a plan becomes post jobs; a post job is one bounded fan-out. */
+export class FanoutWorker {
+  constructor(private readonly deps: FanoutWorkerDeps) {}
+
+  async run(job: FanoutJob): Promise<FanoutResult & { jobs?: number }> {
+    return job.kind === 'plan' ? this.plan(job) : this.post(job);
+  }
+
+  private async plan(job: PlanJob): Promise<FanoutResult & { jobs: number }> {
+    let pending: PostJob[] = [];
+    let jobs = 0;
+    for await (const post of postJobs(job, this.deps.targets(job.target), this.deps.settings.jobSize)) {
+      pending.push(post);
+      jobs += 1;
+      if (pending.length === ENQUEUE_CHUNK) {
+        await this.deps.queue.enqueue(pending);
+        pending = [];
+      }
+    }
+    if (pending.length > 0) await this.deps.queue.enqueue(pending);
+    return { delivered: 0, pruned: 0, failed: 0, jobs };
+  }
+
+  private async post(job: PostJob): Promise<FanoutResult> {
+    const { deps } = this;
+    if (await deps.ledger.isDone(job.jobId)) return { delivered: 0, pruned: 0, failed: 0 };
+    const started = deps.clock.now();
+    const result = await fanOut(job.targets, job.payload, {
+      gateway: deps.gateway,
+      prune: deps.prune,
+      concurrency: deps.settings.concurrency,
+    });
+    deps.metrics.count(METRICS.delivered, result.delivered);
+    deps.metrics.count(METRICS.pruned, result.pruned);
+    deps.metrics.count(METRICS.failed, result.failed);
+    deps.metrics.milliseconds(METRICS.fanoutDuration, deps.clock.now() - started);
+    await deps.ledger.markDone(job.jobId);
+    return result;
+  }
+}

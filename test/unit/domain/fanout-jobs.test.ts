@@ -1,0 +1,185 @@
+import type { SQSEvent } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import {
+  type FanoutJob,
+  type FanoutQueue,
+  FanoutWorker,
+  type JobLedger,
+  type PlanJob,
+  parseJob,
+  postJobs,
+} from '../../../lambdas/domain/fanout-jobs.js';
+import { createFanoutWorkerHandler } from '../../../lambdas/handlers/fanout-worker.js';
+import { LocalFanoutQueue } from '../../../local/queue.js';
+import { CountingSink, fakeRuntime, fixedClock, RecordingGateway } from '../fakes.js';
+
+async function* pages(...batches: string[][]) {
+  for (const batch of batches) yield batch;
+}
+
+async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of source) out.push(item);
+  return out;
+}
+
+class MemoryLedger implements JobLedger {
+  readonly done = new Set<string>();
+  async isDone(jobId: string) {
+    return this.done.has(jobId);
+  }
+  async markDone(jobId: string) {
+    this.done.add(jobId);
+  }
+}
+
+class MemoryQueue implements FanoutQueue {
+  readonly jobs: FanoutJob[] = [];
+  calls = 0;
+  async enqueue(jobs: readonly FanoutJob[]) {
+    this.calls += 1;
+    this.jobs.push(...jobs);
+  }
+}
+
+const plan = (overrides: Partial<PlanJob> = {}): PlanJob => ({
+  kind: 'plan',
+  jobId: 'm1.plan',
+  messageId: 'm1',
+  payload: '{"type":"message"}',
+  target: { room: 'big' },
+  except: [],
+  ...overrides,
+});
+
+function worker(members: string[][], overrides: { jobSize?: number } = {}) {
+  const queue = new MemoryQueue();
+  const ledger = new MemoryLedger();
+  const gateway = new RecordingGateway();
+  const metrics = new CountingSink();
+  const pruned: string[] = [];
+  const w = new FanoutWorker({
+    queue,
+    ledger,
+    gateway,
+    targets: () => pages(...members),
+    prune: async (id) => {
+      pruned.push(id);
+    },
+    metrics,
+    clock: fixedClock(),
+    settings: { concurrency: 4, jobSize: overrides.jobSize ?? 2 },
+  });
+  return { w, queue, ledger, gateway, metrics, pruned };
+}
+
+describe('splitting a fan-out into jobs', () => {
+  it('makes jobs of at most jobSize distinct connections, without the excepted ones, with ids from the message', async () => {
+    const jobs = await collect(
+      postJobs(plan({ except: ['me'] }), pages(['a', 'me', 'b'], ['b', 'c', 'd', 'e']), 2),
+    );
+
+    expect(jobs.map((j) => j.targets)).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+    expect(jobs.map((j) => j.jobId)).toEqual(['m1.0', 'm1.1', 'm1.2']);
+  });
+
+  it('gives the same job ids when a plan runs twice, so the redelivered plan is harmless', async () => {
+    const first = await collect(postJobs(plan(), pages(['a', 'b', 'c']), 2));
+    const second = await collect(postJobs(plan(), pages(['a', 'b', 'c']), 2));
+
+    expect(second).toEqual(first);
+  });
+});
+
+describe('the fan-out worker', () => {
+  it('runs a plan by enqueueing post jobs as it reads, posting nothing itself', async () => {
+    const members = Array.from({ length: 25 }, (_, i) => [`c${i}`]);
+    const { w, queue, gateway } = worker(members, { jobSize: 1 });
+
+    const result = await w.run(plan());
+
+    expect(result.jobs).toBe(25);
+    expect(queue.jobs).toHaveLength(25);
+    expect(queue.calls).toBe(3); // chunks of 10: enqueued while reading, not all at the end
+    expect(gateway.posts).toHaveLength(0);
+  });
+
+  it('posts a job, counts the outcomes, prunes gone connections and records the job as done', async () => {
+    const { w, gateway, ledger, metrics, pruned } = worker([]);
+    gateway.outcomes.set('gone', 'gone');
+
+    const result = await w.run({
+      kind: 'post',
+      jobId: 'm1.0',
+      messageId: 'm1',
+      payload: 'f',
+      targets: ['a', 'gone'],
+    });
+
+    expect(result).toEqual({ delivered: 1, pruned: 1, failed: 0 });
+    expect(pruned).toEqual(['gone']);
+    expect(ledger.done.has('m1.0')).toBe(true);
+    expect(metrics.counts.get('Delivered')).toBe(1);
+  });
+
+  it('skips a redelivered job that already finished', async () => {
+    const { w, gateway } = worker([]);
+    const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a'] };
+
+    await w.run(job);
+    await w.run(job);
+
+    expect(gateway.posts).toHaveLength(1);
+  });
+});
+
+describe('queued job bodies', () => {
+  it('refuses a body that is not a job', () => {
+    expect(() => parseJob('nope')).toThrow(/not JSON/);
+    expect(() => parseJob('{"kind":"post","jobId":"x","messageId":"m","payload":"p","targets":[]}')).toThrow(
+      /malformed/,
+    );
+  });
+});
+
+describe('the worker handler on the local queue', () => {
+  it('delivers every job, retries a failing one and dead-letters it after the receive limit', async () => {
+    // Prepare: a worker whose gateway throws for one job's only target.
+    const { w, gateway } = worker([]);
+    const { runtime } = fakeRuntime();
+    let poisonRuns = 0;
+    const flaky: typeof w = {
+      run: async (job) => {
+        if (job.kind === 'post' && job.targets[0] === 'poison') {
+          poisonRuns += 1;
+          throw new Error('worker crashed');
+        }
+        return w.run(job);
+      },
+    } as typeof w;
+    const handler = createFanoutWorkerHandler(runtime, flaky);
+    const dead: string[] = [];
+    const queue = new LocalFanoutQueue((event: SQSEvent) => handler(event), {
+      workers: 2,
+      batchSize: 2,
+      maxReceives: 3,
+      region: 'local',
+      queueArn: 'arn:aws:sqs:local:000000000000:fanout',
+      onDeadLetter: (record) => dead.push(record.body),
+    });
+
+    // Act
+    await queue.enqueue([
+      { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a', 'b'] },
+      { kind: 'post', jobId: 'm1.1', messageId: 'm1', payload: 'f', targets: ['poison'] },
+      { kind: 'post', jobId: 'm1.2', messageId: 'm1', payload: 'f', targets: ['c'] },
+    ]);
+    await queue.idle();
+
+    // Assess
+    expect(gateway.posts.map((p) => p.connectionId).sort()).toEqual(['a', 'b', 'c']);
+    expect(poisonRuns).toBe(3);
+    expect(dead).toHaveLength(1);
+    expect(JSON.parse(dead[0] ?? '{}').jobId).toBe('m1.1');
+  });
+});
