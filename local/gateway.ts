@@ -285,7 +285,16 @@ export class LocalGateway {
     } catch {
       // not JSON: $default
     }
-    await this.handlers().message(messageEvent(this.api, connection, routeKey, body));
+    const answer = await this.handlers().message(messageEvent(this.api, connection, routeKey, body));
+    // Every message route is two-way (it has a route response): API Gateway sends the integration's
+    // returned body to the client as one text frame.
+    if (
+      typeof answer.body === 'string' &&
+      answer.body !== '' &&
+      connection.ws.readyState === WebSocket.OPEN
+    ) {
+      connection.ws.send(answer.body);
+    }
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {

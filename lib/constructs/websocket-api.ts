@@ -96,13 +96,18 @@ export class RoomcastWebSocketApi extends Construct {
       disconnectRouteOptions: {
         integration: new WebSocketLambdaIntegration('DisconnectIntegration', props.disconnectFunction),
       },
+      // Two-way routes: the handler's returned body (ack, pong, error, history, ...) is the answer to the
+      // frame, so answering costs no PostToConnection.
       defaultRouteOptions: {
         integration: new WebSocketLambdaIntegration('DefaultIntegration', props.messageFunction),
+        returnResponse: true,
       },
     });
     // One integration for every action route: the message function routes inside.
     const messages = new WebSocketLambdaIntegration('MessageIntegration', props.messageFunction);
-    for (const routeKey of ACTION_ROUTES) this.api.addRoute(routeKey, { integration: messages });
+    for (const routeKey of ACTION_ROUTES) {
+      this.api.addRoute(routeKey, { integration: messages, returnResponse: true });
+    }
 
     this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
       retention: props.accessLogRetention ?? 7,

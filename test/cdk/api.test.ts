@@ -76,6 +76,25 @@ describe('WebSocket API', () => {
     );
   });
 
+  it("answers every message route with the handler's returned body (a route response), and $connect/$disconnect not", () => {
+    const wsRoutes = Object.entries(dev.findResources('AWS::ApiGatewayV2::Route')).filter(
+      ([, route]) =>
+        route.Properties.ApiId.Ref === logicalIdOf(dev, 'AWS::ApiGatewayV2::Api', 'WebSocketApi'),
+    );
+    const responses = Object.values(dev.findResources('AWS::ApiGatewayV2::RouteResponse'));
+    const answered = new Set(
+      responses
+        .filter((r) => r.Properties.RouteResponseKey === '$default')
+        .map((r) => String(r.Properties.RouteId.Ref)),
+    );
+    for (const [id, route] of wsRoutes) {
+      const key = String(route.Properties.RouteKey);
+      const twoWay = key !== ROUTE_KEYS.connect && key !== ROUTE_KEYS.disconnect;
+      expect(answered.has(id), key).toBe(twoWay);
+      if (twoWay) expect(route.Properties.RouteResponseSelectionExpression, key).toBe('$default');
+    }
+  });
+
   it.each([
     ['dev', () => dev, 'dev', 100, 50],
     [
