@@ -114,12 +114,24 @@ describe('WebSocket API', () => {
     prod.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: PROD_PRESET.logRetentionDays });
   });
 
-  it('gives API Gateway the account role it needs to write WebSocket logs, before the stage', () => {
-    const account = logicalIdOf(dev, 'AWS::ApiGateway::Account', 'ApiGatewayAccount');
-    const stage = logicalIdOf(dev, 'AWS::ApiGatewayV2::Stage', 'WebSocketStage');
+  it('leaves the account-wide API Gateway logging role alone by default, in every preset', () => {
+    // One role per account and region: two stages that both set it would fight over it.
+    dev.resourceCountIs('AWS::ApiGateway::Account', 0);
+    prod.resourceCountIs('AWS::ApiGateway::Account', 0);
+    expect(
+      dev.findResources('AWS::IAM::Role', {
+        Properties: { Description: Match.stringLikeRegexp('API Gateway account role') },
+      }),
+    ).toEqual({});
+  });
 
-    dev.hasResource('AWS::ApiGateway::Account', { DeletionPolicy: 'Retain' });
-    expect(dev.toJSON().Resources[stage].DependsOn).toContain(account);
+  it('sets the account role API Gateway needs to write WebSocket logs, before the stage, when asked to', () => {
+    const { template } = synthStage('owner', { apiGatewayCloudWatchRole: 'true' });
+    const account = logicalIdOf(template, 'AWS::ApiGateway::Account', 'ApiGatewayAccount');
+    const stage = logicalIdOf(template, 'AWS::ApiGatewayV2::Stage', 'WebSocketStage');
+
+    template.hasResource('AWS::ApiGateway::Account', { DeletionPolicy: 'Retain' });
+    expect(template.toJSON().Resources[stage].DependsOn).toContain(account);
   });
 });
 
