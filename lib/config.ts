@@ -89,9 +89,9 @@ export const stageSettingsSchema = z
     connectReservedConcurrency: z.number().int().nonnegative().max(10000),
     /**
      * Set API Gateway's account-wide CloudWatch Logs role (AWS::ApiGateway::Account)
-     * from this stack. There is one such setting per account and region, so turn
-     * it on in exactly one stack there (or set the role once by hand); WebSocket
-     * execution logs need it, access logs of both APIs do not.
+     * from this stack. There is one such setting per account and region and the
+     * WebSocket stage's access logs need it, so turn it on in exactly one stack
+     * there (or set the role once by hand); stages that share it leave it off.
      */
     apiGatewayCloudWatchRole: z.boolean(),
   })

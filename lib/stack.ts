@@ -92,6 +92,8 @@ export const FUNCTION_BINDINGS: Record<
   },
   // Settles counters for items TTL deleted: counter updates only (plus reading the stream).
   expiry: { store: ['settleExpired'] },
+  // apikey stages: checks the push API key before the push function (its secret only, bound below).
+  pushAuthorizer: {},
 };
 
 /** Functions whose reserved concurrency the stage setting connectReservedConcurrency sets. */
@@ -105,10 +107,16 @@ const TIMEOUTS: Record<LambdaName, Duration> = {
   message: Duration.seconds(29),
   push: Duration.seconds(29),
   expiry: Duration.seconds(60),
+  pushAuthorizer: Duration.seconds(10),
+};
+
+/** The stage's functions: every entry, but the push API's key authorizer only on apikey stages. */
+export type RoomcastFunctions = Record<Exclude<LambdaName, 'pushAuthorizer'>, RoomcastFunction> & {
+  readonly pushAuthorizer?: RoomcastFunction;
 };
 
 /**
- * One roomcast stage: table, secrets, six functions, the WebSocket API, the
+ * One roomcast stage: table, secrets, the functions, the WebSocket API, the
  * push HTTP API, dashboard and alarms. Env-agnostic (no lookups), so it
  * synthesizes offline.
  */
@@ -116,7 +124,7 @@ export class RoomcastStack extends Stack {
   readonly settings: StageSettings;
   readonly table: ConnectionsTable;
   readonly auth: RoomcastAuth;
-  readonly functions: Record<LambdaName, RoomcastFunction>;
+  readonly functions: RoomcastFunctions;
   readonly webSocketApi: RoomcastWebSocketApi;
   readonly pushApi: RoomcastPushApi;
   readonly monitoring: RoomcastMonitoring;
@@ -163,8 +171,11 @@ export class RoomcastStack extends Stack {
       message: makeFunction('message', 'MessageFunction'),
       push: makeFunction('push', 'PushFunction'),
       expiry: makeFunction('expiry', 'ExpiryFunction'),
-    } satisfies Record<(typeof LAMBDA_ENTRIES)[number], RoomcastFunction>;
-    const { authorizer, connect, disconnect, message, push, expiry } = this.functions;
+      ...(settings.pushAuth === 'apikey'
+        ? { pushAuthorizer: makeFunction('pushAuthorizer', 'PushAuthorizerFunction') }
+        : {}),
+    };
+    const { authorizer, connect, disconnect, message, push, expiry, pushAuthorizer } = this.functions;
     expiry.function.addEventSource(
       new DynamoEventSource(this.table.table, {
         startingPosition: StartingPosition.TRIM_HORIZON,
@@ -200,14 +211,14 @@ export class RoomcastStack extends Stack {
       apiName: `roomcast-${settings.stage}-push`,
       pushFunction: push.function,
       authMode: settings.pushAuth,
+      ...(pushAuthorizer ? { keyAuthorizerFunction: pushAuthorizer.function } : {}),
       throttle: settings.pushThrottle,
       accessLogRetention: logRetention,
       removalPolicy,
     });
 
     // Each function gets the variables its configuration reads and the grants it uses, no more.
-    for (const entry of LAMBDA_ENTRIES) {
-      const fn = this.functions[entry];
+    for (const [entry, fn] of this.deployedFunctions()) {
       const binding = FUNCTION_BINDINGS[entry];
       if (binding.store) this.table.bind(fn, binding.store);
       if (binding.connections) this.webSocketApi.bindConnections(fn, binding.connections);
@@ -218,6 +229,7 @@ export class RoomcastStack extends Stack {
       authorizer.addEnvironment('ALLOWED_ORIGINS', settings.allowedOrigins.join(','));
     }
     this.auth.bindPushAuth(push);
+    if (pushAuthorizer) this.auth.bindPushAuth(pushAuthorizer);
 
     if (settings.apiGatewayCloudWatchRole) this.addApiGatewayLoggingRole();
 
@@ -226,7 +238,7 @@ export class RoomcastStack extends Stack {
       serviceName,
       // Dashboard names are account-wide, not regional: the region keeps two regions' stages apart.
       dashboardName: `roomcast-${settings.stage}-${Aws.REGION}`,
-      functions: Object.fromEntries(Object.entries(this.functions).map(([name, fn]) => [name, fn.function])),
+      functions: Object.fromEntries(this.deployedFunctions().map(([name, fn]) => [name, fn.function])),
       table: this.table.table,
       webSocketApi: { apiId: this.webSocketApi.api.apiId, stageName: this.webSocketApi.stage.stageName },
       pushApi: { apiId: this.pushApi.api.apiId, stageName: this.pushApi.stage.stageName },
@@ -238,6 +250,15 @@ export class RoomcastStack extends Stack {
 
     this.addOutputs();
     this.addNagSuppressions();
+  }
+
+  /** The functions this stage deploys, in LAMBDA_ENTRIES order. */
+  deployedFunctions(): [LambdaName, RoomcastFunction][] {
+    const all: Partial<Record<LambdaName, RoomcastFunction>> = this.functions;
+    return LAMBDA_ENTRIES.flatMap((entry) => {
+      const fn = all[entry];
+      return fn ? [[entry, fn] as [LambdaName, RoomcastFunction]] : [];
+    });
   }
 
   /**
@@ -322,14 +343,13 @@ export class RoomcastStack extends Stack {
       Validations.of(this.pushApi.api).acknowledge({
         id: 'AwsSolutions-APIG4',
         reason:
-          'In apikey mode the push function authenticates every route itself (Bearer API keys from Secrets Manager, constant-time comparison, several active keys); GET /v1/health is open on purpose. Stages that want API Gateway to authorize set pushAuth=iam.',
+          'GET /v1/health is open on purpose (load balancers and uptime checks carry no key); every other route has the API-key Lambda authorizer, and the push function checks the key again. Stages that want SigV4 on every route set pushAuth=iam.',
       });
     }
     const apiId = `<${this.getLogicalId(this.webSocketApi.api.node.defaultChild as CfnElement)}>`;
     const connectionsArn = (method: string) =>
       `arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:${apiId}/${settings.stage}/${method}/@connections/*`;
-    for (const entry of LAMBDA_ENTRIES) {
-      const fn = this.functions[entry];
+    for (const [entry, fn] of this.deployedFunctions()) {
       const binding = FUNCTION_BINDINGS[entry];
       Validations.of(fn.function).acknowledge({
         id: 'AwsSolutions-L1',

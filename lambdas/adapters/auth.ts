@@ -102,6 +102,12 @@ export function jwksVerifier(options: { issuer: string; audience: string; jwksUr
   };
 }
 
+/** The credential of an `Authorization: Bearer <credential>` header, or undefined when there is none. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+  return match?.[1];
+}
+
 /**
  * Whether a presented API key equals one of the active keys. Both sides are
  * hashed to a fixed length first, so the comparison is constant-time and does

@@ -25,6 +25,14 @@ beforeAll(() => {
 
 const capitalized = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
 
+/** The entries a template deploys (the push key authorizer only on apikey stages). */
+const deployed = (template: Template) =>
+  LAMBDA_ENTRIES.filter((name) =>
+    Object.keys(template.findResources('AWS::Lambda::Function')).some((id) =>
+      id.startsWith(`${capitalized(name)}Function`),
+    ),
+  );
+
 function fn(template: Template, name: LambdaName) {
   const id = logicalIdOf(template, 'AWS::Lambda::Function', `${capitalized(name)}Function`);
   return { id, props: template.toJSON().Resources[id].Properties as Record<string, Cfn> };
@@ -87,7 +95,7 @@ describe('Lambda functions', () => {
   it('sets only environment variables the handlers read (lambdas/config.ts) besides NODE_OPTIONS', () => {
     const known = new Set([...Object.keys(environmentSchema.shape), 'NODE_OPTIONS']);
     for (const template of [dev, prod, oidc]) {
-      for (const name of LAMBDA_ENTRIES) {
+      for (const name of deployed(template)) {
         for (const key of Object.keys(env(template, name))) expect(known, `${name}: ${key}`).toContain(key);
       }
     }
@@ -135,6 +143,19 @@ describe('Lambda functions', () => {
     expect(env(oidc, 'authorizer').JWT_SECRET_ARN).toBeUndefined();
     expect(env(prod, 'authorizer').ALLOWED_ORIGINS).toBe('https://app.example.com');
     expect(env(dev, 'authorizer').ALLOWED_ORIGINS).toBeUndefined();
+  });
+
+  it('deploys the push key authorizer on apikey stages only, with the key secret and nothing else', () => {
+    expect(deployed(dev)).toContain('pushAuthorizer');
+    expect(deployed(oidc)).not.toContain('pushAuthorizer');
+    expect(env(dev, 'pushAuthorizer')).toEqual({
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: 'roomcast-dev',
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      LOG_LEVEL: DEV_PRESET.logLevel,
+      PUSH_AUTH: 'apikey',
+      PUSH_API_KEYS_SECRET_ARN: { Ref: logicalIdOf(dev, 'AWS::SecretsManager::Secret', 'AuthPushApiKeys') },
+    });
   });
 
   it('gives the push function its auth mode and key secret, and MAX_DATA_BYTES to message and push', () => {
@@ -251,6 +272,7 @@ describe('IAM', () => {
 
   it.each([
     ['authorizer', { table: [], index: [], other: [] }],
+    ['pushAuthorizer', { table: [], index: [], other: [] }],
     // putConnection: the connection and its broadcast entry, counters.
     ['connect', { table: ['PutItem', 'UpdateItem'], index: [], other: [] }],
     // removeConnection: deletes, memberships found on the index, counters.
@@ -317,7 +339,16 @@ describe('IAM', () => {
         Resource: { Ref: logicalIdOf(dev, 'AWS::SecretsManager::Secret', 'AuthPushApiKeys') },
       }),
     ]);
-    for (const name of ['connect', 'disconnect', 'message'] as const)
+    // The push API's key authorizer reads the keys secret and nothing else.
+    expect(
+      statements(dev, 'pushAuthorizer').filter((s) => !JSON.stringify(s.Action).includes('logs:')),
+    ).toEqual([
+      expect.objectContaining({
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: { Ref: logicalIdOf(dev, 'AWS::SecretsManager::Secret', 'AuthPushApiKeys') },
+      }),
+    ]);
+    for (const name of ['connect', 'disconnect', 'message', 'expiry'] as const)
       expect(secretStatements(name), name).toEqual([]);
     expect(oidc.findResources('AWS::SecretsManager::Secret')).toEqual({});
   });
