@@ -243,7 +243,7 @@ export class RoomcastStack extends Stack {
       webSocketApi: { apiId: this.webSocketApi.api.apiId, stageName: this.webSocketApi.stage.stageName },
       pushApi: { apiId: this.pushApi.api.apiId, stageName: this.pushApi.stage.stageName },
       // The authorizer refuses bad tokens by throwing (API Gateway's only way to answer 401).
-      errorsAreNotFaults: ['authorizer'],
+      errorsAreNotFaults: { authorizer: TIMEOUTS.authorizer },
       thresholds: settings.alarms,
       ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
     });

@@ -41,13 +41,14 @@ export interface RoomcastMonitoringProps {
   /** The functions, by name. */
   readonly functions: Readonly<Record<string, IFunction>>;
   /**
-   * Functions whose Lambda `Errors` are not faults, so they get no `Errors`
-   * alarm: the `$connect` authorizer refuses a bad token by throwing
-   * `Unauthorized` (the only way to make API Gateway answer 401); its real
-   * faults raise `InternalErrors`, which has its own alarm.
+   * Functions whose Lambda `Errors` are not faults, with their timeout: the
+   * `$connect` authorizer refuses a bad token by throwing `Unauthorized` (the
+   * only way to make API Gateway answer 401). They get no `Errors` alarm; their
+   * handled faults raise `InternalErrors` (its own alarm), and a `Timeouts`
+   * alarm fires when an invocation ran to 90% of the timeout.
    * @default - none
    */
-  readonly errorsAreNotFaults?: readonly string[];
+  readonly errorsAreNotFaults?: Readonly<Record<string, Duration>>;
   readonly table: ITable;
   /** WebSocket API id and stage name. */
   readonly webSocketApi: { readonly apiId: string; readonly stageName: string };
@@ -309,10 +310,19 @@ export class RoomcastMonitoring extends Construct {
 
   private addAlarms(): void {
     const { thresholds } = this.props;
-    const notFaults = new Set(this.props.errorsAreNotFaults ?? []);
+    const notFaults = this.props.errorsAreNotFaults ?? {};
     for (const [name, fn] of Object.entries(this.props.functions)) {
       const title = name.charAt(0).toUpperCase() + name.slice(1);
-      if (!notFaults.has(name)) {
+      const timeout = notFaults[name];
+      if (timeout) {
+        const threshold = Math.floor(timeout.toMilliseconds() * 0.9);
+        this.alarm(
+          `${title}Timeouts`,
+          `roomcast ${name} function: an invocation ran ${threshold} ms or more (90% of its timeout) in 5 minutes`,
+          fn.metricDuration({ statistic: 'Maximum', period: PERIOD }),
+          threshold,
+        );
+      } else {
         this.alarm(
           `${title}Errors`,
           `roomcast ${name} function: ${thresholds.lambdaErrors} or more errors in 5 minutes`,

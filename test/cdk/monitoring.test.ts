@@ -83,7 +83,7 @@ describe('dashboard', () => {
 });
 
 describe('alarms', () => {
-  it('alarm on errors and throttles of every function, and only on throttles of the authorizer', () => {
+  it('alarm on errors and throttles of every function; on timeouts, not errors, of the $connect authorizer', () => {
     for (const name of LAMBDA_ENTRIES) {
       const fn = logicalIdOf(
         dev,
@@ -97,9 +97,16 @@ describe('alarms', () => {
       );
       // The authorizer throws to refuse a bad token (API Gateway's 401): its Errors are not faults.
       expect(forFn.map((a) => a.Properties.MetricName).sort(), name).toEqual(
-        name === 'authorizer' ? ['Throttles'] : ['Errors', 'Throttles'],
+        name === 'authorizer' ? ['Duration', 'Throttles'] : ['Errors', 'Throttles'],
       );
     }
+    // Its faults count InternalErrors (below); a hung authorizer shows as an invocation near its 10 s timeout.
+    expect(alarm(prod, 'MonitoringAuthorizerTimeouts').Properties).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Duration',
+      Statistic: 'Maximum',
+      Threshold: 9000,
+    });
     expect(alarm(prod, 'MonitoringPushErrors').Properties.Threshold).toBe(PROD_PRESET.alarms.lambdaErrors);
   });
 
