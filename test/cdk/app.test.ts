@@ -25,6 +25,40 @@ describe('the CDK app', () => {
     });
   });
 
+  it('gives no resource a fixed name that a second region of the same stage would collide with', () => {
+    // Names that must be unique per account (IAM, dashboards) or per region; CloudFormation generates the others.
+    const NAME_PROPERTIES = [
+      'RoleName',
+      'ManagedPolicyName',
+      'DashboardName',
+      'AlarmName',
+      'TopicName',
+      'TableName',
+      'FunctionName',
+      'LogGroupName',
+      'Name',
+    ];
+    const NOT_UNIQUE = new Set(['AWS::ApiGatewayV2::Api', 'AWS::ApiGatewayV2::Authorizer']);
+    for (const [stage, context] of [
+      ['prod', { alarmEmail: 'ops@example.com' }],
+      ['owner', { apiGatewayCloudWatchRole: 'true' }],
+    ] as const) {
+      const resources = synthStage(stage, context).template.toJSON().Resources as Record<
+        string,
+        { Type: string; Properties?: Record<string, unknown> }
+      >;
+      for (const [id, resource] of Object.entries(resources)) {
+        for (const property of NAME_PROPERTIES) {
+          const name = resource.Properties?.[property];
+          // API names need not be unique, an authorizer's is scoped to its API; a Ref or GetAtt names another resource.
+          if (name === undefined || NOT_UNIQUE.has(resource.Type)) continue;
+          if (typeof name === 'object' && name !== null && !('Fn::Join' in name)) continue;
+          expect(JSON.stringify(name), `${id} ${property}`).toContain('"Ref":"AWS::Region"');
+        }
+      }
+    }
+  });
+
   it('`npm run synth` synthesizes each stage into its own directory, without the ignored --all', () => {
     const { scripts } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
       scripts: Record<string, string>;
