@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { monotonicFactory } from 'ulid';
 import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth.js';
 import { DynamoConnectionStore } from './adapters/dynamo-store.js';
@@ -81,8 +82,25 @@ export function createRuntime(config: Config): Runtime {
   return { config, observability, clock, store, gateway, service };
 }
 
-function secretsClient(config: Config) {
-  return new SecretsManagerClient({ region: config.region });
+/**
+ * Secrets Manager with timeouts and one retry, so a read that hangs fails (a
+ * fault the authorizers count as InternalErrors) well inside the functions'
+ * 10 s timeout instead of timing the function out. `overrides` is for tests.
+ */
+export function createSecretsClient(
+  config: Pick<Config, 'region'>,
+  overrides: SecretsManagerClientConfig = {},
+): SecretsManagerClient {
+  return new SecretsManagerClient({
+    region: config.region,
+    maxAttempts: 2,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: 1000,
+      requestTimeout: 2500,
+      throwOnRequestTimeout: true,
+    }),
+    ...overrides,
+  });
 }
 
 /** The client token verifier the configuration names. */
@@ -92,7 +110,7 @@ export function createTokenVerifier(config: Config): TokenVerifier {
     throw new ConfigError('set JWT_SECRET, JWT_SECRET_ARN, or JWT_ISSUER + JWT_AUDIENCE + JWT_JWKS_URL');
   if (auth.mode === 'oidc') return jwksVerifier(auth);
   if (auth.mode === 'secret') return hs256Verifier(async () => [auth.secret]);
-  const secret = cachedSecret(secretsClient(config), auth.secretArn, config.secretCacheMs);
+  const secret = cachedSecret(createSecretsClient(config), auth.secretArn, config.secretCacheMs);
   return hs256Verifier(async () => parseJwtSecrets(await secret()));
 }
 
@@ -102,6 +120,6 @@ export function createApiKeySource(config: Config): (() => Promise<string[]>) | 
   if (!auth) throw new ConfigError('set PUSH_API_KEYS or PUSH_API_KEYS_SECRET_ARN, or PUSH_AUTH=iam');
   if (auth.mode === 'iam') return undefined;
   if (auth.mode === 'keys') return async () => auth.keys;
-  const secret = cachedSecret(secretsClient(config), auth.secretArn, config.secretCacheMs);
+  const secret = cachedSecret(createSecretsClient(config), auth.secretArn, config.secretCacheMs);
   return async () => parseApiKeys(await secret());
 }

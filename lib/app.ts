@@ -8,6 +8,9 @@ export function stackNameFor(stage: string): string {
   return `roomcast-${stage}`;
 }
 
+/** The tags of a stage's stack and of every resource in it. */
+export const STAGE_TAGS = (stage: string): Record<string, string> => ({ app: 'roomcast', stage });
+
 export interface AddStageOptions {
   /**
    * Run the cdk-nag AwsSolutions checks over the app at synth (unacknowledged findings fail `cdk synth`).
@@ -28,9 +31,10 @@ export function addRoomcastStage(app: App, options: AddStageOptions = {}): Roomc
     stackName: stackNameFor(settings.stage),
     description: `roomcast ${settings.stage}: WebSocket API, push API, DynamoDB table, dashboard and alarms`,
     settings,
+    // The stack's own tags (with @aws-cdk/core:explicitStackTags, Tags.of() no longer sets them).
+    tags: STAGE_TAGS(settings.stage),
   });
-  Tags.of(stack).add('app', 'roomcast');
-  Tags.of(stack).add('stage', settings.stage);
+  for (const [key, value] of Object.entries(STAGE_TAGS(settings.stage))) Tags.of(stack).add(key, value);
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
   return stack;
 }

@@ -75,11 +75,23 @@ export const stageSettingsSchema = z
         deliveryFailureRate: z.number().gt(0).lte(1),
         /** p99 of FanoutDuration, in milliseconds, that raises the alarm. */
         fanoutP99Ms: z.number().positive(),
+        /** Handled faults (InternalErrors) and WebSocket IntegrationErrors within 5 minutes that raise their alarms. */
+        internalErrors: z.number().int().positive(),
       })
       .strict(),
+    /** AWS X-Ray active tracing of every function and the push API's Lambda calls. */
+    tracing: z.boolean(),
     /**
-     * Create the account-wide role API Gateway needs to write WebSocket access
-     * logs (AWS::ApiGateway::Account). Turn off when the account already has one.
+     * Reserved concurrency of the `$connect` authorizer and connect functions, so a
+     * message storm cannot take every instance and starve new connections.
+     * 0 reserves nothing (the account's unreserved pool is shared).
+     */
+    connectReservedConcurrency: z.number().int().nonnegative().max(10000),
+    /**
+     * Set API Gateway's account-wide CloudWatch Logs role (AWS::ApiGateway::Account)
+     * from this stack. There is one such setting per account and region and the
+     * WebSocket stage's access logs need it, so turn it on in exactly one stack
+     * there (or set the role once by hand); stages that share it leave it off.
      */
     apiGatewayCloudWatchRole: z.boolean(),
   })
@@ -105,8 +117,10 @@ export const DEV_PRESET: Preset = {
   pushAuth: 'apikey',
   logLevel: 'DEBUG',
   memorySize: 512,
-  alarms: { lambdaErrors: 5, deliveryFailureRate: 0.05, fanoutP99Ms: 3000 },
-  apiGatewayCloudWatchRole: true,
+  alarms: { lambdaErrors: 5, deliveryFailureRate: 0.05, fanoutP99Ms: 3000, internalErrors: 5 },
+  tracing: false,
+  connectReservedConcurrency: 0,
+  apiGatewayCloudWatchRole: false,
 };
 
 /** Defaults for production: data kept, recoverable and protected; higher limits. */
@@ -120,7 +134,9 @@ export const PROD_PRESET: Preset = {
   pushThrottle: { rateLimit: 500, burstLimit: 250 },
   logLevel: 'INFO',
   memorySize: 1024,
-  alarms: { lambdaErrors: 1, deliveryFailureRate: 0.02, fanoutP99Ms: 2000 },
+  alarms: { lambdaErrors: 1, deliveryFailureRate: 0.02, fanoutP99Ms: 2000, internalErrors: 1 },
+  tracing: true,
+  connectReservedConcurrency: 50,
 };
 
 export const PRESETS = { dev: DEV_PRESET, prod: PROD_PRESET } as const;
@@ -178,6 +194,8 @@ const flatContextSchema = z
     jwtAudience: z.string(),
     jwtJwksUrl: z.string(),
     apiGatewayCloudWatchRole: boolish,
+    tracing: boolish,
+    connectReservedConcurrency: numberish,
   })
   .partial();
 

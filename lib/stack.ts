@@ -1,4 +1,5 @@
 import {
+  Aws,
   type CfnElement,
   CfnOutput,
   Duration,
@@ -19,7 +20,7 @@ import { RoomcastAuth } from './constructs/auth.js';
 import { RoomcastFunction } from './constructs/function.js';
 import { RoomcastMonitoring } from './constructs/monitoring.js';
 import { RoomcastPushApi } from './constructs/push-api.js';
-import { ConnectionsTable, type TableAccess } from './constructs/table.js';
+import { ConnectionsTable, type StoreOperation } from './constructs/table.js';
 import { type ConnectionsMethod, RoomcastWebSocketApi } from './constructs/websocket-api.js';
 
 /** CloudWatch namespace of the handlers' EMF metrics; stages differ by the `service` dimension. */
@@ -35,25 +36,68 @@ export interface RoomcastStackProps extends StackProps {
   readonly settings: StageSettings;
 }
 
-/** What each function may touch: its table access and the @connections methods it calls. */
+/**
+ * What each function may touch, the one table of env and grants per function:
+ * the store operations its code path calls (each grants the DynamoDB calls
+ * STORE_CALLS lists for it, nothing more), the @connections methods it calls,
+ * and whether it reads MAX_DATA_BYTES. A new function or a new call is added here.
+ */
 export const FUNCTION_BINDINGS: Record<
   LambdaName,
-  /** `connections`: the @connections methods it calls; absent for functions with no management client at all. */
-  { table?: TableAccess; connections?: ConnectionsMethod[]; maxDataBytes?: boolean }
+  {
+    /** Store operations (ConnectionStore methods) the function's code path calls; absent: no table at all. */
+    store?: readonly StoreOperation[];
+    /** The @connections methods it calls; absent for functions with no management client at all. */
+    connections?: ConnectionsMethod[];
+    maxDataBytes?: boolean;
+  }
 > = {
   // Verifies the token and the origin only.
   authorizer: {},
-  // Writes the connection, its broadcast entry and counters.
-  connect: { table: 'write', connections: [] },
-  // Reads the connection's memberships (GSI) and deletes them.
-  disconnect: { table: 'readwrite', connections: [] },
-  // Rooms and fan-out; posts acks, errors and messages.
-  message: { table: 'readwrite', connections: ['POST'], maxDataBytes: true },
-  // Every store operation; posts messages and closes connections.
-  push: { table: 'readwrite', connections: ['POST', 'DELETE'], maxDataBytes: true },
+  // Stores the connection (connection item, broadcast entry, counters).
+  connect: { store: ['putConnection'], connections: [] },
+  // Removes the connection and its memberships (found on the index).
+  disconnect: { store: ['removeConnection'], connections: [] },
+  // join/leave/send/direct; a delivery that meets a gone connection prunes it. Posts acks, errors, messages.
+  message: {
+    store: [
+      'getConnection',
+      'addMember',
+      'removeMember',
+      'isMember',
+      'roomConnectionIds',
+      'userConnections',
+      'removeConnection',
+    ],
+    connections: ['POST'],
+    maxDataBytes: true,
+  },
+  // Every /v1 route; posts messages and closes connections.
+  push: {
+    store: [
+      'getConnection',
+      'removeConnection',
+      'userConnections',
+      'addMember',
+      'removeMember',
+      'roomConnectionIds',
+      'allConnectionIds',
+      'listMembers',
+      'countMembers',
+      'stats',
+      'checkHealth',
+    ],
+    connections: ['POST', 'DELETE'],
+    maxDataBytes: true,
+  },
   // Settles counters for items TTL deleted: counter updates only (plus reading the stream).
-  expiry: { table: 'write' },
+  expiry: { store: ['settleExpired'] },
+  // apikey stages: checks the push API key before the push function (its secret only, bound below).
+  pushAuthorizer: {},
 };
+
+/** Functions whose reserved concurrency the stage setting connectReservedConcurrency sets. */
+const CONNECT_PATH: readonly LambdaName[] = ['authorizer', 'connect'];
 
 const TIMEOUTS: Record<LambdaName, Duration> = {
   authorizer: Duration.seconds(10),
@@ -63,10 +107,16 @@ const TIMEOUTS: Record<LambdaName, Duration> = {
   message: Duration.seconds(29),
   push: Duration.seconds(29),
   expiry: Duration.seconds(60),
+  pushAuthorizer: Duration.seconds(10),
+};
+
+/** The stage's functions: every entry, but the push API's key authorizer only on apikey stages. */
+export type RoomcastFunctions = Record<Exclude<LambdaName, 'pushAuthorizer'>, RoomcastFunction> & {
+  readonly pushAuthorizer?: RoomcastFunction;
 };
 
 /**
- * One roomcast stage: table, secrets, six functions, the WebSocket API, the
+ * One roomcast stage: table, secrets, the functions, the WebSocket API, the
  * push HTTP API, dashboard and alarms. Env-agnostic (no lookups), so it
  * synthesizes offline.
  */
@@ -74,7 +124,7 @@ export class RoomcastStack extends Stack {
   readonly settings: StageSettings;
   readonly table: ConnectionsTable;
   readonly auth: RoomcastAuth;
-  readonly functions: Record<LambdaName, RoomcastFunction>;
+  readonly functions: RoomcastFunctions;
   readonly webSocketApi: RoomcastWebSocketApi;
   readonly pushApi: RoomcastPushApi;
   readonly monitoring: RoomcastMonitoring;
@@ -109,6 +159,10 @@ export class RoomcastStack extends Stack {
         logLevel: settings.logLevel,
         memorySize: settings.memorySize,
         timeout: TIMEOUTS[entry],
+        tracing: settings.tracing,
+        ...(CONNECT_PATH.includes(entry) && settings.connectReservedConcurrency > 0
+          ? { reservedConcurrentExecutions: settings.connectReservedConcurrency }
+          : {}),
       });
     this.functions = {
       authorizer: makeFunction('authorizer', 'AuthorizerFunction'),
@@ -117,8 +171,11 @@ export class RoomcastStack extends Stack {
       message: makeFunction('message', 'MessageFunction'),
       push: makeFunction('push', 'PushFunction'),
       expiry: makeFunction('expiry', 'ExpiryFunction'),
-    } satisfies Record<(typeof LAMBDA_ENTRIES)[number], RoomcastFunction>;
-    const { authorizer, connect, disconnect, message, push, expiry } = this.functions;
+      ...(settings.pushAuth === 'apikey'
+        ? { pushAuthorizer: makeFunction('pushAuthorizer', 'PushAuthorizerFunction') }
+        : {}),
+    };
+    const { authorizer, connect, disconnect, message, push, expiry, pushAuthorizer } = this.functions;
     expiry.function.addEventSource(
       new DynamoEventSource(this.table.table, {
         startingPosition: StartingPosition.TRIM_HORIZON,
@@ -154,16 +211,16 @@ export class RoomcastStack extends Stack {
       apiName: `roomcast-${settings.stage}-push`,
       pushFunction: push.function,
       authMode: settings.pushAuth,
+      ...(pushAuthorizer ? { keyAuthorizerFunction: pushAuthorizer.function } : {}),
       throttle: settings.pushThrottle,
       accessLogRetention: logRetention,
       removalPolicy,
     });
 
     // Each function gets the variables its configuration reads and the grants it uses, no more.
-    for (const entry of LAMBDA_ENTRIES) {
-      const fn = this.functions[entry];
+    for (const [entry, fn] of this.deployedFunctions()) {
       const binding = FUNCTION_BINDINGS[entry];
-      if (binding.table) this.table.bind(fn, binding.table);
+      if (binding.store) this.table.bind(fn, binding.store);
       if (binding.connections) this.webSocketApi.bindConnections(fn, binding.connections);
       if (binding.maxDataBytes) fn.addEnvironment('MAX_DATA_BYTES', String(settings.maxDataBytes));
     }
@@ -172,23 +229,36 @@ export class RoomcastStack extends Stack {
       authorizer.addEnvironment('ALLOWED_ORIGINS', settings.allowedOrigins.join(','));
     }
     this.auth.bindPushAuth(push);
+    if (pushAuthorizer) this.auth.bindPushAuth(pushAuthorizer);
 
     if (settings.apiGatewayCloudWatchRole) this.addApiGatewayLoggingRole();
 
     this.monitoring = new RoomcastMonitoring(this, 'Monitoring', {
       metricsNamespace: METRICS_NAMESPACE,
       serviceName,
-      dashboardName: `roomcast-${settings.stage}`,
-      functions: Object.fromEntries(Object.entries(this.functions).map(([name, fn]) => [name, fn.function])),
+      // Dashboard names are account-wide, not regional: the region keeps two regions' stages apart.
+      dashboardName: `roomcast-${settings.stage}-${Aws.REGION}`,
+      functions: Object.fromEntries(this.deployedFunctions().map(([name, fn]) => [name, fn.function])),
       table: this.table.table,
       webSocketApi: { apiId: this.webSocketApi.api.apiId, stageName: this.webSocketApi.stage.stageName },
       pushApi: { apiId: this.pushApi.api.apiId, stageName: this.pushApi.stage.stageName },
+      // The authorizer refuses bad tokens by throwing (API Gateway's only way to answer 401).
+      errorsAreNotFaults: { authorizer: TIMEOUTS.authorizer },
       thresholds: settings.alarms,
       ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
     });
 
     this.addOutputs();
     this.addNagSuppressions();
+  }
+
+  /** The functions this stage deploys, in LAMBDA_ENTRIES order. */
+  deployedFunctions(): [LambdaName, RoomcastFunction][] {
+    const all: Partial<Record<LambdaName, RoomcastFunction>> = this.functions;
+    return LAMBDA_ENTRIES.flatMap((entry) => {
+      const fn = all[entry];
+      return fn ? [[entry, fn] as [LambdaName, RoomcastFunction]] : [];
+    });
   }
 
   /**
@@ -273,33 +343,36 @@ export class RoomcastStack extends Stack {
       Validations.of(this.pushApi.api).acknowledge({
         id: 'AwsSolutions-APIG4',
         reason:
-          'In apikey mode the push function authenticates every route itself (Bearer API keys from Secrets Manager, constant-time comparison, several active keys); GET /v1/health is open on purpose. Stages that want API Gateway to authorize set pushAuth=iam.',
+          'GET /v1/health is open on purpose (load balancers and uptime checks carry no key); every other route has the API-key Lambda authorizer, and the push function checks the key again. Stages that want SigV4 on every route set pushAuth=iam.',
       });
     }
-    const tableArn = `<${this.getLogicalId(this.table.table.node.defaultChild as CfnElement)}.Arn>`;
     const apiId = `<${this.getLogicalId(this.webSocketApi.api.node.defaultChild as CfnElement)}>`;
     const connectionsArn = (method: string) =>
       `arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:${apiId}/${settings.stage}/${method}/@connections/*`;
-    for (const entry of LAMBDA_ENTRIES) {
-      const fn = this.functions[entry];
+    for (const [entry, fn] of this.deployedFunctions()) {
       const binding = FUNCTION_BINDINGS[entry];
       Validations.of(fn.function).acknowledge({
         id: 'AwsSolutions-L1',
         reason:
           'Node.js 22 is the runtime the handlers are built and tested for (arm64); moving to a newer runtime is a deliberate, tested change.',
       });
-      if (binding.table) {
-        Validations.of(fn.role).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::${tableArn}/index/*]`,
-          reason:
-            "index/* is the one table's GSI (gsi1): a user's connections and a connection's rooms are queried there.",
-        });
-      }
-      if (entry === 'expiry') {
+      // Actions without resource-level permissions, granted on * (one acknowledgment per role).
+      const onAnyResource = [
+        ...(entry === 'expiry'
+          ? [
+              "dynamodb:ListStreams has no resource-level permissions, so the stream event source needs it on *; reading records is scoped to this table's stream.",
+            ]
+          : []),
+        ...(settings.tracing
+          ? [
+              'X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions, so they are granted on *.',
+            ]
+          : []),
+      ];
+      if (onAnyResource.length > 0) {
         Validations.of(fn.role).acknowledge({
           id: 'AwsSolutions-IAM5[Resource::*]',
-          reason:
-            "dynamodb:ListStreams has no resource-level permissions, so the stream event source needs it on *; reading records is scoped to this table's stream.",
+          reason: onAnyResource.join(' '),
         });
       }
       for (const method of binding.connections ?? []) {

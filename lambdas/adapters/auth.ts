@@ -27,6 +27,25 @@ function describe(error: unknown): string {
   return 'token could not be verified';
 }
 
+/**
+ * Whether a verification error is the token's fault (a refusal: 401). Anything
+ * else (the JWKS timed out, answered garbage or could not be fetched) is a
+ * fault of the verifier, thrown as it is.
+ */
+function isTokenProblem(error: unknown): boolean {
+  return (
+    error instanceof joseErrors.JWTExpired ||
+    error instanceof joseErrors.JWTClaimValidationFailed ||
+    error instanceof joseErrors.JWTInvalid ||
+    error instanceof joseErrors.JWSInvalid ||
+    error instanceof joseErrors.JWSSignatureVerificationFailed ||
+    error instanceof joseErrors.JOSEAlgNotAllowed ||
+    error instanceof joseErrors.JOSENotSupported ||
+    error instanceof joseErrors.JWKSNoMatchingKey ||
+    error instanceof joseErrors.JWKSMultipleMatchingKeys
+  );
+}
+
 function toIdentity(payload: unknown): ClientIdentity {
   const parsed = claims.safeParse(payload);
   if (!parsed.success) {
@@ -77,9 +96,16 @@ export function jwksVerifier(options: { issuer: string; audience: string; jwksUr
       return toIdentity(payload);
     } catch (error) {
       if (error instanceof UnauthorizedError) throw error;
+      if (!isTokenProblem(error)) throw error;
       throw new UnauthorizedError(describe(error), error);
     }
   };
+}
+
+/** The credential of an `Authorization: Bearer <credential>` header, or undefined when there is none. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+  return match?.[1];
 }
 
 /**

@@ -39,10 +39,21 @@ function header(
   return undefined;
 }
 
+/** What a REQUEST authorizer throws so that API Gateway answers 401 (any other error is a 500). */
+export const UNAUTHORIZED = 'Unauthorized';
+
+/** A fault of the authorizer itself (the key or the JWKS could not be read): API Gateway answers 500. */
+export class AuthorizerFaultError extends Error {
+  override readonly name = 'AuthorizerFaultError';
+}
+
 /**
  * The `$connect` REQUEST authorizer. A missing or bad token throws
- * `Unauthorized` (API Gateway answers 401); an origin outside the stage's list
- * gets a Deny policy (403).
+ * `Unauthorized` (API Gateway answers 401) and counts `AuthFailures`, never
+ * `InternalErrors`; an origin outside the stage's list gets a Deny policy (403).
+ * A fault of its own (the secret or the JWKS cannot be read) counts
+ * `InternalErrors`, which is what its alarm watches: Lambda's `Errors` also
+ * counts every refused token, so it cannot tell the two apart.
  */
 export function createAuthorizerHandler(
   runtime: Pick<Runtime, 'config' | 'observability'>,
@@ -67,7 +78,7 @@ export function createAuthorizerHandler(
         if (!token) {
           sink.count(METRICS.authFailures);
           logger.info('connection refused: no token');
-          throw new Error('Unauthorized');
+          throw new Error(UNAUTHORIZED);
         }
         try {
           const identity = await verify(token);
@@ -76,10 +87,14 @@ export function createAuthorizerHandler(
             rooms: JSON.stringify(identity.rooms),
           });
         } catch (error) {
+          if (!(error instanceof RoomcastError)) {
+            sink.count(METRICS.internalErrors);
+            logger.error('token verification failed', error as Error);
+            throw new AuthorizerFaultError('the token could not be checked', { cause: error });
+          }
           sink.count(METRICS.authFailures);
-          if (!(error instanceof RoomcastError)) logger.error('token verification failed', error as Error);
-          else logger.info('connection refused', { reason: error.message });
-          throw new Error('Unauthorized');
+          logger.info('connection refused', { reason: error.message });
+          throw new Error(UNAUTHORIZED);
         }
       },
     );

@@ -7,7 +7,7 @@ import {
   Role,
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -56,6 +56,16 @@ export interface RoomcastFunctionProps {
    */
   readonly timeout?: Duration;
   /**
+   * AWS X-Ray active tracing.
+   * @default false
+   */
+  readonly tracing?: boolean;
+  /**
+   * Reserved concurrency: instances kept for this function alone (and its cap).
+   * @default - none: the account's unreserved pool
+   */
+  readonly reservedConcurrentExecutions?: number;
+  /**
    * More environment variables.
    * @default - none
    */
@@ -101,6 +111,10 @@ export class RoomcastFunction extends Construct implements IBindableFunction {
       timeout: props.timeout ?? Duration.seconds(10),
       role: this.role,
       logGroup: this.logGroup,
+      ...(props.tracing ? { tracing: Tracing.ACTIVE } : {}),
+      ...(props.reservedConcurrentExecutions
+        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
+        : {}),
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.serviceName,

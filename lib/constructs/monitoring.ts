@@ -12,6 +12,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -28,6 +29,8 @@ export interface AlarmThresholds {
   readonly deliveryFailureRate: number;
   /** p99 FanoutDuration in milliseconds. */
   readonly fanoutP99Ms: number;
+  /** Handled faults (InternalErrors) of the stage, and WebSocket IntegrationErrors, within 5 minutes. */
+  readonly internalErrors: number;
 }
 
 export interface RoomcastMonitoringProps {
@@ -37,6 +40,15 @@ export interface RoomcastMonitoringProps {
   readonly serviceName: string;
   /** The functions, by name. */
   readonly functions: Readonly<Record<string, IFunction>>;
+  /**
+   * Functions whose Lambda `Errors` are not faults, with their timeout: the
+   * `$connect` authorizer refuses a bad token by throwing `Unauthorized` (the
+   * only way to make API Gateway answer 401). They get no `Errors` alarm; their
+   * handled faults raise `InternalErrors` (its own alarm), and a `Timeouts`
+   * alarm fires when an invocation ran to 90% of the timeout.
+   * @default - none
+   */
+  readonly errorsAreNotFaults?: Readonly<Record<string, Duration>>;
   readonly table: ITable;
   /** WebSocket API id and stage name. */
   readonly webSocketApi: { readonly apiId: string; readonly stageName: string };
@@ -69,6 +81,17 @@ export class RoomcastMonitoring extends Construct {
     super(scope, id);
     this.props = props;
     this.alarmTopic = new Topic(this, 'AlarmTopic', { displayName: 'roomcast alarms', enforceSSL: true });
+    // enforceSSL gives the topic a policy, which replaces the default one: without this statement
+    // CloudWatch may not publish and no alarm reaches anyone.
+    this.alarmTopic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarms',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
     if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
 
     this.dashboard = new Dashboard(this, 'Dashboard', {
@@ -287,14 +310,26 @@ export class RoomcastMonitoring extends Construct {
 
   private addAlarms(): void {
     const { thresholds } = this.props;
+    const notFaults = this.props.errorsAreNotFaults ?? {};
     for (const [name, fn] of Object.entries(this.props.functions)) {
       const title = name.charAt(0).toUpperCase() + name.slice(1);
-      this.alarm(
-        `${title}Errors`,
-        `roomcast ${name} function: ${thresholds.lambdaErrors} or more errors in 5 minutes`,
-        fn.metricErrors({ statistic: 'Sum', period: PERIOD }),
-        thresholds.lambdaErrors,
-      );
+      const timeout = notFaults[name];
+      if (timeout) {
+        const threshold = Math.floor(timeout.toMilliseconds() * 0.9);
+        this.alarm(
+          `${title}Timeouts`,
+          `roomcast ${name} function: an invocation ran ${threshold} ms or more (90% of its timeout) in 5 minutes`,
+          fn.metricDuration({ statistic: 'Maximum', period: PERIOD }),
+          threshold,
+        );
+      } else {
+        this.alarm(
+          `${title}Errors`,
+          `roomcast ${name} function: ${thresholds.lambdaErrors} or more errors in 5 minutes`,
+          fn.metricErrors({ statistic: 'Sum', period: PERIOD }),
+          thresholds.lambdaErrors,
+        );
+      }
       this.alarm(
         `${title}Throttles`,
         `roomcast ${name} function: invocations throttled (concurrency limit reached)`,
@@ -308,6 +343,19 @@ export class RoomcastMonitoring extends Construct {
       'roomcast WebSocket API: execution errors (API Gateway could not run a route)',
       this.webSocketMetric('ExecutionError'),
       1,
+    );
+    // The wrappers answer every fault (INTERNAL), so Lambda Errors never see them: the handlers count them.
+    this.alarm(
+      'InternalErrors',
+      `roomcast handlers: ${thresholds.internalErrors} or more faults answered INTERNAL (or refused connections for a fault) in 5 minutes`,
+      this.customMetric(METRICS.internalErrors),
+      thresholds.internalErrors,
+    );
+    this.alarm(
+      'WebSocketIntegrationErrors',
+      `roomcast WebSocket API: ${thresholds.internalErrors} or more routes answered 4xx/5xx by their function in 5 minutes`,
+      this.webSocketMetric('IntegrationError'),
+      thresholds.internalErrors,
     );
     this.alarm(
       'PushApi5xx',

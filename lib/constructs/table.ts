@@ -7,21 +7,59 @@ import {
   StreamViewType,
   Table,
 } from 'aws-cdk-lib/aws-dynamodb';
+import { Grant } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { TABLE_SCHEMA } from '../../lambdas/adapters/table.js';
+import type { ConnectionStore } from '../../lambdas/domain/ports.js';
 import type { IBindableFunction } from './function.js';
 
-/** What a function may do with the table. */
-export type TableAccess = 'read' | 'write' | 'readwrite';
+/** The DynamoDB item actions the store uses (no Scan, no batch reads, no streams). */
+export type StoreAction = 'GetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem';
 
-const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'];
-const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
-/** The DynamoDB actions behind each kind of access: what lambdas/adapters/dynamo-store.ts calls. */
-const TABLE_ACTIONS: Record<TableAccess, string[]> = {
-  read: READ_ACTIONS,
-  write: WRITE_ACTIONS,
-  readwrite: [...READ_ACTIONS, ...WRITE_ACTIONS],
-};
+/** One DynamoDB call a store operation makes: the action, on the table itself or on its index gsi1. */
+export type StoreCall = readonly [action: StoreAction, on: 'table' | 'index'];
+
+/** A ConnectionStore operation (a method of the port, lambdas/domain/ports.ts). */
+export type StoreOperation = keyof ConnectionStore;
+
+/**
+ * What each store operation calls on DynamoDB, read off
+ * lambdas/adapters/dynamo-store.ts (private helpers included): the one place a
+ * new store operation declares its calls. A function's grants are the union
+ * over the operations its code path uses (FUNCTION_BINDINGS in lib/stack.ts).
+ */
+export const STORE_CALLS = {
+  // Connection item and its "everyone" entry; the user and stats counters.
+  putConnection: [
+    ['PutItem', 'table'],
+    ['UpdateItem', 'table'],
+  ],
+  getConnection: [['GetItem', 'table']],
+  // Deletes the connection, its "everyone" entry and its memberships (found on gsi1); counters.
+  removeConnection: [
+    ['DeleteItem', 'table'],
+    ['Query', 'index'],
+    ['UpdateItem', 'table'],
+  ],
+  // Counters only.
+  settleExpired: [['UpdateItem', 'table']],
+  userConnections: [['Query', 'index']],
+  addMember: [
+    ['PutItem', 'table'],
+    ['UpdateItem', 'table'],
+  ],
+  removeMember: [
+    ['DeleteItem', 'table'],
+    ['UpdateItem', 'table'],
+  ],
+  isMember: [['GetItem', 'table']],
+  roomConnectionIds: [['Query', 'table']],
+  allConnectionIds: [['Query', 'table']],
+  listMembers: [['Query', 'table']],
+  countMembers: [['Query', 'table']],
+  stats: [['Query', 'table']],
+  checkHealth: [['GetItem', 'table']],
+} as const satisfies Record<StoreOperation, readonly StoreCall[]>;
 
 export interface ConnectionsTableProps {
   /**
@@ -83,13 +121,30 @@ export class ConnectionsTable extends Construct {
     return this.table;
   }
 
+  /** The ARN of the index gsi1 (the only index). */
+  get indexArn(): string {
+    return `${this.table.tableArn}/index/${TABLE_SCHEMA.gsi1.indexName}`;
+  }
+
   /**
-   * Gives a function the table: sets TABLE_NAME and grants exactly the item
-   * operations the store uses (no Scan, no batch reads, no streams), on this
-   * table and its index only.
+   * Gives a function the table: sets TABLE_NAME and grants exactly the DynamoDB
+   * calls the given store operations make (STORE_CALLS), each on the table or on
+   * the index gsi1, nothing else.
    */
-  bind(fn: IBindableFunction, access: TableAccess): void {
+  bind(fn: IBindableFunction, operations: readonly StoreOperation[]): void {
     fn.addEnvironment(ConnectionsTable.ENV, this.table.tableName);
-    this.table.grant(fn, ...TABLE_ACTIONS[access]);
+    const calls = operations.flatMap((operation) => STORE_CALLS[operation] as readonly StoreCall[]);
+    for (const [on, arn] of [
+      ['table', this.table.tableArn],
+      ['index', this.indexArn],
+    ] as const) {
+      const actions = [...new Set(calls.filter((call) => call[1] === on).map((call) => call[0]))].sort();
+      if (actions.length === 0) continue;
+      Grant.addToPrincipal({
+        grantee: fn,
+        actions: actions.map((action) => `dynamodb:${action}`),
+        resourceArns: [arn],
+      });
+    }
   }
 }

@@ -2,7 +2,11 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ACTION_ROUTES, ROUTE_KEYS } from '../../lambdas/domain/constants.js';
 import { PROD_PRESET } from '../../lib/config.js';
-import { PUSH_ROUTE_PATH } from '../../lib/constructs/push-api.js';
+import {
+  HEALTH_ROUTE_PATH,
+  KEY_AUTHORIZER_CACHE_TTL,
+  PUSH_ROUTE_PATH,
+} from '../../lib/constructs/push-api.js';
 import { logicalIdOf, synthStage } from './synth.js';
 
 let dev: Template;
@@ -133,40 +137,91 @@ describe('WebSocket API', () => {
     prod.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: PROD_PRESET.logRetentionDays });
   });
 
-  it('gives API Gateway the account role it needs to write WebSocket logs, before the stage', () => {
-    const account = logicalIdOf(dev, 'AWS::ApiGateway::Account', 'ApiGatewayAccount');
-    const stage = logicalIdOf(dev, 'AWS::ApiGatewayV2::Stage', 'WebSocketStage');
+  it('leaves the account-wide API Gateway logging role alone by default, in every preset', () => {
+    // One role per account and region: two stages that both set it would fight over it.
+    dev.resourceCountIs('AWS::ApiGateway::Account', 0);
+    prod.resourceCountIs('AWS::ApiGateway::Account', 0);
+    expect(
+      dev.findResources('AWS::IAM::Role', {
+        Properties: { Description: Match.stringLikeRegexp('API Gateway account role') },
+      }),
+    ).toEqual({});
+  });
 
-    dev.hasResource('AWS::ApiGateway::Account', { DeletionPolicy: 'Retain' });
-    expect(dev.toJSON().Resources[stage].DependsOn).toContain(account);
+  it('sets the account role API Gateway needs to write WebSocket logs, before the stage, when asked to', () => {
+    const { template } = synthStage('owner', { apiGatewayCloudWatchRole: 'true' });
+    const account = logicalIdOf(template, 'AWS::ApiGateway::Account', 'ApiGatewayAccount');
+    const stage = logicalIdOf(template, 'AWS::ApiGatewayV2::Stage', 'WebSocketStage');
+
+    template.hasResource('AWS::ApiGateway::Account', { DeletionPolicy: 'Retain' });
+    expect(template.toJSON().Resources[stage].DependsOn).toContain(account);
   });
 });
 
 describe('push HTTP API', () => {
-  it('sends ANY /v1/{proxy+} to the push function', () => {
+  it('sends ANY /v1/{proxy+} and GET /v1/health to the push function', () => {
     const pushFn = logicalIdOf(dev, 'AWS::Lambda::Function', 'PushFunction');
     const httpRoutes = routes(dev, 'PushApi');
 
-    expect(httpRoutes.map((r) => r.Properties.RouteKey)).toEqual([`ANY ${PUSH_ROUTE_PATH}`]);
-    dev.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
-      ApiId: { Ref: logicalIdOf(dev, 'AWS::ApiGatewayV2::Api', 'PushApi') },
-      IntegrationType: 'AWS_PROXY',
-      PayloadFormatVersion: '2.0',
-      IntegrationUri: { 'Fn::GetAtt': [pushFn, 'Arn'] },
+    expect(httpRoutes.map((r) => r.Properties.RouteKey).sort()).toEqual(
+      [`ANY ${PUSH_ROUTE_PATH}`, `GET ${HEALTH_ROUTE_PATH}`].sort(),
+    );
+    const integrations = dev.findResources('AWS::ApiGatewayV2::Integration', {
+      Properties: { ApiId: { Ref: logicalIdOf(dev, 'AWS::ApiGatewayV2::Api', 'PushApi') } },
     });
+    expect(Object.values(integrations).map((i) => i.Properties)).toEqual([
+      expect.objectContaining({
+        IntegrationType: 'AWS_PROXY',
+        PayloadFormatVersion: '2.0',
+        IntegrationUri: { 'Fn::GetAtt': [pushFn, 'Arn'] },
+      }),
+    ]);
   });
 
-  it('leaves authentication to the function in apikey mode, so GET /v1/health stays open', () => {
-    const [route] = routes(dev, 'PushApi');
+  it('checks API keys with the Lambda authorizer before the push function, on every route but GET /v1/health', () => {
+    const authorizerFn = logicalIdOf(dev, 'AWS::Lambda::Function', 'PushAuthorizerFunction');
+    const authorizer = logicalIdOf(dev, 'AWS::ApiGatewayV2::Authorizer', 'PushApiKeyAuthorizer');
+    const byKey = Object.fromEntries(
+      routes(dev, 'PushApi').map((r) => [r.Properties.RouteKey, r.Properties]),
+    );
 
-    expect(route?.Properties.AuthorizationType).toBe('NONE');
+    dev.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      ApiId: { Ref: logicalIdOf(dev, 'AWS::ApiGatewayV2::Api', 'PushApi') },
+      AuthorizerType: 'REQUEST',
+      AuthorizerPayloadFormatVersion: '2.0',
+      EnableSimpleResponses: true,
+      IdentitySource: ['$request.header.Authorization'],
+      AuthorizerResultTtlInSeconds: KEY_AUTHORIZER_CACHE_TTL.toSeconds(),
+      AuthorizerUri: Match.objectLike({
+        'Fn::Join': Match.arrayWith([Match.arrayWith([{ 'Fn::GetAtt': [authorizerFn, 'Arn'] }])]),
+      }),
+    });
+    expect(KEY_AUTHORIZER_CACHE_TTL.toSeconds()).toBeGreaterThan(0);
+    expect(KEY_AUTHORIZER_CACHE_TTL.toSeconds()).toBeLessThanOrEqual(300);
+    expect(byKey[`ANY ${PUSH_ROUTE_PATH}`]).toMatchObject({
+      AuthorizationType: 'CUSTOM',
+      AuthorizerId: { Ref: authorizer },
+    });
+    expect(byKey[`GET ${HEALTH_ROUTE_PATH}`]?.AuthorizationType).toBe('NONE');
+    dev.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [authorizerFn, 'Arn'] },
+      Principal: 'apigateway.amazonaws.com',
+    });
   });
 
   it('requires SigV4 (AWS_IAM) on every route in iam mode', () => {
     const [route] = routes(iam, 'PushApi');
 
     expect(route?.Properties.AuthorizationType).toBe('AWS_IAM');
+    expect(routes(iam, 'PushApi')).toHaveLength(1);
     iam.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    iam.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 1); // the WebSocket $connect authorizer only
+    expect(
+      Object.keys(iam.findResources('AWS::Lambda::Function')).filter((id) =>
+        id.startsWith('PushAuthorizerFunction'),
+      ),
+    ).toEqual([]);
   });
 
   it('throttles the $default stage and writes JSON access logs', () => {

@@ -34,7 +34,9 @@ beforeAll(() => {
   assets = new Map();
   for (const [id, resource] of Object.entries(template.Resources)) {
     if (resource.Type !== 'AWS::Lambda::Function') continue;
-    const name = LAMBDA_ENTRIES.find((entry) => id.toLowerCase().startsWith(`${entry}function`));
+    const name = LAMBDA_ENTRIES.find((entry) =>
+      id.toLowerCase().startsWith(`${entry.toLowerCase()}function`),
+    );
     const hash = resource.Properties.Code?.S3Key?.replace(/\.zip$/, '');
     const source = hash ? manifest.files[hash]?.source.path : undefined;
     if (name && source) assets.set(name, join(outdir, source));

@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { environmentSchema } from '../../lambdas/config.js';
 import { LAMBDA_ENTRIES, type LambdaName } from '../../lambdas/entries/index.js';
 import { DEV_PRESET, PROD_PRESET } from '../../lib/config.js';
-import { METRICS_NAMESPACE } from '../../lib/stack.js';
+import { STORE_CALLS, type StoreCall } from '../../lib/constructs/table.js';
+import { FUNCTION_BINDINGS, METRICS_NAMESPACE } from '../../lib/stack.js';
 import { type Cfn, logicalIdOf, synthStage } from './synth.js';
 
 let dev: Template;
@@ -23,6 +24,14 @@ beforeAll(() => {
 });
 
 const capitalized = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
+
+/** The entries a template deploys (the push key authorizer only on apikey stages). */
+const deployed = (template: Template) =>
+  LAMBDA_ENTRIES.filter((name) =>
+    Object.keys(template.findResources('AWS::Lambda::Function')).some((id) =>
+      id.startsWith(`${capitalized(name)}Function`),
+    ),
+  );
 
 function fn(template: Template, name: LambdaName) {
   const id = logicalIdOf(template, 'AWS::Lambda::Function', `${capitalized(name)}Function`);
@@ -86,7 +95,7 @@ describe('Lambda functions', () => {
   it('sets only environment variables the handlers read (lambdas/config.ts) besides NODE_OPTIONS', () => {
     const known = new Set([...Object.keys(environmentSchema.shape), 'NODE_OPTIONS']);
     for (const template of [dev, prod, oidc]) {
-      for (const name of LAMBDA_ENTRIES) {
+      for (const name of deployed(template)) {
         for (const key of Object.keys(env(template, name))) expect(known, `${name}: ${key}`).toContain(key);
       }
     }
@@ -136,6 +145,19 @@ describe('Lambda functions', () => {
     expect(env(dev, 'authorizer').ALLOWED_ORIGINS).toBeUndefined();
   });
 
+  it('deploys the push key authorizer on apikey stages only, with the key secret and nothing else', () => {
+    expect(deployed(dev)).toContain('pushAuthorizer');
+    expect(deployed(oidc)).not.toContain('pushAuthorizer');
+    expect(env(dev, 'pushAuthorizer')).toEqual({
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: 'roomcast-dev',
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      LOG_LEVEL: DEV_PRESET.logLevel,
+      PUSH_AUTH: 'apikey',
+      PUSH_API_KEYS_SECRET_ARN: { Ref: logicalIdOf(dev, 'AWS::SecretsManager::Secret', 'AuthPushApiKeys') },
+    });
+  });
+
   it('gives the push function its auth mode and key secret, and MAX_DATA_BYTES to message and push', () => {
     expect(env(dev, 'push')).toMatchObject({
       PUSH_AUTH: 'apikey',
@@ -149,6 +171,43 @@ describe('Lambda functions', () => {
       expect(env(dev, name).PUSH_API_KEYS_SECRET_ARN, name).toBeUndefined();
       expect(env(dev, name).MAX_DATA_BYTES, name).toBeUndefined();
     }
+  });
+});
+
+describe('stage settings: tracing and reserved concurrency', () => {
+  it('traces every function with X-Ray in the prod preset, none in dev, and grants the trace calls only then', () => {
+    for (const name of LAMBDA_ENTRIES) {
+      expect(fn(prod, name).props.TracingConfig, name).toEqual({ Mode: 'Active' });
+      expect(fn(dev, name).props.TracingConfig, name).toBeUndefined();
+      expect(actionsOf(prod, name), name).toEqual(
+        expect.arrayContaining(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']),
+      );
+      expect(
+        actionsOf(dev, name).filter((a) => a.startsWith('xray:')),
+        name,
+      ).toEqual([]);
+    }
+    expect(PROD_PRESET.tracing).toBe(true);
+    expect(DEV_PRESET.tracing).toBe(false);
+  });
+
+  it('reserves concurrency for the authorizer and connect functions in prod, so messages cannot starve new connections', () => {
+    for (const name of ['authorizer', 'connect'] as const) {
+      expect(fn(prod, name).props.ReservedConcurrentExecutions, name).toBe(
+        PROD_PRESET.connectReservedConcurrency,
+      );
+      expect(fn(dev, name).props.ReservedConcurrentExecutions, name).toBeUndefined();
+    }
+    for (const name of ['disconnect', 'message', 'push', 'expiry'] as const) {
+      expect(fn(prod, name).props.ReservedConcurrentExecutions, name).toBeUndefined();
+    }
+    expect(PROD_PRESET.connectReservedConcurrency).toBeGreaterThan(0);
+  });
+
+  it('takes both from the context', () => {
+    const { template } = synthStage('ctx', { tracing: 'true', connectReservedConcurrency: '20' });
+    expect(fn(template, 'message').props.TracingConfig).toEqual({ Mode: 'Active' });
+    expect(fn(template, 'connect').props.ReservedConcurrentExecutions).toBe(20);
   });
 });
 
@@ -186,25 +245,81 @@ describe('IAM', () => {
     }
   });
 
-  it('grants table access per function: none for the authorizer, write-only for $connect', () => {
-    const dynamo = (name: LambdaName) => actionsOf(dev, name).filter((a) => a.startsWith('dynamodb:'));
-
-    expect(dynamo('authorizer')).toEqual([]);
-    expect(dynamo('connect')).toContain('dynamodb:PutItem');
-    expect(dynamo('connect')).not.toContain('dynamodb:GetItem');
-    expect(dynamo('connect')).not.toContain('dynamodb:Query');
-    for (const name of ['disconnect', 'message', 'push'] as const) {
-      expect([...dynamo(name)].sort(), name).toEqual([
-        'dynamodb:DeleteItem',
-        'dynamodb:GetItem',
-        'dynamodb:PutItem',
-        'dynamodb:Query',
-        'dynamodb:UpdateItem',
-      ]);
+  /** The DynamoDB actions a function may call, by where: the table, its index gsi1, or elsewhere. */
+  function dynamoGrants(template: Template, name: LambdaName) {
+    const table = logicalIdOf(template, 'AWS::DynamoDB::Table', 'Table');
+    const tableArn = JSON.stringify({ 'Fn::GetAtt': [table, 'Arn'] });
+    const indexArn = JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, '/index/gsi1']] });
+    const grants: Record<'table' | 'index' | 'other', Set<string>> = {
+      table: new Set(),
+      index: new Set(),
+      other: new Set(),
+    };
+    for (const statement of statements(template, name)) {
+      const actions = [statement.Action].flat().filter((a) => a.startsWith('dynamodb:'));
+      for (const resource of [statement.Resource].flat()) {
+        const where = JSON.stringify(resource);
+        const bucket = where === tableArn ? 'table' : where === indexArn ? 'index' : 'other';
+        for (const action of actions) grants[bucket].add(action.replace('dynamodb:', ''));
+      }
     }
-    for (const name of ['connect', 'disconnect', 'message', 'push'] as const) {
-      expect(dynamo(name), name).not.toContain('dynamodb:Scan');
-      expect(dynamo(name), name).not.toContain('dynamodb:BatchGetItem');
+    return {
+      table: [...grants.table].sort(),
+      index: [...grants.index].sort(),
+      other: [...grants.other].sort(),
+    };
+  }
+
+  it.each([
+    ['authorizer', { table: [], index: [], other: [] }],
+    ['pushAuthorizer', { table: [], index: [], other: [] }],
+    // putConnection: the connection and its broadcast entry, counters.
+    ['connect', { table: ['PutItem', 'UpdateItem'], index: [], other: [] }],
+    // removeConnection: deletes, memberships found on the index, counters.
+    ['disconnect', { table: ['DeleteItem', 'UpdateItem'], index: ['Query'], other: [] }],
+    [
+      'message',
+      { table: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] },
+    ],
+    [
+      'push',
+      { table: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] },
+    ],
+    // settleExpired: counters only; the stream event source reads the table's stream.
+    [
+      'expiry',
+      {
+        table: ['UpdateItem'],
+        index: [],
+        other: ['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams'],
+      },
+    ],
+  ] as const)(
+    'grants %s exactly the DynamoDB calls its store operations make, on the table or gsi1',
+    (name, expected) => {
+      expect(dynamoGrants(dev, name as LambdaName)).toEqual(expected);
+    },
+  );
+
+  it('grants each function only the store operations FUNCTION_BINDINGS lists, through STORE_CALLS', () => {
+    for (const name of LAMBDA_ENTRIES) {
+      const operations = FUNCTION_BINDINGS[name].store ?? [];
+      const calls = operations.flatMap((operation) => STORE_CALLS[operation] as readonly StoreCall[]);
+      const granted = dynamoGrants(dev, name);
+      for (const on of ['table', 'index'] as const) {
+        expect(granted[on], `${name} on ${on}`).toEqual(
+          [...new Set(calls.filter((c) => c[1] === on).map((c) => c[0]))].sort(),
+        );
+      }
+    }
+  });
+
+  it('never grants Scan, batch operations or the whole index set (index/*)', () => {
+    for (const name of LAMBDA_ENTRIES) {
+      const text = JSON.stringify(statements(dev, name));
+      for (const forbidden of ['dynamodb:Scan', 'dynamodb:Batch', '/index/*']) {
+        expect(text, `${name}: ${forbidden}`).not.toContain(forbidden);
+      }
     }
   });
 
@@ -224,7 +339,16 @@ describe('IAM', () => {
         Resource: { Ref: logicalIdOf(dev, 'AWS::SecretsManager::Secret', 'AuthPushApiKeys') },
       }),
     ]);
-    for (const name of ['connect', 'disconnect', 'message'] as const)
+    // The push API's key authorizer reads the keys secret and nothing else.
+    expect(
+      statements(dev, 'pushAuthorizer').filter((s) => !JSON.stringify(s.Action).includes('logs:')),
+    ).toEqual([
+      expect.objectContaining({
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: { Ref: logicalIdOf(dev, 'AWS::SecretsManager::Secret', 'AuthPushApiKeys') },
+      }),
+    ]);
+    for (const name of ['connect', 'disconnect', 'message', 'expiry'] as const)
       expect(secretStatements(name), name).toEqual([]);
     expect(oidc.findResources('AWS::SecretsManager::Secret')).toEqual({});
   });

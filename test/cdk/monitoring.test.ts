@@ -2,7 +2,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { METRICS } from '../../lambdas/domain/constants.js';
 import { LAMBDA_ENTRIES } from '../../lambdas/entries/index.js';
-import { PROD_PRESET } from '../../lib/config.js';
+import { DEV_PRESET, PROD_PRESET } from '../../lib/config.js';
 import { METRICS_NAMESPACE } from '../../lib/stack.js';
 import { type Cfn, logicalIdOf, synthStage } from './synth.js';
 
@@ -32,8 +32,10 @@ function alarm(template: Template, prefix: string): Alarm {
 }
 
 describe('dashboard', () => {
-  it('is named after the stage', () => {
-    dev.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'roomcast-dev' });
+  it('is named after the stage and the region, as dashboard names are account-wide', () => {
+    dev.hasResourceProperties('AWS::CloudWatch::Dashboard', {
+      DashboardName: { 'Fn::Join': ['', ['roomcast-dev-', { Ref: 'AWS::Region' }]] },
+    });
   });
 
   it('shows API Gateway connections, messages, errors and integration latency', () => {
@@ -81,7 +83,7 @@ describe('dashboard', () => {
 });
 
 describe('alarms', () => {
-  it('alarm on errors and throttles of every function', () => {
+  it('alarm on errors and throttles of every function; on timeouts, not errors, of the $connect authorizer', () => {
     for (const name of LAMBDA_ENTRIES) {
       const fn = logicalIdOf(
         dev,
@@ -93,9 +95,48 @@ describe('alarms', () => {
           (d: { Value: unknown }) => JSON.stringify(d.Value) === JSON.stringify({ Ref: fn }),
         ),
       );
-      expect(forFn.map((a) => a.Properties.MetricName).sort(), name).toEqual(['Errors', 'Throttles']);
+      // The authorizer throws to refuse a bad token (API Gateway's 401): its Errors are not faults.
+      expect(forFn.map((a) => a.Properties.MetricName).sort(), name).toEqual(
+        name === 'authorizer' ? ['Duration', 'Throttles'] : ['Errors', 'Throttles'],
+      );
     }
+    // Its faults count InternalErrors (below); a hung authorizer shows as an invocation near its 10 s timeout.
+    expect(alarm(prod, 'MonitoringAuthorizerTimeouts').Properties).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Duration',
+      Statistic: 'Maximum',
+      Threshold: 9000,
+    });
     expect(alarm(prod, 'MonitoringPushErrors').Properties.Threshold).toBe(PROD_PRESET.alarms.lambdaErrors);
+  });
+
+  it("alarm on the handlers' InternalErrors, which the authorizer's faults raise too", () => {
+    for (const [template, stage, threshold] of [
+      [dev, 'dev', DEV_PRESET.alarms.internalErrors],
+      [prod, 'prod', PROD_PRESET.alarms.internalErrors],
+    ] as const) {
+      expect(alarm(template, 'MonitoringInternalErrors').Properties).toMatchObject({
+        Namespace: METRICS_NAMESPACE,
+        MetricName: METRICS.internalErrors,
+        Dimensions: [{ Name: 'service', Value: `roomcast-${stage}` }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: threshold,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    }
+  });
+
+  it('alarm on WebSocket integration errors (a route answered 4xx/5xx)', () => {
+    expect(alarm(prod, 'MonitoringWebSocketIntegrationErrors').Properties).toMatchObject({
+      Namespace: 'AWS/ApiGateway',
+      MetricName: 'IntegrationError',
+      Dimensions: [
+        { Name: 'ApiId', Value: { Ref: logicalIdOf(prod, 'AWS::ApiGatewayV2::Api', 'WebSocketApi') } },
+        { Name: 'Stage', Value: 'prod' },
+      ],
+      Threshold: PROD_PRESET.alarms.internalErrors,
+    });
   });
 
   it('alarm on DynamoDB throttles of the table and its index', () => {
@@ -165,5 +206,30 @@ describe('alarms', () => {
     dev.resourceCountIs('AWS::SNS::Subscription', 0);
     const [policy] = Object.values(dev.findResources('AWS::SNS::TopicPolicy'));
     expect(JSON.stringify(policy?.Properties.PolicyDocument)).toContain('aws:SecureTransport');
+  });
+
+  it('reach the topic: its policy lets CloudWatch of this account publish, and still denies non-TLS', () => {
+    const topic = logicalIdOf(dev, 'AWS::SNS::Topic', 'MonitoringAlarmTopic');
+    const policies = Object.values(dev.findResources('AWS::SNS::TopicPolicy'));
+    expect(policies).toHaveLength(1);
+    const statements = policies[0]?.Properties.PolicyDocument.Statement as Cfn[];
+
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: 'sns:Publish',
+        Resource: { Ref: topic },
+        Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+      }),
+    );
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Deny',
+        Principal: '*',
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      }),
+    );
+    expect(policies[0]?.Properties.Topics).toEqual([{ Ref: topic }]);
   });
 });

@@ -14,6 +14,8 @@ describe('cdk-nag AwsSolutions', () => {
         jwtJwksUrl: 'https://issuer.example.com/jwks.json',
         pushAuth: 'iam',
         alarmEmail: 'ops@example.com',
+        apiGatewayCloudWatchRole: 'true',
+        tracing: 'false',
       },
     ],
   ])('finds nothing unacknowledged in %s', (name, context) => {
