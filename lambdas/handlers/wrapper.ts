@@ -8,6 +8,7 @@ import type {
 import { HTTP_STATUS, METRICS } from '../domain/constants.js';
 import { type ErrorDetail, RoomcastError } from '../domain/errors.js';
 import { errorFrame } from '../domain/frames.js';
+import { boundedProblem } from '../domain/input.js';
 import { frameIdOf } from '../domain/schemas.js';
 import type { Runtime } from '../runtime.js';
 
@@ -40,8 +41,10 @@ export function describeProblem(
   const { sink } = runtime.observability;
   if (error instanceof RoomcastError) {
     sink.count(error.code === 'VALIDATION_ERROR' ? METRICS.validationErrors : METRICS.clientErrors);
-    invocation.logger.info('request refused', { code: error.code, reason: error.message });
-    return { code: error.code, message: error.message, details: error.details };
+    // Messages may quote input: cut so that any error frame or body stays under 1 KiB.
+    const { message, details } = boundedProblem(error.message, error.details);
+    invocation.logger.info('request refused', { code: error.code, reason: message });
+    return { code: error.code, message, details };
   }
   sink.count(METRICS.internalErrors);
   invocation.logger.error('request failed', error as Error);
