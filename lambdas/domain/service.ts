@@ -1,7 +1,7 @@
 import { METRICS } from './constants.js';
 import { ForbiddenError, NotFoundError } from './errors.js';
 import { type FanoutResult, fanOut } from './fanout.js';
-import { ackFrame, messageFrame, pongFrame, type ServerFrame } from './frames.js';
+import { ackFrame, messageFrame, pongFrame, roomFrame, type ServerFrame } from './frames.js';
 import { mayJoin } from './permissions.js';
 import type {
   Clock,
@@ -79,7 +79,7 @@ export class RoomcastService {
   async handleFrame(frame: ClientFrame, caller: Caller): Promise<ServerFrame> {
     switch (frame.action) {
       case 'ping':
-        return pongFrame(frame.id, this.deps.clock.now());
+        return pongFrame(frame.id, this.deps.clock.now(), caller);
       case 'join': {
         if (!mayJoin(frame.room, caller.rooms)) {
           throw new ForbiddenError(`room ${frame.room} is not in your token's rooms claim`);
@@ -165,19 +165,29 @@ export class RoomcastService {
     return { count, members };
   }
 
-  /** Server-side join: every current connection of the user joins the room. */
+  /** Server-side join: every current connection of the user joins the room and is told so. */
   async joinUser(room: string, userId: string): Promise<number> {
     const connections = await this.deps.store.userConnections(userId);
     const joined = await Promise.all(
-      connections.map((c) => this.joinConnection(room, c.connectionId, userId)),
+      connections.map(async (c) => {
+        if (!(await this.joinConnection(room, c.connectionId, userId))) return false;
+        await this.deps.gateway.post(c.connectionId, JSON.stringify(roomFrame('joined', room)));
+        return true;
+      }),
     );
     return joined.filter(Boolean).length;
   }
 
-  /** Server-side leave: every current connection of the user leaves the room. */
+  /** Server-side leave: every current connection of the user leaves the room; each one that was in it is told so. */
   async leaveUser(room: string, userId: string): Promise<number> {
     const connections = await this.deps.store.userConnections(userId);
-    const left = await Promise.all(connections.map((c) => this.leaveConnection(room, c.connectionId)));
+    const left = await Promise.all(
+      connections.map(async (c) => {
+        if (!(await this.leaveConnection(room, c.connectionId))) return false;
+        await this.deps.gateway.post(c.connectionId, JSON.stringify(roomFrame('left', room)));
+        return true;
+      }),
+    );
     return left.filter(Boolean).length;
   }
 
