@@ -37,7 +37,7 @@ console.log(`roomcast local stack is up
   @connections  ${stack.urls.connections}/{connectionId}
   DynamoDB      ${stack.dynamoEndpoint} (table ${stack.tableName}${env.DYNAMODB_ENDPOINT ? '' : ', embedded dynalite, in memory'})
 
-Get a token:    npm run token -- alice --rooms private-ops
+Get a token:    TOKEN=$(npm run -s token -- alice --rooms private-ops)
 Try it:         curl -s ${stack.urls.http}/health
 ${
   usingDefaults
