@@ -41,6 +41,8 @@ export interface ErrorFrame {
   id?: string;
   code: ErrorCode;
   message: string;
+  /** With RATE_LIMITED: how long to wait before trying again. */
+  retryAfterMs?: number;
 }
 
 export type ServerFrame = MessageFrame | AckFrame | PongFrame | ErrorFrame | RoomFrame;
@@ -79,6 +81,17 @@ export function roomFrame(event: RoomFrame['event'], room: string): RoomFrame {
   return { type: 'room', event, room, by: 'server' };
 }
 
-export function errorFrame(id: string | undefined, code: ErrorCode, message: string): ErrorFrame {
-  return { type: 'error', ...(id === undefined ? {} : { id }), code, message };
+export function errorFrame(
+  id: string | undefined,
+  code: ErrorCode,
+  message: string,
+  retryAfterMs?: number,
+): ErrorFrame {
+  return {
+    type: 'error',
+    ...(id === undefined ? {} : { id }),
+    code,
+    message,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  };
 }

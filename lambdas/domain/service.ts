@@ -14,6 +14,7 @@ import type {
   Page,
   Stats,
 } from './ports.js';
+import type { ClientRateLimit } from './rate-limit.js';
 import { assertDataSize, type ClientFrame, type PushBody } from './schemas.js';
 
 export interface ServiceSettings {
@@ -32,6 +33,8 @@ export interface ServiceDeps {
   ids: IdGenerator;
   metrics: MetricSink;
   settings: ServiceSettings;
+  /** Per-connection limit of `send` and `direct` (absent: no limit). */
+  rateLimit?: ClientRateLimit;
 }
 
 /** Who sent a client frame, as the authorizer established it on `$connect`. */
@@ -94,6 +97,7 @@ export class RoomcastService {
         return ackFrame(frame.id);
       case 'send': {
         assertDataSize(frame.data, this.deps.settings.maxDataBytes);
+        await this.deps.rateLimit?.check(caller.connectionId);
         if (!(await this.deps.store.isMember(frame.room, caller.connectionId))) {
           throw new ForbiddenError(`join room ${frame.room} before sending to it`);
         }
@@ -106,6 +110,7 @@ export class RoomcastService {
       }
       case 'direct': {
         assertDataSize(frame.data, this.deps.settings.maxDataBytes);
+        await this.deps.rateLimit?.check(caller.connectionId);
         const connections = await this.deps.store.userConnections(frame.userId);
         if (connections.length === 0) {
           throw new NotFoundError(`user ${frame.userId} has no open connections`);
