@@ -1,31 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack.js';
 import { connect, startTestStack } from './harness.js';
+import { logsDuring } from './logs.js';
 
 let stack: LocalStack;
 beforeAll(async () => {
   stack = await startTestStack({ logLevel: 'INFO' });
 });
 afterAll(() => stack?.close());
-afterEach(() => vi.restoreAllMocks());
-
-/** Every log line written while `act` runs (the stack runs in this process). */
-async function logsDuring(act: () => Promise<void>): Promise<Record<string, unknown>[]> {
-  const lines: string[] = [];
-  const capture = (chunk: string | Uint8Array) => {
-    lines.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
-    return true;
-  };
-  vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-  vi.spyOn(process.stderr, 'write').mockImplementation(capture);
-  await act();
-  vi.restoreAllMocks();
-  return lines
-    .join('')
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
 
 describe('client-caused socket errors', () => {
   it.each([
