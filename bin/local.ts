@@ -16,7 +16,11 @@ const env = z
     DYNAMODB_ENDPOINT: z.url().optional(),
     ROOMCAST_ALLOWED_ORIGINS: z.string().optional(),
     ROOMCAST_ALLOW_NO_ORIGIN: z.stringbool().default(true),
-    ROOMCAST_RATE_LIMIT_PER_SECOND: z.coerce.number().nonnegative().default(20),
+    ROOMCAST_RATE_LIMIT_PER_SECOND: z
+      .string()
+      .regex(/^[0-9]+(\.[0-9]+)?$/, 'a number of frames per second; 0 turns the limit off')
+      .transform(Number)
+      .default(20),
     ROOMCAST_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(40),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('WARN'),
   })

@@ -31,7 +31,11 @@ export const environmentSchema = z
     /** With ALLOWED_ORIGINS set: whether clients that send no Origin (servers, SDKs in Node, CLIs) may connect. */
     ALLOW_NO_ORIGIN: z.stringbool().default(true),
     /** Per-connection limit of send and direct: sustained frames per second (0: off) and burst. */
-    RATE_LIMIT_PER_SECOND: z.coerce.number().nonnegative().default(20),
+    RATE_LIMIT_PER_SECOND: z
+      .string()
+      .regex(/^[0-9]+(\.[0-9]+)?$/, 'a number of frames per second; 0 turns the limit off')
+      .transform(Number)
+      .default(20),
     RATE_LIMIT_BURST: positiveInt(40),
     PUSH_AUTH: z.enum(['apikey', 'iam']).default('apikey'),
     PUSH_API_KEYS: csv,
