@@ -2,7 +2,8 @@
 /**
  * `npm start`: the whole roomcast service on this machine, no AWS account needed.
  * Environment: PORT, ROOMCAST_JWT_SECRET, ROOMCAST_API_KEY (comma-separated for
- * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, LOG_LEVEL.
+ * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, ROOMCAST_ALLOW_NO_ORIGIN,
+ * ROOMCAST_RATE_LIMIT_PER_SECOND, ROOMCAST_RATE_LIMIT_BURST, LOG_LEVEL.
  */
 import * as z from 'zod';
 import { LOCAL_DEFAULTS, startLocalStack } from '../local/stack.js';
@@ -14,6 +15,13 @@ const env = z
     ROOMCAST_API_KEY: z.string().min(1).optional(),
     DYNAMODB_ENDPOINT: z.url().optional(),
     ROOMCAST_ALLOWED_ORIGINS: z.string().optional(),
+    ROOMCAST_ALLOW_NO_ORIGIN: z.stringbool().default(true),
+    ROOMCAST_RATE_LIMIT_PER_SECOND: z
+      .string()
+      .regex(/^[0-9]+(\.[0-9]+)?$/, 'a number of frames per second; 0 turns the limit off')
+      .transform(Number)
+      .default(20),
+    ROOMCAST_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(40),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('WARN'),
   })
   .parse(process.env);
@@ -27,6 +35,8 @@ const stack = await startLocalStack({
   ...(env.ROOMCAST_ALLOWED_ORIGINS
     ? { allowedOrigins: env.ROOMCAST_ALLOWED_ORIGINS.split(',').map((o) => o.trim()) }
     : {}),
+  allowNoOrigin: env.ROOMCAST_ALLOW_NO_ORIGIN,
+  rateLimit: { perSecond: env.ROOMCAST_RATE_LIMIT_PER_SECOND, burst: env.ROOMCAST_RATE_LIMIT_BURST },
   logLevel: env.LOG_LEVEL,
 });
 
@@ -37,7 +47,7 @@ console.log(`roomcast local stack is up
   @connections  ${stack.urls.connections}/{connectionId}
   DynamoDB      ${stack.dynamoEndpoint} (table ${stack.tableName}${env.DYNAMODB_ENDPOINT ? '' : ', embedded dynalite, in memory'})
 
-Get a token:    npm run token -- alice --rooms private-ops
+Get a token:    TOKEN=$(npm run -s token -- alice --rooms private-ops)
 Try it:         curl -s ${stack.urls.http}/health
 ${
   usingDefaults

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { LOCAL_DEFAULTS } from '../local/stack.js';
 
-const usage = 'usage: npm run token -- <userId> [--rooms room1,private-team-*] [--ttl seconds]';
+const usage = 'usage: npm run -s token -- <userId> [--rooms room1,private-team-*] [--ttl seconds]';
 let parsed: ReturnType<
   typeof parseArgs<{
     options: {

@@ -28,6 +28,15 @@ export const environmentSchema = z
     JWT_AUDIENCE: z.string().min(1).optional(),
     JWT_JWKS_URL: z.url().optional(),
     ALLOWED_ORIGINS: csv,
+    /** With ALLOWED_ORIGINS set: whether clients that send no Origin (servers, SDKs in Node, CLIs) may connect. */
+    ALLOW_NO_ORIGIN: z.stringbool().default(true),
+    /** Per-connection limit of send and direct: sustained frames per second (0: off) and burst. */
+    RATE_LIMIT_PER_SECOND: z
+      .string()
+      .regex(/^[0-9]+(\.[0-9]+)?$/, 'a number of frames per second; 0 turns the limit off')
+      .transform(Number)
+      .default(20),
+    RATE_LIMIT_BURST: positiveInt(40),
     PUSH_AUTH: z.enum(['apikey', 'iam']).default('apikey'),
     PUSH_API_KEYS: csv,
     PUSH_API_KEYS_SECRET_ARN: z.string().min(1).optional(),
@@ -65,6 +74,8 @@ export interface Config {
   connectionsEndpoint: string | undefined;
   clientAuth: ClientAuthConfig | undefined;
   allowedOrigins: string[];
+  allowNoOrigin: boolean;
+  rateLimit: { perSecond: number; burst: number };
   pushAuth: PushAuthConfig | undefined;
   maxDataBytes: number;
   maxMessageBytes: number;
@@ -107,6 +118,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     connectionsEndpoint: e.CONNECTIONS_ENDPOINT,
     clientAuth,
     allowedOrigins: e.ALLOWED_ORIGINS,
+    allowNoOrigin: e.ALLOW_NO_ORIGIN,
+    rateLimit: { perSecond: e.RATE_LIMIT_PER_SECOND, burst: e.RATE_LIMIT_BURST },
     pushAuth,
     maxDataBytes: e.MAX_DATA_BYTES,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,

@@ -4,6 +4,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { monotonicFactory } from 'ulid';
 import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth.js';
+import { DynamoRateLimiter } from './adapters/dynamo-rate-limiter.js';
 import { DynamoConnectionStore } from './adapters/dynamo-store.js';
 import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
 import { createLeanPoster } from './adapters/lean-poster.js';
@@ -11,6 +12,7 @@ import { createObservability, type Observability } from './adapters/observabilit
 import { cachedSecret, parseApiKeys, parseJwtSecrets } from './adapters/secrets.js';
 import { type Config, ConfigError } from './config.js';
 import type { Clock, ConnectionGateway, ConnectionStore } from './domain/ports.js';
+import { clientRateLimit } from './domain/rate-limit.js';
 import { RoomcastService } from './domain/service.js';
 
 /** Everything a handler needs, built once per process from the parsed configuration. */
@@ -67,7 +69,16 @@ export function createRuntime(config: Config): Runtime {
     },
   );
   const nextId = monotonicFactory();
+  const rateLimit =
+    config.rateLimit.perSecond > 0 && config.tableName
+      ? clientRateLimit(
+          new DynamoRateLimiter(createDocumentClient(config), config.tableName),
+          config.rateLimit,
+          clock,
+        )
+      : undefined;
   const service = new RoomcastService({
+    ...(rateLimit ? { rateLimit } : {}),
     store,
     gateway,
     clock,

@@ -59,6 +59,12 @@ export const stageSettingsSchema = z
     maxDataBytes: z.number().int().positive().max(LIMITS.maxMessageBytes),
     /** Allowed `Origin` headers on `$connect`; empty allows every origin. */
     allowedOrigins: z.array(z.url()),
+    /** With allowedOrigins: whether clients that send no Origin (servers, SDKs in Node, CLIs) may connect. */
+    allowNoOrigin: z.boolean(),
+    /** Per-connection limit of `send` and `direct`: sustained frames per second (0: off) and burst. */
+    clientRateLimit: z
+      .object({ perSecond: z.number().nonnegative(), burst: z.number().int().positive() })
+      .strict(),
     clientAuth: clientAuthSchema,
     /** `apikey`: keys in a Secrets Manager JSON array, checked by the push function; `iam`: SigV4. */
     pushAuth: z.enum(['apikey', 'iam']),
@@ -113,6 +119,8 @@ export const DEV_PRESET: Preset = {
   pushThrottle: { rateLimit: 50, burstLimit: 25 },
   maxDataBytes: LIMITS.defaultMaxDataBytes,
   allowedOrigins: [],
+  allowNoOrigin: true,
+  clientRateLimit: { perSecond: 20, burst: 40 },
   clientAuth: { mode: 'secret' },
   pushAuth: 'apikey',
   logLevel: 'DEBUG',
@@ -182,6 +190,9 @@ const flatContextSchema = z
     logRetentionDays: numberish,
     maxDataBytes: numberish,
     allowedOrigins: listish,
+    allowNoOrigin: boolish,
+    rateLimitPerSecond: numberish,
+    rateLimitBurst: numberish,
     pushAuth: z.enum(['apikey', 'iam']),
     alarmEmail: z.string(),
     logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']),
@@ -261,6 +272,8 @@ export function resolveStageSettings(stage: string, context: ContextReader = () 
     throttleBurst,
     pushThrottleRate,
     pushThrottleBurst,
+    rateLimitPerSecond,
+    rateLimitBurst,
     jwtIssuer,
     jwtAudience,
     jwtJwksUrl,
@@ -270,6 +283,7 @@ export function resolveStageSettings(stage: string, context: ContextReader = () 
   settings = merge(settings, {
     websocketThrottle: { rateLimit: throttleRate, burstLimit: throttleBurst },
     pushThrottle: { rateLimit: pushThrottleRate, burstLimit: pushThrottleBurst },
+    clientRateLimit: { perSecond: rateLimitPerSecond, burst: rateLimitBurst },
   });
   if (jwtIssuer !== undefined || jwtAudience !== undefined || jwtJwksUrl !== undefined) {
     settings.clientAuth = { mode: 'oidc', issuer: jwtIssuer, audience: jwtAudience, jwksUrl: jwtJwksUrl };

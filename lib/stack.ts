@@ -227,7 +227,10 @@ export class RoomcastStack extends Stack {
     this.auth.bindClientAuth(authorizer);
     if (settings.allowedOrigins.length > 0) {
       authorizer.addEnvironment('ALLOWED_ORIGINS', settings.allowedOrigins.join(','));
+      authorizer.addEnvironment('ALLOW_NO_ORIGIN', String(settings.allowNoOrigin));
     }
+    message.addEnvironment('RATE_LIMIT_PER_SECOND', String(settings.clientRateLimit.perSecond));
+    message.addEnvironment('RATE_LIMIT_BURST', String(settings.clientRateLimit.burst));
     this.auth.bindPushAuth(push);
     if (pushAuthorizer) this.auth.bindPushAuth(pushAuthorizer);
 

@@ -272,7 +272,15 @@ export class LocalGateway {
         (error: Error) => this.logger.error('$disconnect failed', error),
       );
     });
-    ws.on('error', (error) => this.logger.error('websocket error', error));
+    // ws reports what the client did wrong (bad UTF-8, a frame over maxPayload) and closes the socket:
+    // the client's fault, so INFO without a stack.
+    ws.on('error', (error: Error & { code?: string }) =>
+      this.logger.info('websocket closed: the client broke the protocol', {
+        connectionId: facts.connectionId,
+        reason: error.message,
+        code: error.code,
+      }),
+    );
   }
 
   private async dispatch(connection: LiveConnection, body: string): Promise<void> {

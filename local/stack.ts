@@ -39,6 +39,10 @@ export interface LocalStackOptions {
   dynamoEndpoint?: string;
   tableName?: string;
   allowedOrigins?: string[];
+  /** With allowedOrigins: whether clients that send no Origin may connect (default true). */
+  allowNoOrigin?: boolean;
+  /** Per-connection limit of send and direct (default 20/s, bursts of 40; perSecond 0 turns it off). */
+  rateLimit?: { perSecond: number; burst: number };
   maxDataBytes?: number;
   limits?: Partial<GatewayLimits>;
   /** How often expired items are deleted (DynamoDB TTL's stand-in); 0 turns the sweeper off. */
@@ -127,6 +131,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     JWT_SECRET: options.jwtSecret ?? LOCAL_DEFAULTS.jwtSecret,
     PUSH_API_KEYS: (options.apiKeys ?? [LOCAL_DEFAULTS.apiKey]).join(','),
     ALLOWED_ORIGINS: (options.allowedOrigins ?? []).join(','),
+    ALLOW_NO_ORIGIN: String(options.allowNoOrigin ?? true),
+    ...(options.rateLimit
+      ? {
+          RATE_LIMIT_PER_SECOND: String(options.rateLimit.perSecond),
+          RATE_LIMIT_BURST: String(options.rateLimit.burst),
+        }
+      : {}),
     MAX_DATA_BYTES: String(options.maxDataBytes ?? LIMITS.defaultMaxDataBytes),
     MAX_MESSAGE_BYTES: String(limits.maxMessageBytes),
     FANOUT_CONCURRENCY: String(options.fanoutConcurrency ?? 64),

@@ -196,15 +196,27 @@ export class DynamoConnectionStore implements ConnectionStore {
     room: string,
     options: { limit: number; nextToken?: string },
   ): Promise<Page<MemberRecord>> {
-    const out = await this.doc.send(
-      new QueryCommand({
-        ...this.liveConnectionsIn(keys.roomPartition(room)),
-        Limit: options.limit,
-        ExclusiveStartKey: options.nextToken === undefined ? undefined : decodeToken(options.nextToken, room),
-      }),
-    );
-    const items = (out.Items ?? []).map(toMember);
-    return out.LastEvaluatedKey ? { items, nextToken: encodeToken(out.LastEvaluatedKey) } : { items };
+    // Read one live member past the page, so that a nextToken always leads to a non-empty page.
+    const found: Item[] = [];
+    let start: Item | undefined =
+      options.nextToken === undefined ? undefined : decodeToken(options.nextToken, room);
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          ...this.liveConnectionsIn(keys.roomPartition(room)),
+          Limit: options.limit + 1 - found.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      found.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start && found.length <= options.limit);
+    const page = found.slice(0, options.limit);
+    const last = page.at(-1);
+    const items = page.map(toMember);
+    return found.length > options.limit && last
+      ? { items, nextToken: encodeToken({ pk: last.pk, sk: last.sk }) }
+      : { items };
   }
 
   async countMembers(room: string): Promise<number> {

@@ -62,3 +62,14 @@ export class PayloadTooLargeError extends RoomcastError {
     this.name = 'PayloadTooLargeError';
   }
 }
+
+export class RateLimitedError extends RoomcastError {
+  constructor(
+    message: string,
+    /** How long the client should wait before the next frame of this kind. */
+    readonly retryAfterMs: number,
+  ) {
+    super('RATE_LIMITED', message);
+    this.name = 'RateLimitedError';
+  }
+}

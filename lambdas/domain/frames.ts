@@ -23,6 +23,17 @@ export interface PongFrame {
   type: 'pong';
   id?: string;
   ts: number;
+  /** The connection's own id (backends use it for `exceptConnectionId`). */
+  connectionId: string;
+  userId: string;
+}
+
+/** Tells a connection that a backend joined it to a room or removed it from one. */
+export interface RoomFrame {
+  type: 'room';
+  event: 'joined' | 'left';
+  room: string;
+  by: 'server';
 }
 
 export interface ErrorFrame {
@@ -30,9 +41,11 @@ export interface ErrorFrame {
   id?: string;
   code: ErrorCode;
   message: string;
+  /** With RATE_LIMITED: how long to wait before trying again. */
+  retryAfterMs?: number;
 }
 
-export type ServerFrame = MessageFrame | AckFrame | PongFrame | ErrorFrame;
+export type ServerFrame = MessageFrame | AckFrame | PongFrame | ErrorFrame | RoomFrame;
 
 export function messageFrame(fields: Omit<MessageFrame, 'type'>): MessageFrame {
   return {
@@ -50,10 +63,35 @@ export function ackFrame(id: string | undefined, extra?: { messageId: string; ts
   return { type: 'ack', ...(id === undefined ? {} : { id }), ok: true, ...extra };
 }
 
-export function pongFrame(id: string | undefined, ts: number): PongFrame {
-  return { type: 'pong', ...(id === undefined ? {} : { id }), ts };
+export function pongFrame(
+  id: string | undefined,
+  ts: number,
+  caller: { connectionId: string; userId: string },
+): PongFrame {
+  return {
+    type: 'pong',
+    ...(id === undefined ? {} : { id }),
+    ts,
+    connectionId: caller.connectionId,
+    userId: caller.userId,
+  };
 }
 
-export function errorFrame(id: string | undefined, code: ErrorCode, message: string): ErrorFrame {
-  return { type: 'error', ...(id === undefined ? {} : { id }), code, message };
+export function roomFrame(event: RoomFrame['event'], room: string): RoomFrame {
+  return { type: 'room', event, room, by: 'server' };
+}
+
+export function errorFrame(
+  id: string | undefined,
+  code: ErrorCode,
+  message: string,
+  retryAfterMs?: number,
+): ErrorFrame {
+  return {
+    type: 'error',
+    ...(id === undefined ? {} : { id }),
+    code,
+    message,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  };
 }

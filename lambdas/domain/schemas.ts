@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { ACTION_ROUTES, LIMITS } from './constants.js';
 import { type ErrorDetail, PayloadTooLargeError, UnknownActionError, ValidationError } from './errors.js';
+import { jsonValueProblem, quote } from './input.js';
 
 export const ROOM_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const EVENT_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -23,10 +24,14 @@ export const connectionId = z
 const clientId = z
   .string({ error: 'id must be a string' })
   .max(LIMITS.maxClientIdLength, `id must be at most ${LIMITS.maxClientIdLength} characters`);
-/** Any JSON value; an omitted `data` is delivered as null. */
+/** Any JSON value, at most 64 levels deep and with finite numbers; an omitted `data` is delivered as null. */
 const data = z
   .unknown()
   .optional()
+  .superRefine((value, ctx) => {
+    const problem = jsonValueProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
   .transform((value) => (value === undefined ? null : value));
 
 export const joinFrame = z.strictObject({
@@ -98,35 +103,55 @@ export const pushBatchBody = z.strictObject({
 export const roomMemberBody = z.strictObject({ userId });
 
 export const pageQuery = z.object({
-  limit: z.coerce
-    .number({ error: 'limit must be a number' })
-    .int('limit must be a whole number')
-    .min(1, 'limit must be at least 1')
-    .max(1000, 'limit must be at most 1000')
+  limit: z
+    .string({ error: 'limit must be a whole number from 1 to 1000' })
+    .regex(/^[0-9]{1,4}$/, 'limit must be a whole number from 1 to 1000, in decimal digits')
+    .transform(Number)
+    .pipe(z.number().min(1, 'limit must be at least 1').max(1000, 'limit must be at most 1000'))
     .default(100),
   nextToken: z.string().max(2048, 'nextToken is too long').optional(),
 });
 
-/** Turns zod issues into the contract's `details` list. */
+/** Unknown fields named in one detail list at most. */
+const MAX_UNKNOWN_FIELDS = 5;
+
+/**
+ * Turns zod issues into the contract's `details` list: unknown fields first,
+ * each named (quoted and cut, never echoed in full), then the other problems.
+ */
 export function toDetails(error: z.ZodError): ErrorDetail[] {
-  return error.issues.map((issue) => ({
-    path: issue.path.map(String).join('.'),
-    message: issue.message,
-  }));
+  const unknown: ErrorDetail[] = [];
+  const others: ErrorDetail[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path.map((part) => (typeof part === 'string' ? part : String(part))).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys.slice(0, MAX_UNKNOWN_FIELDS)) {
+        unknown.push({ path, message: `unknown field ${quote(key)}` });
+      }
+      if (issue.keys.length > MAX_UNKNOWN_FIELDS) {
+        unknown.push({ path, message: `and ${issue.keys.length - MAX_UNKNOWN_FIELDS} more unknown fields` });
+      }
+    } else {
+      others.push({ path, message: issue.message });
+    }
+  }
+  return [...unknown, ...others];
 }
 
-/** Validates with a schema, throwing a ValidationError whose message names the first problem. */
+/**
+ * Validates with a schema, throwing a ValidationError whose message names the
+ * first problem, and an unknown field too when there is one (a typo such as
+ * `rom` also makes `room` missing).
+ */
 export function validate<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const details = toDetails(result.error);
-  const first = details[0];
-  const summary = first
-    ? first.path
-      ? `${first.path}: ${first.message}`
-      : first.message
-    : `invalid ${what}`;
-  throw new ValidationError(`invalid ${what}: ${summary}`, details);
+  const describe = (d: ErrorDetail) => (d.path ? `${d.path}: ${d.message}` : d.message);
+  const unknownField = details.find((d) => d.message.startsWith('unknown field '));
+  const other = details.find((d) => !d.message.startsWith('unknown field ') && !d.message.startsWith('and '));
+  const parts = [unknownField, other].filter((d): d is ErrorDetail => d !== undefined).map(describe);
+  throw new ValidationError(`invalid ${what}: ${parts.join('; ') || 'not valid'}`, details);
 }
 
 /** Parses JSON text, throwing a ValidationError that says so when it is not JSON. */
@@ -174,9 +199,7 @@ export function parseClientFrame(text: string | null | undefined, maxMessageByte
     ]);
   }
   if (!(ACTION_ROUTES as readonly string[]).includes(action)) {
-    throw new UnknownActionError(
-      `unknown action "${action.slice(0, 64)}"; use one of ${ACTION_ROUTES.join(', ')}`,
-    );
+    throw new UnknownActionError(`unknown action ${quote(action)}; use one of ${ACTION_ROUTES.join(', ')}`);
   }
   return validate(clientFrame, raw, `${action} frame`);
 }

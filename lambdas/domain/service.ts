@@ -1,7 +1,7 @@
 import { METRICS } from './constants.js';
 import { ForbiddenError, NotFoundError } from './errors.js';
 import { type FanoutResult, fanOut } from './fanout.js';
-import { ackFrame, messageFrame, pongFrame, type ServerFrame } from './frames.js';
+import { ackFrame, messageFrame, pongFrame, roomFrame, type ServerFrame } from './frames.js';
 import { mayJoin } from './permissions.js';
 import type {
   Clock,
@@ -14,6 +14,7 @@ import type {
   Page,
   Stats,
 } from './ports.js';
+import type { ClientRateLimit } from './rate-limit.js';
 import { assertDataSize, type ClientFrame, type PushBody } from './schemas.js';
 
 export interface ServiceSettings {
@@ -32,6 +33,8 @@ export interface ServiceDeps {
   ids: IdGenerator;
   metrics: MetricSink;
   settings: ServiceSettings;
+  /** Per-connection limit of `send` and `direct` (absent: no limit). */
+  rateLimit?: ClientRateLimit;
 }
 
 /** Who sent a client frame, as the authorizer established it on `$connect`. */
@@ -79,7 +82,7 @@ export class RoomcastService {
   async handleFrame(frame: ClientFrame, caller: Caller): Promise<ServerFrame> {
     switch (frame.action) {
       case 'ping':
-        return pongFrame(frame.id, this.deps.clock.now());
+        return pongFrame(frame.id, this.deps.clock.now(), caller);
       case 'join': {
         if (!mayJoin(frame.room, caller.rooms)) {
           throw new ForbiddenError(`room ${frame.room} is not in your token's rooms claim`);
@@ -94,6 +97,7 @@ export class RoomcastService {
         return ackFrame(frame.id);
       case 'send': {
         assertDataSize(frame.data, this.deps.settings.maxDataBytes);
+        await this.deps.rateLimit?.check(caller.connectionId);
         if (!(await this.deps.store.isMember(frame.room, caller.connectionId))) {
           throw new ForbiddenError(`join room ${frame.room} before sending to it`);
         }
@@ -106,6 +110,7 @@ export class RoomcastService {
       }
       case 'direct': {
         assertDataSize(frame.data, this.deps.settings.maxDataBytes);
+        await this.deps.rateLimit?.check(caller.connectionId);
         const connections = await this.deps.store.userConnections(frame.userId);
         if (connections.length === 0) {
           throw new NotFoundError(`user ${frame.userId} has no open connections`);
@@ -165,19 +170,29 @@ export class RoomcastService {
     return { count, members };
   }
 
-  /** Server-side join: every current connection of the user joins the room. */
+  /** Server-side join: every current connection of the user joins the room and is told so. */
   async joinUser(room: string, userId: string): Promise<number> {
     const connections = await this.deps.store.userConnections(userId);
     const joined = await Promise.all(
-      connections.map((c) => this.joinConnection(room, c.connectionId, userId)),
+      connections.map(async (c) => {
+        if (!(await this.joinConnection(room, c.connectionId, userId))) return false;
+        await this.deps.gateway.post(c.connectionId, JSON.stringify(roomFrame('joined', room)));
+        return true;
+      }),
     );
     return joined.filter(Boolean).length;
   }
 
-  /** Server-side leave: every current connection of the user leaves the room. */
+  /** Server-side leave: every current connection of the user leaves the room; each one that was in it is told so. */
   async leaveUser(room: string, userId: string): Promise<number> {
     const connections = await this.deps.store.userConnections(userId);
-    const left = await Promise.all(connections.map((c) => this.leaveConnection(room, c.connectionId)));
+    const left = await Promise.all(
+      connections.map(async (c) => {
+        if (!(await this.leaveConnection(room, c.connectionId))) return false;
+        await this.deps.gateway.post(c.connectionId, JSON.stringify(roomFrame('left', room)));
+        return true;
+      }),
+    );
     return left.filter(Boolean).length;
   }
 

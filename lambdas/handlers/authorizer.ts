@@ -59,7 +59,7 @@ export function createAuthorizerHandler(
   runtime: Pick<Runtime, 'config' | 'observability'>,
   verify: TokenVerifier,
 ) {
-  const { allowedOrigins } = runtime.config;
+  const { allowedOrigins, allowNoOrigin } = runtime.config;
   return (event: APIGatewayRequestAuthorizerEvent, context?: Context): Promise<APIGatewayAuthorizerResult> =>
     instrumented(
       runtime,
@@ -69,7 +69,9 @@ export function createAuthorizerHandler(
       async ({ logger }) => {
         const { sink } = runtime.observability;
         const origin = header(event.headers, 'origin');
-        if (allowedOrigins.length > 0 && (!origin || !allowedOrigins.includes(origin))) {
+        // Browsers always send Origin; clients that send none (servers, CLIs) pass when ALLOW_NO_ORIGIN is on.
+        const originRefused = !origin ? !allowNoOrigin : !allowedOrigins.includes(origin);
+        if (allowedOrigins.length > 0 && originRefused) {
           sink.count(METRICS.authFailures);
           logger.info('connection refused: origin not allowed', { origin });
           return policy('anonymous', 'Deny', event.methodArn);

@@ -1,7 +1,8 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { matchesApiKey } from '../adapters/auth.js';
 import { HTTP_STATUS, METRICS } from '../domain/constants.js';
-import { NotFoundError, PayloadTooLargeError, UnauthorizedError } from '../domain/errors.js';
+import { NotFoundError, PayloadTooLargeError, UnauthorizedError, ValidationError } from '../domain/errors.js';
+import { quote } from '../domain/input.js';
 import {
   connectionId as connectionIdSchema,
   pageQuery,
@@ -57,7 +58,7 @@ function param(
   try {
     decoded = decodeURIComponent(params[name] ?? '');
   } catch {
-    decoded = params[name] ?? '';
+    throw new ValidationError(`${name} in path is not valid URL encoding (percent-encode it as UTF-8)`);
   }
   return validate(schema, decoded, `${name} in path`);
 }
@@ -165,24 +166,27 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
 
   return httpRoute(runtime, 'push', async (event, invocation) => {
     const method = event.requestContext.http.method.toUpperCase();
+    // HEAD is GET without a body (a load balancer's or monitor's health probe).
+    const head = method === 'HEAD';
     const path = event.rawPath;
     const candidates = routes
       .map((r) => ({ r, match: r.pattern.exec(path) }))
       .filter((c): c is { r: Route; match: RegExpExecArray } => c.match !== null);
-    const found = candidates.find((c) => c.r.method === method);
+    const found = candidates.find((c) => c.r.method === (head ? 'GET' : method));
     if (!found?.r.public) await authenticate(event);
     if (!found) {
       const allowed = candidates.map((c) => c.r.method);
       throw new NotFoundError(
         allowed.length > 0
-          ? `${method} is not supported on ${path}; use ${allowed.join(' or ')}`
-          : `no route ${method} ${path}; the push API lives under /v1 (see the README)`,
+          ? `${quote(method, 16)} is not supported on ${quote(path)}; use ${allowed.join(' or ')}`
+          : `no route ${quote(method, 16)} ${quote(path)}; the push API lives under /v1 (see the README)`,
       );
     }
     runtime.observability.sink.count(METRICS.pushRequests);
     const params: Params = Object.fromEntries(
       found.r.names.map((name, i) => [name, found.match[i + 1] ?? '']),
     );
-    return found.r.run(params, event, invocation);
+    const answer = await found.r.run(params, event, invocation);
+    return head ? { ...answer, body: '' } : answer;
   });
 }

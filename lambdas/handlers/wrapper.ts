@@ -6,8 +6,9 @@ import type {
   Context,
 } from 'aws-lambda';
 import { HTTP_STATUS, METRICS } from '../domain/constants.js';
-import { type ErrorDetail, RoomcastError } from '../domain/errors.js';
+import { type ErrorDetail, RateLimitedError, RoomcastError } from '../domain/errors.js';
 import { errorFrame } from '../domain/frames.js';
+import { boundedProblem } from '../domain/input.js';
 import { frameIdOf } from '../domain/schemas.js';
 import type { Runtime } from '../runtime.js';
 
@@ -40,8 +41,11 @@ export function describeProblem(
   const { sink } = runtime.observability;
   if (error instanceof RoomcastError) {
     sink.count(error.code === 'VALIDATION_ERROR' ? METRICS.validationErrors : METRICS.clientErrors);
-    invocation.logger.info('request refused', { code: error.code, reason: error.message });
-    return { code: error.code, message: error.message, details: error.details };
+    // Messages may quote input: cut so that any error frame or body stays under 1 KiB.
+    const { message, details } = boundedProblem(error.message, error.details);
+    invocation.logger.info('request refused', { code: error.code, reason: message });
+    const retryAfterMs = error instanceof RateLimitedError ? error.retryAfterMs : undefined;
+    return { code: error.code, message, details, retryAfterMs };
   }
   sink.count(METRICS.internalErrors);
   invocation.logger.error('request failed', error as Error);
@@ -49,6 +53,7 @@ export function describeProblem(
     code: 'INTERNAL' as const,
     message: `something went wrong on our side; quote request id ${invocation.requestId} when reporting it`,
     details: undefined as ErrorDetail[] | undefined,
+    retryAfterMs: undefined,
   };
 }
 
@@ -89,7 +94,7 @@ export function websocketRoute(
         if (event.requestContext.eventType !== 'MESSAGE') {
           return { statusCode: HTTP_STATUS[problem.code] };
         }
-        const frame = errorFrame(frameIdOf(event.body), problem.code, problem.message);
+        const frame = errorFrame(frameIdOf(event.body), problem.code, problem.message, problem.retryAfterMs);
         await runtime.gateway.post(connectionId, JSON.stringify(frame));
         return OK;
       }

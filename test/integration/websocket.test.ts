@@ -163,11 +163,12 @@ describe('rooms and messages', () => {
     await c.close();
   });
 
-  it('answers ping with pong carrying the id and a timestamp', async () => {
+  it('answers ping with pong carrying the id, a timestamp, and the connection and user ids', async () => {
     const c = await connect(stack, 'pinger');
     const before = Date.now();
     const pong = await c.request({ action: 'ping', id: 'p-1' });
-    expect(pong).toEqual({ type: 'pong', id: 'p-1', ts: expect.any(Number) });
+    const [connectionId] = await connectionIdsOf(stack, 'pinger');
+    expect(pong).toEqual({ type: 'pong', id: 'p-1', ts: expect.any(Number), connectionId, userId: 'pinger' });
     expect(pong.ts as number).toBeGreaterThanOrEqual(before - 1000);
     await c.close();
   });

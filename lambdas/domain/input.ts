@@ -1,0 +1,75 @@
+/**
+ * Helpers for hostile input: quoting what a client sent into a message without
+ * letting it grow the answer, and checking a JSON value's shape without recursion.
+ */
+import type { ErrorDetail } from './errors.js';
+
+/** JSON deeper than this (in `data`) is refused. */
+export const MAX_JSON_DEPTH = 64;
+/** Longest piece of input quoted in an error message. */
+export const MAX_QUOTED_CHARS = 48;
+/** Longest error message; with `details` an error frame or body stays under 1 KiB. */
+export const MAX_ERROR_MESSAGE_CHARS = 300;
+/** Budget for the serialized `details` list of one error. */
+const MAX_DETAILS_CHARS = 400;
+
+/** Cuts a string to `max` characters (not splitting a surrogate pair), marking the cut with "…". */
+export function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let kept = text.slice(0, max - 1);
+  if (/[\uD800-\uDBFF]$/.test(kept)) kept = kept.slice(0, -1);
+  return `${kept}…`;
+}
+
+/**
+ * The one way error messages quote a name taken from input: JSON-quoted (so
+ * control characters cannot break a log line) and cut, with the full length
+ * said when it was cut.
+ */
+export function quote(value: string, max = MAX_QUOTED_CHARS): string {
+  if (value.length <= max) return JSON.stringify(value);
+  return `${JSON.stringify(cut(value, max))} (${value.length} characters)`;
+}
+
+/**
+ * Why a parsed JSON value may not be taken as `data`, or undefined when it is fine:
+ * nesting deeper than `maxDepth`, or a number JSON.parse turned into ±Infinity
+ * (such as `1e400`). Walks with an explicit stack, so no input can exhaust the call stack.
+ */
+export function jsonValueProblem(value: unknown, maxDepth = MAX_JSON_DEPTH): string | undefined {
+  const stack: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
+  while (stack.length > 0) {
+    const next = stack.pop() as { value: unknown; depth: number };
+    const current = next.value;
+    if (typeof current === 'number' && !Number.isFinite(current)) {
+      return 'numbers must be finite (JSON numbers beyond ±1.8e308 are refused)';
+    }
+    if (typeof current !== 'object' || current === null) continue;
+    const depth = next.depth + 1;
+    if (depth > maxDepth) return `JSON is nested deeper than ${maxDepth} levels`;
+    const children = Array.isArray(current) ? current : Object.values(current);
+    for (const child of children) {
+      if (typeof child === 'object' ? child !== null : typeof child === 'number') {
+        stack.push({ value: child, depth });
+      }
+    }
+  }
+  return undefined;
+}
+
+/** An error's message and details cut so that the frame or body carrying them stays under 1 KiB. */
+export function boundedProblem(
+  message: string,
+  details: ErrorDetail[] | undefined,
+): { message: string; details: ErrorDetail[] | undefined } {
+  if (!details) return { message: cut(message, MAX_ERROR_MESSAGE_CHARS), details };
+  const kept: ErrorDetail[] = [];
+  let size = 2;
+  for (const detail of details) {
+    const bounded = { path: cut(detail.path, 64), message: cut(detail.message, 160) };
+    size += JSON.stringify(bounded).length + 1;
+    if (size > MAX_DETAILS_CHARS) break;
+    kept.push(bounded);
+  }
+  return { message: cut(message, MAX_ERROR_MESSAGE_CHARS), details: kept };
+}
