@@ -7,17 +7,20 @@ import {
   type RateLimitPolicy,
   retryAfterMs,
 } from '../domain/rate-limit.js';
-import { keys } from './table.js';
+import { EVERYONE_SHARDS, keys, shardOf } from './table.js';
 
-/** The attribute of the connection item that holds the bucket's theoretical arrival time (epoch ms). */
+/** The attribute that holds the bucket's theoretical arrival time (epoch ms). */
 export const RATE_ATTRIBUTE = 'rateTat';
 const NAMES = { '#tat': RATE_ATTRIBUTE };
 /** Conditional writes lost to concurrent frames of the same connection before a frame is refused. */
 const ATTEMPTS = 3;
 
 /**
- * The rate limiter over the connection's own item (GCRA): no extra item, no
- * read before the write. A frame costs one conditional UpdateItem when the
+ * The rate limiter (GCRA) over the connection's own item in the "everyone"
+ * partitions (`ALL#{shard}` / `CONN#{cid}`): written at connect, deleted with
+ * the connection, and in no index, so an update costs one write unit (the
+ * `META` item is projected into gsi1 and would cost two). No read before the
+ * write: a frame costs one conditional UpdateItem when the
  * bucket is full (the sender was quiet for an interval) or over the limit; a
  * frame that draws on the burst allowance costs two (the first one's failed
  * condition returns the current state, then the matching update).
@@ -30,7 +33,7 @@ export class DynamoRateLimiter implements RateLimiter {
 
   async take(connectionId: string, policy: RateLimitPolicy, now: number): Promise<RateDecision> {
     const { intervalMs, toleranceMs } = gcra(policy);
-    const key = keys.connection(connectionId);
+    const key = keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId);
     let tat = await this.update(key, {
       // The bucket is full again: start over from now.
       UpdateExpression: 'SET #tat = :next',
@@ -57,7 +60,7 @@ export class DynamoRateLimiter implements RateLimiter {
 
   /** Runs one conditional update: undefined when it applied, else the bucket's current tat ('gone' without an item). */
   private async update(
-    key: Record<string, string>,
+    key: { pk: string; sk: string },
     input: Pick<
       ConstructorParameters<typeof UpdateCommand>[0],
       'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeValues'

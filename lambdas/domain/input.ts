@@ -8,10 +8,11 @@ import type { ErrorDetail } from './errors.js';
 export const MAX_JSON_DEPTH = 64;
 /** Longest piece of input quoted in an error message. */
 export const MAX_QUOTED_CHARS = 48;
-/** Longest error message; with `details` an error frame or body stays under 1 KiB. */
+/** Longest error message, in characters and in serialized bytes: with `details` an error frame or body stays under 1 KiB. */
 export const MAX_ERROR_MESSAGE_CHARS = 300;
-/** Budget for the serialized `details` list of one error. */
-const MAX_DETAILS_CHARS = 400;
+const MAX_ERROR_MESSAGE_BYTES = 360;
+/** Budget for the serialized `details` list of one error, in bytes. */
+const MAX_DETAILS_BYTES = 360;
 
 /** Cuts a string to `max` characters (not splitting a surrogate pair), marking the cut with "…". */
 export function cut(text: string, max: number): string {
@@ -57,19 +58,41 @@ export function jsonValueProblem(value: unknown, maxDepth = MAX_JSON_DEPTH): str
   return undefined;
 }
 
-/** An error's message and details cut so that the frame or body carrying them stays under 1 KiB. */
+/** The bytes a string takes inside serialized JSON (UTF-8, escapes included, quotes not). */
+function jsonBytes(text: string): number {
+  return Buffer.byteLength(JSON.stringify(text), 'utf8') - 2;
+}
+
+/** Cuts a string so that, serialized in JSON, it takes at most `maxBytes`, marking a cut with "…". */
+export function fitBytes(text: string, maxBytes: number): string {
+  if (jsonBytes(text) <= maxBytes) return text;
+  let used = 3; // the "…"
+  let kept = '';
+  for (const char of text) {
+    used += jsonBytes(char);
+    if (used > maxBytes) break;
+    kept += char;
+  }
+  return `${kept}…`;
+}
+
+/**
+ * An error's message and details cut so that the frame or body carrying them
+ * stays under 1 KiB, however many bytes the input's characters take.
+ */
 export function boundedProblem(
   message: string,
   details: ErrorDetail[] | undefined,
 ): { message: string; details: ErrorDetail[] | undefined } {
-  if (!details) return { message: cut(message, MAX_ERROR_MESSAGE_CHARS), details };
+  const bounded = fitBytes(cut(message, MAX_ERROR_MESSAGE_CHARS), MAX_ERROR_MESSAGE_BYTES);
+  if (!details) return { message: bounded, details };
   const kept: ErrorDetail[] = [];
   let size = 2;
   for (const detail of details) {
-    const bounded = { path: cut(detail.path, 64), message: cut(detail.message, 160) };
-    size += JSON.stringify(bounded).length + 1;
-    if (size > MAX_DETAILS_CHARS) break;
-    kept.push(bounded);
+    const item = { path: fitBytes(detail.path, 64), message: fitBytes(detail.message, 160) };
+    size += Buffer.byteLength(JSON.stringify(item), 'utf8') + 1;
+    if (size > MAX_DETAILS_BYTES) break;
+    kept.push(item);
   }
-  return { message: cut(message, MAX_ERROR_MESSAGE_CHARS), details: kept };
+  return { message: bounded, details: kept };
 }

@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoRateLimiter } from '../../../lambdas/adapters/dynamo-rate-limiter.js';
+import { EVERYONE_SHARDS, keys, shardOf } from '../../../lambdas/adapters/table.js';
 
 const doc = mockClient(DynamoDBDocumentClient);
 const NOW = 1_790_000_000_000;
@@ -21,14 +22,14 @@ const failed = (tat?: number) =>
 beforeEach(() => doc.reset());
 
 describe('DynamoRateLimiter', () => {
-  it('lets a frame from a quiet connection through with one conditional UpdateItem on its item', async () => {
+  it('lets a frame from a quiet connection through with one conditional UpdateItem on its unindexed item', async () => {
     doc.on(UpdateCommand).resolves({});
     expect(await limiter().take('c1', POLICY, NOW)).toEqual({ allowed: true });
     const calls = doc.calls();
     expect(calls).toHaveLength(1);
     expect(calls[0]?.args[0].input).toMatchObject({
       TableName: 'tbl',
-      Key: { pk: 'CONN#c1', sk: 'META' },
+      Key: keys.everyoneItem(shardOf('c1', EVERYONE_SHARDS), 'c1'),
       UpdateExpression: 'SET #tat = :next',
       ExpressionAttributeValues: { ':next': NOW + 50, ':now': NOW },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
