@@ -125,7 +125,11 @@ export class RoomcastPushApi extends Construct {
     });
     // Health checks carry no key: the more specific route wins over /v1/{proxy+}.
     if (keyAuthorizer) {
-      this.api.addRoutes({ path: HEALTH_ROUTE_PATH, methods: [HttpMethod.GET], integration });
+      this.api.addRoutes({
+        path: HEALTH_ROUTE_PATH,
+        methods: [HttpMethod.GET, HttpMethod.HEAD],
+        integration,
+      });
     }
     this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
       retention: props.accessLogRetention ?? 7,

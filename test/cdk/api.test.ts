@@ -159,12 +159,12 @@ describe('WebSocket API', () => {
 });
 
 describe('push HTTP API', () => {
-  it('sends ANY /v1/{proxy+} and GET /v1/health to the push function', () => {
+  it('sends ANY /v1/{proxy+} and GET and HEAD /v1/health to the push function', () => {
     const pushFn = logicalIdOf(dev, 'AWS::Lambda::Function', 'PushFunction');
     const httpRoutes = routes(dev, 'PushApi');
 
     expect(httpRoutes.map((r) => r.Properties.RouteKey).sort()).toEqual(
-      [`ANY ${PUSH_ROUTE_PATH}`, `GET ${HEALTH_ROUTE_PATH}`].sort(),
+      [`ANY ${PUSH_ROUTE_PATH}`, `GET ${HEALTH_ROUTE_PATH}`, `HEAD ${HEALTH_ROUTE_PATH}`].sort(),
     );
     const integrations = dev.findResources('AWS::ApiGatewayV2::Integration', {
       Properties: { ApiId: { Ref: logicalIdOf(dev, 'AWS::ApiGatewayV2::Api', 'PushApi') } },
@@ -203,6 +203,8 @@ describe('push HTTP API', () => {
       AuthorizerId: { Ref: authorizer },
     });
     expect(byKey[`GET ${HEALTH_ROUTE_PATH}`]?.AuthorizationType).toBe('NONE');
+    // HEAD is a GET without a body (a load balancer's or uptime checker's probe): open too.
+    expect(byKey[`HEAD ${HEALTH_ROUTE_PATH}`]?.AuthorizationType).toBe('NONE');
     dev.hasResourceProperties('AWS::Lambda::Permission', {
       Action: 'lambda:InvokeFunction',
       FunctionName: { 'Fn::GetAtt': [authorizerFn, 'Arn'] },
