@@ -126,7 +126,10 @@ export class Streams {
       outcome.rooms = Object.fromEntries(
         roomEntries.map(([room], i) => {
           const replay = roomReplays[i];
-          return [room, !replay || 'error' in replay ? { error: replay?.error ?? 'INTERNAL' } : replay.position];
+          return [
+            room,
+            !replay || 'error' in replay ? { error: replay?.error ?? 'INTERNAL' } : replay.position,
+          ];
         }),
       );
     }
@@ -194,10 +197,13 @@ export class Streams {
  * "everything still kept", so a gap before the first kept message is fine then).
  */
 export function decideReplay(after: number, latest: number, messages: StoredMessage[]): Replay {
-  const missing = latest - after;
-  const first = messages[0]?.seq;
-  const expired = missing > 0 && (first === undefined || (after > 0 && first !== after + 1));
-  const recovered = missing <= LIMITS.maxReplay && messages.length <= LIMITS.maxReplay && !expired;
+  let recovered: boolean;
+  if (after === 0) {
+    recovered = messages.length <= LIMITS.maxReplay;
+  } else {
+    const missing = latest - after;
+    recovered = missing === 0 || (missing <= LIMITS.maxReplay && messages[0]?.seq === after + 1);
+  }
   return { position: { seq: latest, recovered }, messages: recovered ? messages : [] };
 }
 

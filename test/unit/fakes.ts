@@ -3,9 +3,9 @@ import { loadConfig } from '../../lambdas/config.js';
 import type {
   Clock,
   ConnectionGateway,
-  IdempotencyClaim,
   ConnectionRecord,
   ConnectionStore,
+  IdempotencyClaim,
   MemberRecord,
   MetricSink,
   Page,
@@ -128,8 +128,14 @@ export const fixedClock = (ms = 1_790_000_000_000): Clock => ({ now: () => ms })
  * Each step awaits, so concurrent appends interleave as they would on DynamoDB.
  */
 export class MemoryStreamStore implements StreamStore {
-  readonly streams = new Map<string, { head: number; items: Map<number, { frame: string; expiresAt: number }> }>();
-  readonly idempotency = new Map<string, { fingerprint: string; state: 'pending' | 'done'; answer?: string; claimedAt: number; expiresAt: number }>();
+  readonly streams = new Map<
+    string,
+    { head: number; items: Map<number, { frame: string; expiresAt: number }> }
+  >();
+  readonly idempotency = new Map<
+    string,
+    { fingerprint: string; state: 'pending' | 'done'; answer?: string; claimedAt: number; expiresAt: number }
+  >();
   constructor(private readonly clock: Clock) {}
   private of(stream: StreamId) {
     const name = `${stream.kind}#${stream.name}`;
@@ -176,7 +182,12 @@ export class MemoryStreamStore implements StreamStore {
     }
     return { messages: live.slice(Math.max(0, live.length - query.limit)), more: live.length > query.limit };
   }
-  async claim(key: string, fingerprint: string, expiresAt: number, staleAfterMs: number): Promise<IdempotencyClaim> {
+  async claim(
+    key: string,
+    fingerprint: string,
+    expiresAt: number,
+    staleAfterMs: number,
+  ): Promise<IdempotencyClaim> {
     const now = this.clock.now();
     const found = this.idempotency.get(key);
     if (
