@@ -169,7 +169,9 @@ describe('history', () => {
     const answer = await client.request({ action: 'history', room: 'hist-page', ...fields });
     expect(answer).toMatchObject({ type: 'error', code: 'VALIDATION_ERROR' });
     expect(answer.message).toContain(message);
-    const query = new URLSearchParams(Object.entries(fields).map(([k, v]) => [k, String(v)]));
+    const query = new URLSearchParams(
+      Object.entries(fields).map(([k, v]): [string, string] => [k, String(v)]),
+    );
     const http = await api(stack, 'GET', `/v1/rooms/hist-page/history?${query}`);
     expect(http.status).toBe(400);
     expect(http.body.error.code).toBe('VALIDATION_ERROR');
