@@ -22,6 +22,8 @@ import type { Runtime } from '../../lambdas/runtime.js';
 export class MemoryStore implements ConnectionStore {
   readonly connections = new Map<string, ConnectionRecord>();
   readonly members = new Map<string, Map<string, MemberRecord>>();
+  /** Where a membership write or read yields; a property test hands these to fast-check's scheduler. */
+  pause: () => Promise<unknown> = () => Promise.resolve();
 
   constructor(private readonly clock: Clock) {}
 
@@ -43,6 +45,7 @@ export class MemoryStore implements ConnectionStore {
     return [...this.connections.values()].filter((c) => c.userId === userId && this.live(c.expiresAt));
   }
   async addMember(m: MemberRecord) {
+    await this.pause();
     const room = this.members.get(m.room) ?? new Map<string, MemberRecord>();
     this.members.set(m.room, room);
     const isNew = !room.has(m.connectionId);
@@ -57,6 +60,7 @@ export class MemoryStore implements ConnectionStore {
     return m !== undefined && this.live(m.expiresAt);
   }
   async *roomConnectionIds(room: string) {
+    await this.pause();
     yield [...(this.members.get(room)?.values() ?? [])]
       .filter((m) => this.live(m.expiresAt))
       .map((m) => m.connectionId);
@@ -136,6 +140,8 @@ export class MemoryStreamStore implements StreamStore {
     string,
     { fingerprint: string; state: 'pending' | 'done'; answer?: string; claimedAt: number; expiresAt: number }
   >();
+  /** Where an append yields between its steps; a property test hands these to fast-check's scheduler. */
+  pause: () => Promise<unknown> = () => Promise.resolve();
   constructor(private readonly clock: Clock) {}
   private of(stream: StreamId) {
     const name = `${stream.kind}#${stream.name}`;
@@ -149,15 +155,15 @@ export class MemoryStreamStore implements StreamStore {
   async append(stream: StreamId, frame: (seq: number) => string, expiresAt: number) {
     const s = this.of(stream);
     let seq = s.head + 1;
-    await Promise.resolve();
+    await this.pause();
     let conflicts = 0;
     while (s.items.has(seq)) {
       conflicts += 1;
-      seq += 1;
-      await Promise.resolve();
+      seq = Math.max(seq, ...s.items.keys()) + 1;
+      await this.pause();
     }
     s.items.set(seq, { frame: frame(seq), expiresAt });
-    await Promise.resolve();
+    await this.pause();
     if (s.head < seq) s.head = seq;
     return { seq, conflicts };
   }
@@ -166,6 +172,7 @@ export class MemoryStreamStore implements StreamStore {
     return Math.max(s.head, ...s.items.keys());
   }
   async read(stream: StreamId, query: { after?: number; before?: number; limit: number }) {
+    await this.pause();
     const now = Math.floor(this.clock.now() / 1000);
     let live = [...this.of(stream).items.entries()]
       .filter(([, m]) => m.expiresAt > now)
