@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model]`
+ * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -17,10 +17,11 @@ import { type BundleFigures, measureBundles } from './bundles.js';
 import { ClientPool } from './clients.js';
 import { CITED, measureWorker, model, type WorkerFigures } from './model.js';
 import { measurePosters, type PosterFigures } from './poster.js';
+import { streamsBench } from './streams.js';
 import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
-  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model]';
+  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams]';
 
 interface Options {
   sizes: number[];
@@ -30,6 +31,7 @@ interface Options {
   fanout: boolean;
   poster: boolean;
   model: boolean;
+  streams: boolean;
 }
 
 function parseOptions(): Options {
@@ -42,6 +44,7 @@ function parseOptions(): Options {
       'no-fanout': { type: 'boolean', default: false },
       'no-poster': { type: 'boolean', default: false },
       'no-model': { type: 'boolean', default: false },
+      'no-streams': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -69,6 +72,7 @@ function parseOptions(): Options {
     fanout: !values['no-fanout'],
     poster: !values['no-poster'],
     model: !values['no-model'],
+    streams: !values['no-streams'],
   };
 }
 
@@ -168,6 +172,7 @@ async function main(): Promise<void> {
   if (options.fanout) await fanoutBench(options);
   if (posters) printPosters(posters);
   if (worker) printModel(worker);
+  if (options.streams) await streamsBench({ size: 1000, rounds: options.rounds });
   if (bundles) printBundles(bundles);
 }
 

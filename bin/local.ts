@@ -4,6 +4,8 @@
  * Environment: PORT, ROOMCAST_JWT_SECRET, ROOMCAST_API_KEY (comma-separated for
  * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, ROOMCAST_ALLOW_NO_ORIGIN,
  * ROOMCAST_RATE_LIMIT_PER_SECOND, ROOMCAST_RATE_LIMIT_BURST, LOG_LEVEL.
+ * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, ROOMCAST_HISTORY_TTL_SECONDS,
+ * ROOMCAST_MAILBOX_TTL_SECONDS, LOG_LEVEL.
  */
 import * as z from 'zod';
 import { LOCAL_DEFAULTS, startLocalStack } from '../local/stack.js';
@@ -22,6 +24,8 @@ const env = z
       .transform(Number)
       .default(20),
     ROOMCAST_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(40),
+    ROOMCAST_HISTORY_TTL_SECONDS: z.coerce.number().int().nonnegative().optional(),
+    ROOMCAST_MAILBOX_TTL_SECONDS: z.coerce.number().int().nonnegative().optional(),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('WARN'),
   })
   .parse(process.env);
@@ -37,6 +41,12 @@ const stack = await startLocalStack({
     : {}),
   allowNoOrigin: env.ROOMCAST_ALLOW_NO_ORIGIN,
   rateLimit: { perSecond: env.ROOMCAST_RATE_LIMIT_PER_SECOND, burst: env.ROOMCAST_RATE_LIMIT_BURST },
+  ...(env.ROOMCAST_HISTORY_TTL_SECONDS === undefined
+    ? {}
+    : { historyTtlSeconds: env.ROOMCAST_HISTORY_TTL_SECONDS }),
+  ...(env.ROOMCAST_MAILBOX_TTL_SECONDS === undefined
+    ? {}
+    : { mailboxTtlSeconds: env.ROOMCAST_MAILBOX_TTL_SECONDS }),
   logLevel: env.LOG_LEVEL,
 });
 

@@ -6,6 +6,7 @@ import { monotonicFactory } from 'ulid';
 import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth.js';
 import { DynamoRateLimiter } from './adapters/dynamo-rate-limiter.js';
 import { DynamoConnectionStore } from './adapters/dynamo-store.js';
+import { DynamoStreamStore } from './adapters/dynamo-streams.js';
 import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
 import { createLeanPoster } from './adapters/lean-poster.js';
 import { createObservability, type Observability } from './adapters/observability.js';
@@ -14,6 +15,7 @@ import { type Config, ConfigError } from './config.js';
 import type { Clock, ConnectionGateway, ConnectionStore } from './domain/ports.js';
 import { clientRateLimit } from './domain/rate-limit.js';
 import { RoomcastService } from './domain/service.js';
+import { Streams } from './domain/streams.js';
 
 /** Everything a handler needs, built once per process from the parsed configuration. */
 export interface Runtime {
@@ -77,6 +79,12 @@ export function createRuntime(config: Config): Runtime {
           clock,
         )
       : undefined;
+  const streams = new Streams({
+    streams: new DynamoStreamStore(createDocumentClient(config), config.tableName ?? '', clock),
+    clock,
+    metrics: observability.sink,
+    settings: { historyTtlSeconds: config.historyTtlSeconds, mailboxTtlSeconds: config.mailboxTtlSeconds },
+  });
   const service = new RoomcastService({
     ...(rateLimit ? { rateLimit } : {}),
     store,
@@ -89,6 +97,7 @@ export function createRuntime(config: Config): Runtime {
       fanoutConcurrency: config.fanoutConcurrency,
       connectionTtlSeconds: config.connectionTtlSeconds,
     },
+    streams,
   });
   return { config, observability, clock, store, gateway, service };
 }

@@ -51,6 +51,9 @@ export interface LocalStackOptions {
   fanoutConcurrency?: number;
   /** Benchmarks only: `@connections` latency and socketless virtual connections. */
   connections?: ConnectionsEmulation;
+  /** Retention of room messages and of user messages (seconds; 0 stores none). */
+  historyTtlSeconds?: number;
+  mailboxTtlSeconds?: number;
 }
 
 export interface LocalStack {
@@ -142,6 +145,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     MAX_MESSAGE_BYTES: String(limits.maxMessageBytes),
     FANOUT_CONCURRENCY: String(options.fanoutConcurrency ?? 64),
     LOG_LEVEL: options.logLevel ?? 'INFO',
+    HISTORY_TTL_SECONDS: String(options.historyTtlSeconds ?? LIMITS.historyTtlSeconds),
+    MAILBOX_TTL_SECONDS: String(options.mailboxTtlSeconds ?? LIMITS.mailboxTtlSeconds),
     POWERTOOLS_SERVICE_NAME: 'roomcast',
     POWERTOOLS_METRICS_NAMESPACE: 'Roomcast',
   };

@@ -73,3 +73,10 @@ export class RateLimitedError extends RoomcastError {
     this.name = 'RateLimitedError';
   }
 }
+
+export class ConflictError extends RoomcastError {
+  constructor(message: string) {
+    super('CONFLICT', message);
+    this.name = 'ConflictError';
+  }
+}
