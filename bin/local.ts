@@ -2,7 +2,8 @@
 /**
  * `npm start`: the whole roomcast service on this machine, no AWS account needed.
  * Environment: PORT, ROOMCAST_JWT_SECRET, ROOMCAST_API_KEY (comma-separated for
- * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, LOG_LEVEL.
+ * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, LOG_LEVEL, ROOMCAST_WEBHOOK_URL and
+ * ROOMCAST_WEBHOOK_SECRET (events to backends as signed POSTs).
  */
 import * as z from 'zod';
 import { LOCAL_DEFAULTS, startLocalStack } from '../local/stack.js';
@@ -15,6 +16,8 @@ const env = z
     DYNAMODB_ENDPOINT: z.url().optional(),
     ROOMCAST_ALLOWED_ORIGINS: z.string().optional(),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('WARN'),
+    ROOMCAST_WEBHOOK_URL: z.url().optional(),
+    ROOMCAST_WEBHOOK_SECRET: z.string().min(1).optional(),
   })
   .parse(process.env);
 
@@ -28,7 +31,16 @@ const stack = await startLocalStack({
     ? { allowedOrigins: env.ROOMCAST_ALLOWED_ORIGINS.split(',').map((o) => o.trim()) }
     : {}),
   logLevel: env.LOG_LEVEL,
+  ...(env.ROOMCAST_WEBHOOK_URL
+    ? {
+        webhook: {
+          url: env.ROOMCAST_WEBHOOK_URL,
+          ...(env.ROOMCAST_WEBHOOK_SECRET ? { secret: env.ROOMCAST_WEBHOOK_SECRET } : {}),
+        },
+      }
+    : {}),
 });
+const webhookDefaultSecret = env.ROOMCAST_WEBHOOK_URL !== undefined && !env.ROOMCAST_WEBHOOK_SECRET;
 
 const apiKey = env.ROOMCAST_API_KEY ? '<your ROOMCAST_API_KEY>' : LOCAL_DEFAULTS.apiKey;
 console.log(`roomcast local stack is up
@@ -39,9 +51,14 @@ console.log(`roomcast local stack is up
 
 Get a token:    npm run token -- alice --rooms private-ops
 Try it:         curl -s ${stack.urls.http}/health
+Events          ${env.ROOMCAST_WEBHOOK_URL ? `POSTed to ${env.ROOMCAST_WEBHOOK_URL} (signed, X-Roomcast-Signature)` : 'off (set ROOMCAST_WEBHOOK_URL to receive them)'}
 ${
   usingDefaults
     ? `\nWARNING: using the default ${[!env.ROOMCAST_JWT_SECRET && 'JWT secret', !env.ROOMCAST_API_KEY && 'API key'].filter(Boolean).join(' and ')}.\n         They are for local development only; never use them anywhere else.\n`
+    : ''
+}${
+  webhookDefaultSecret
+    ? `\nWARNING: webhooks are signed with the default secret ${LOCAL_DEFAULTS.webhookSecret}; set ROOMCAST_WEBHOOK_SECRET.\n         It is for local development only.\n`
     : ''
 }
 Ctrl-C stops it.`);

@@ -13,6 +13,7 @@ export const ROUTE_KEYS = {
   send: 'send',
   direct: 'direct',
   ping: 'ping',
+  emit: 'emit',
 } as const;
 
 /** The client actions that have their own route; everything else lands on `$default`. */
@@ -22,6 +23,7 @@ export const ACTION_ROUTES = [
   ROUTE_KEYS.send,
   ROUTE_KEYS.direct,
   ROUTE_KEYS.ping,
+  ROUTE_KEYS.emit,
 ] as const;
 
 export const ERROR_CODES = [
@@ -62,6 +64,12 @@ export const METRICS = {
   fanoutDuration: 'FanoutDuration',
   pushRequests: 'PushRequests',
   internalErrors: 'InternalErrors',
+  /** Events to backends the publisher accepted (EventBridge PutEvents succeeded, or queued locally). */
+  eventsPublished: 'EventsPublished',
+  /** Events to backends that could not be sent after retries (or were dropped from a full queue). */
+  eventsFailed: 'EventsFailed',
+  /** Events a request stopped waiting for (the publisher was slow); they may still be sent. */
+  eventsSlow: 'EventsSlow',
 } as const;
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 

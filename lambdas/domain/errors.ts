@@ -62,3 +62,11 @@ export class PayloadTooLargeError extends RoomcastError {
     this.name = 'PayloadTooLargeError';
   }
 }
+
+/** A fault on our side whose message is still fit for the client (e.g. an event the backends did not accept). */
+export class InternalError extends RoomcastError {
+  constructor(message: string, cause?: unknown) {
+    super('INTERNAL', message, { cause });
+    this.name = 'InternalError';
+  }
+}

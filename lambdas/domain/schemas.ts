@@ -54,6 +54,18 @@ export const directFrame = z.strictObject({
   data,
 });
 export const pingFrame = z.strictObject({ action: z.literal('ping'), id: clientId.optional() });
+export const emitFrame = z.strictObject({
+  action: z.literal('emit'),
+  id: clientId.optional(),
+  event: eventName,
+  data,
+  /** Validated here; repeats are dropped by the idempotency work (CONTRACT section 6). */
+  idempotencyKey: z
+    .string({ error: 'idempotencyKey must be a string' })
+    .min(1, 'idempotencyKey must not be empty')
+    .max(64, 'idempotencyKey must be at most 64 characters')
+    .optional(),
+});
 
 export const clientFrame = z.discriminatedUnion('action', [
   joinFrame,
@@ -61,6 +73,7 @@ export const clientFrame = z.discriminatedUnion('action', [
   sendFrame,
   directFrame,
   pingFrame,
+  emitFrame,
 ]);
 export type ClientFrame = z.infer<typeof clientFrame>;
 

@@ -1,5 +1,6 @@
 import { METRICS } from './constants.js';
 import { ForbiddenError, NotFoundError } from './errors.js';
+import { type BackendEvent, type BackendEvents, type CloseReason, closedEvents, EVENT_TYPES } from './events.js';
 import { type FanoutResult, fanOut } from './fanout.js';
 import { ackFrame, messageFrame, pongFrame, type ServerFrame } from './frames.js';
 import { mayJoin } from './permissions.js';
@@ -32,6 +33,8 @@ export interface ServiceDeps {
   ids: IdGenerator;
   metrics: MetricSink;
   settings: ServiceSettings;
+  /** Events to backends; absent when they are off. */
+  events?: BackendEvents;
 }
 
 /** Who sent a client frame, as the authorizer established it on `$connect`. */
@@ -66,13 +69,22 @@ export class RoomcastService {
       connectedAt,
       expiresAt: this.expiry(connectedAt),
     };
-    await this.deps.store.putConnection(record);
+    const { firstOfUser } = await this.deps.store.putConnection(record);
     this.deps.metrics.count(METRICS.connectionsOpened);
+    const opened: BackendEvent = {
+      detailType: EVENT_TYPES.connectionOpened,
+      detail: { connectionId, userId, connectedAt },
+    };
+    await this.notify(
+      firstOfUser ? [opened, { detailType: EVENT_TYPES.userOnline, detail: { userId } }] : [opened],
+    );
   }
 
-  async disconnect(connectionId: string): Promise<void> {
+  async disconnect(connectionId: string, reason: CloseReason = 'client'): Promise<void> {
     const removed = await this.deps.store.removeConnection(connectionId);
-    if (removed) this.deps.metrics.count(METRICS.connectionsClosed);
+    if (!removed) return;
+    this.deps.metrics.count(METRICS.connectionsClosed);
+    await this.notify(closedEvents(removed, reason));
   }
 
   /** Carries out one client frame and returns the answer for the sender. */
@@ -90,8 +102,20 @@ export class RoomcastService {
         return ackFrame(frame.id);
       }
       case 'leave':
-        await this.leaveConnection(frame.room, caller.connectionId);
+        await this.leaveConnection(frame.room, caller.connectionId, caller.userId);
         return ackFrame(frame.id);
+      case 'emit': {
+        assertDataSize(frame.data, this.deps.settings.maxDataBytes);
+        if (!this.deps.events?.enabled) throw new NotFoundError('events to backends are off on this stage');
+        const messageId = this.deps.ids.messageId();
+        const ts = this.deps.clock.now();
+        const { userId, connectionId } = caller;
+        await this.deps.events.accept({
+          detailType: EVENT_TYPES.clientEvent,
+          detail: { userId, connectionId, event: frame.event, data: frame.data, messageId, ts },
+        });
+        return ackFrame(frame.id, { messageId, ts });
+      }
       case 'send': {
         assertDataSize(frame.data, this.deps.settings.maxDataBytes);
         if (!(await this.deps.store.isMember(frame.room, caller.connectionId))) {
@@ -177,7 +201,7 @@ export class RoomcastService {
   /** Server-side leave: every current connection of the user leaves the room. */
   async leaveUser(room: string, userId: string): Promise<number> {
     const connections = await this.deps.store.userConnections(userId);
-    const left = await Promise.all(connections.map((c) => this.leaveConnection(room, c.connectionId)));
+    const left = await Promise.all(connections.map((c) => this.leaveConnection(room, c.connectionId, userId)));
     return left.filter(Boolean).length;
   }
 
@@ -185,8 +209,9 @@ export class RoomcastService {
   async closeConnection(connectionId: string): Promise<void> {
     const connection = await this.deps.store.getConnection(connectionId);
     if (!connection) throw new NotFoundError(`connection ${connectionId} is not open`);
+    // Forgotten first, so that the `$disconnect` the close causes finds nothing and the reason stays `server`.
+    await this.disconnect(connectionId, 'server');
     await this.deps.gateway.close(connectionId);
-    await this.disconnect(connectionId);
   }
 
   /** Closes every connection of a user; one that fails to close does not stop the others. */
@@ -194,8 +219,8 @@ export class RoomcastService {
     const connections = await this.deps.store.userConnections(userId);
     const outcomes = await Promise.allSettled(
       connections.map(async (c) => {
+        await this.disconnect(c.connectionId, 'server');
         await this.deps.gateway.close(c.connectionId);
-        await this.disconnect(c.connectionId);
       }),
     );
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -228,17 +253,25 @@ export class RoomcastService {
       joinedAt: this.deps.clock.now(),
       expiresAt: connection.expiresAt,
     };
-    await store.addMember(member);
+    const added = await store.addMember(member);
     // The connection may have closed while we wrote: its cleanup could have missed this membership.
     if (!(await store.getConnection(connectionId))) {
       await store.removeMember(room, connectionId);
       return false;
     }
+    if (added) await this.notify([{ detailType: EVENT_TYPES.roomJoined, detail: { room, userId, connectionId } }]);
     return true;
   }
 
-  private leaveConnection(room: string, connectionId: string): Promise<boolean> {
-    return this.deps.store.removeMember(room, connectionId);
+  private async leaveConnection(room: string, connectionId: string, userId: string): Promise<boolean> {
+    const left = await this.deps.store.removeMember(room, connectionId);
+    if (left) await this.notify([{ detailType: EVENT_TYPES.roomLeft, detail: { room, userId, connectionId } }]);
+    return left;
+  }
+
+  /** Tells the backends, waiting a bounded time and never failing the request. */
+  private async notify(events: BackendEvent[]): Promise<void> {
+    await this.deps.events?.notify(events);
   }
 
   private async publish(
@@ -252,7 +285,7 @@ export class RoomcastService {
     const started = this.deps.clock.now();
     const result = await fanOut(targets, payload, {
       gateway: this.deps.gateway,
-      prune: (connectionId) => this.disconnect(connectionId),
+      prune: (connectionId) => this.disconnect(connectionId, 'gone'),
       concurrency: this.deps.settings.fanoutConcurrency,
       except,
     });

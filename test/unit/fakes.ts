@@ -9,6 +9,7 @@ import type {
   MetricSink,
   Page,
   PostOutcome,
+  RemovedConnection,
   Stats,
 } from '../../lambdas/domain/ports.js';
 import { RoomcastService, type ServiceSettings } from '../../lambdas/domain/service.js';
@@ -25,7 +26,12 @@ export class MemoryStore implements ConnectionStore {
     return expiresAt > Math.floor(this.clock.now() / 1000);
   }
   async putConnection(c: ConnectionRecord) {
+    const known = this.connections.has(c.connectionId);
     this.connections.set(c.connectionId, c);
+    return { firstOfUser: !known && this.countOf(c.userId) === 1 };
+  }
+  private countOf(userId: string) {
+    return [...this.connections.values()].filter((c) => c.userId === userId).length;
   }
   async getConnection(id: string) {
     const c = this.connections.get(id);
@@ -33,7 +39,10 @@ export class MemoryStore implements ConnectionStore {
   }
   async removeConnection(id: string) {
     for (const room of this.members.values()) room.delete(id);
-    return this.connections.delete(id);
+    const c = this.connections.get(id);
+    if (!c) return undefined;
+    this.connections.delete(id);
+    return { connectionId: id, userId: c.userId, lastOfUser: this.countOf(c.userId) === 0 };
   }
   async userConnections(userId: string) {
     return [...this.connections.values()].filter((c) => c.userId === userId && this.live(c.expiresAt));
@@ -83,7 +92,9 @@ export class MemoryStore implements ConnectionStore {
     };
   }
   async checkHealth() {}
-  async settleExpired(_item: Record<string, unknown>) {}
+  async settleExpired(_item: Record<string, unknown>): Promise<RemovedConnection | undefined> {
+    return undefined;
+  }
 }
 
 /** A gateway that records what was posted and answers per connection as told. */
