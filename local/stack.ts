@@ -8,7 +8,12 @@ import { createDisconnectHandler } from '../lambdas/handlers/disconnect.js';
 import { createExpiryHandler } from '../lambdas/handlers/expiry.js';
 import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
-import { createApiKeySource, createRuntime, createTokenVerifier, observabilityFor } from '../lambdas/runtime.js';
+import {
+  createApiKeySource,
+  createRuntime,
+  createTokenVerifier,
+  observabilityFor,
+} from '../lambdas/runtime.js';
 import { ensureTable, type LocalDynamo, localDynamoClient, startDynalite, sweepExpired } from './dynamo.js';
 import {
   type ConnectionsEmulation,

@@ -1,6 +1,12 @@
 import { METRICS } from './constants.js';
 import { ForbiddenError, NotFoundError } from './errors.js';
-import { type BackendEvent, type BackendEvents, type CloseReason, closedEvents, EVENT_TYPES } from './events.js';
+import {
+  type BackendEvent,
+  type BackendEvents,
+  type CloseReason,
+  closedEvents,
+  EVENT_TYPES,
+} from './events.js';
 import { type FanoutResult, fanOut } from './fanout.js';
 import { ackFrame, messageFrame, pongFrame, type ServerFrame } from './frames.js';
 import { mayJoin } from './permissions.js';
@@ -201,7 +207,9 @@ export class RoomcastService {
   /** Server-side leave: every current connection of the user leaves the room. */
   async leaveUser(room: string, userId: string): Promise<number> {
     const connections = await this.deps.store.userConnections(userId);
-    const left = await Promise.all(connections.map((c) => this.leaveConnection(room, c.connectionId, userId)));
+    const left = await Promise.all(
+      connections.map((c) => this.leaveConnection(room, c.connectionId, userId)),
+    );
     return left.filter(Boolean).length;
   }
 
@@ -259,13 +267,15 @@ export class RoomcastService {
       await store.removeMember(room, connectionId);
       return false;
     }
-    if (added) await this.notify([{ detailType: EVENT_TYPES.roomJoined, detail: { room, userId, connectionId } }]);
+    if (added)
+      await this.notify([{ detailType: EVENT_TYPES.roomJoined, detail: { room, userId, connectionId } }]);
     return true;
   }
 
   private async leaveConnection(room: string, connectionId: string, userId: string): Promise<boolean> {
     const left = await this.deps.store.removeMember(room, connectionId);
-    if (left) await this.notify([{ detailType: EVENT_TYPES.roomLeft, detail: { room, userId, connectionId } }]);
+    if (left)
+      await this.notify([{ detailType: EVENT_TYPES.roomLeft, detail: { room, userId, connectionId } }]);
     return left;
   }
 
