@@ -90,6 +90,18 @@ describe('events to backends from the use cases', () => {
     ]);
   });
 
+  it('keeps the reason server when the $disconnect that the close causes arrives during the close', async () => {
+    const { service, publisher, gateway, clock } = setup();
+    await service.connect('a', 'alice', clock.now());
+    gateway.close = async (id) => {
+      await service.disconnect(id); // as API Gateway runs $disconnect for a DeleteConnection
+      return true;
+    };
+    await service.closeConnection('a');
+    const closed = publisher.published.filter((e) => e.detailType === 'connection.closed');
+    expect(closed.map((e) => e.detail)).toEqual([{ connectionId: 'a', userId: 'alice', reason: 'server' }]);
+  });
+
   it('announces joins and leaves of rooms, by clients and backends, once per change', async () => {
     const { service, publisher, clock } = setup();
     await service.connect('a', 'alice', clock.now());
