@@ -82,6 +82,16 @@ export const stageSettingsSchema = z
      * logs (AWS::ApiGateway::Account). Turn off when the account already has one.
      */
     apiGatewayCloudWatchRole: z.boolean(),
+    /** Events to backends: `create` a bus `roomcast-{stage}`, use an existing bus (its ARN), or `none`. */
+    eventBus: z.union([
+      z.literal('create'),
+      z.literal('none'),
+      z.string().regex(/^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._\-/]+$/, {
+        message: 'eventBus is create, none, or an event bus ARN',
+      }),
+    ]),
+    /** Days an EventBridge archive keeps the events so they can be replayed; 0: no archive. */
+    eventArchiveDays: z.number().int().min(0).max(3650),
   })
   .strict();
 
@@ -107,6 +117,8 @@ export const DEV_PRESET: Preset = {
   memorySize: 512,
   alarms: { lambdaErrors: 5, deliveryFailureRate: 0.05, fanoutP99Ms: 3000 },
   apiGatewayCloudWatchRole: true,
+  eventBus: 'create',
+  eventArchiveDays: 0,
 };
 
 /** Defaults for production: data kept, recoverable and protected; higher limits. */
@@ -121,6 +133,7 @@ export const PROD_PRESET: Preset = {
   logLevel: 'INFO',
   memorySize: 1024,
   alarms: { lambdaErrors: 1, deliveryFailureRate: 0.02, fanoutP99Ms: 2000 },
+  eventArchiveDays: 30,
 };
 
 export const PRESETS = { dev: DEV_PRESET, prod: PROD_PRESET } as const;
@@ -178,6 +191,8 @@ const flatContextSchema = z
     jwtAudience: z.string(),
     jwtJwksUrl: z.string(),
     apiGatewayCloudWatchRole: boolish,
+    eventBus: z.string(),
+    eventArchiveDays: numberish,
   })
   .partial();
 

@@ -16,6 +16,7 @@ import type { Construct } from 'constructs';
 import { LAMBDA_ENTRIES, type LambdaName } from '../lambdas/entries/index.js';
 import type { StageSettings } from './config.js';
 import { RoomcastAuth } from './constructs/auth.js';
+import { RoomcastEventBus } from './constructs/event-bus.js';
 import { RoomcastFunction } from './constructs/function.js';
 import { RoomcastMonitoring } from './constructs/monitoring.js';
 import { RoomcastPushApi } from './constructs/push-api.js';
@@ -39,20 +40,20 @@ export interface RoomcastStackProps extends StackProps {
 export const FUNCTION_BINDINGS: Record<
   LambdaName,
   /** `connections`: the @connections methods it calls; absent for functions with no management client at all. */
-  { table?: TableAccess; connections?: ConnectionsMethod[]; maxDataBytes?: boolean }
+  { table?: TableAccess; connections?: ConnectionsMethod[]; maxDataBytes?: boolean; events?: boolean }
 > = {
   // Verifies the token and the origin only.
   authorizer: {},
   // Writes the connection, its broadcast entry and counters.
-  connect: { table: 'write', connections: [] },
+  connect: { table: 'write', connections: [], events: true },
   // Reads the connection's memberships (GSI) and deletes them.
-  disconnect: { table: 'readwrite', connections: [] },
+  disconnect: { table: 'readwrite', connections: [], events: true },
   // Rooms and fan-out; posts acks, errors and messages.
-  message: { table: 'readwrite', connections: ['POST'], maxDataBytes: true },
+  message: { table: 'readwrite', connections: ['POST'], maxDataBytes: true, events: true },
   // Every store operation; posts messages and closes connections.
-  push: { table: 'readwrite', connections: ['POST', 'DELETE'], maxDataBytes: true },
+  push: { table: 'readwrite', connections: ['POST', 'DELETE'], maxDataBytes: true, events: true },
   // Settles counters for items TTL deleted: counter updates only (plus reading the stream).
-  expiry: { table: 'write' },
+  expiry: { table: 'write', events: true },
 };
 
 const TIMEOUTS: Record<LambdaName, Duration> = {
@@ -78,6 +79,7 @@ export class RoomcastStack extends Stack {
   readonly webSocketApi: RoomcastWebSocketApi;
   readonly pushApi: RoomcastPushApi;
   readonly monitoring: RoomcastMonitoring;
+  readonly eventBus: RoomcastEventBus;
 
   constructor(scope: Construct, id: string, props: RoomcastStackProps) {
     super(scope, id, props);
@@ -159,6 +161,14 @@ export class RoomcastStack extends Stack {
       removalPolicy,
     });
 
+    this.eventBus = new RoomcastEventBus(this, 'Events', {
+      bus: settings.eventBus,
+      name: `roomcast-${settings.stage}`,
+      source: `roomcast.${settings.stage}`,
+      archiveDays: settings.eventArchiveDays,
+      removalPolicy,
+    });
+
     // Each function gets the variables its configuration reads and the grants it uses, no more.
     for (const entry of LAMBDA_ENTRIES) {
       const fn = this.functions[entry];
@@ -166,6 +176,7 @@ export class RoomcastStack extends Stack {
       if (binding.table) this.table.bind(fn, binding.table);
       if (binding.connections) this.webSocketApi.bindConnections(fn, binding.connections);
       if (binding.maxDataBytes) fn.addEnvironment('MAX_DATA_BYTES', String(settings.maxDataBytes));
+      if (binding.events) this.eventBus.bind(fn);
     }
     this.auth.bindClientAuth(authorizer);
     if (settings.allowedOrigins.length > 0) {
@@ -184,6 +195,7 @@ export class RoomcastStack extends Stack {
       webSocketApi: { apiId: this.webSocketApi.api.apiId, stageName: this.webSocketApi.stage.stageName },
       pushApi: { apiId: this.pushApi.api.apiId, stageName: this.pushApi.stage.stageName },
       thresholds: settings.alarms,
+      eventsToBackends: this.eventBus.bus !== undefined,
       ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
     });
 

@@ -53,6 +53,11 @@ export interface RoomcastMonitoringProps {
    * @default - no subscription
    */
   readonly alarmEmail?: string;
+  /**
+   * Alarm on events to backends that could not be sent (EventsFailed).
+   * @default false
+   */
+  readonly eventsToBackends?: boolean;
 }
 
 /**
@@ -322,6 +327,14 @@ export class RoomcastMonitoring extends Construct {
       thresholds.deliveryFailureRate,
       3,
     );
+    if (this.props.eventsToBackends) {
+      this.alarm(
+        'EventsFailed',
+        'roomcast events to backends: events could not be put on the bus after retries (lost)',
+        this.customMetric(METRICS.eventsFailed),
+        1,
+      );
+    }
     this.alarm(
       'FanoutDurationP99',
       `roomcast fan-out: p99 FanoutDuration at or above ${thresholds.fanoutP99Ms} ms, 3 periods of 5 minutes`,
