@@ -271,6 +271,13 @@ export class RoomcastMonitoring extends Construct {
         this.customMetric(METRICS.internalErrors),
       ]),
     );
+    this.dashboard.addWidgets(
+      graph('Events to backends', [
+        this.customMetric(METRICS.eventsPublished),
+        this.customMetric(METRICS.eventsFailed),
+        this.customMetric(METRICS.eventsSlow),
+      ]),
+    );
   }
 
   private alarm(id: string, description: string, metric: IMetric, threshold: number, periods = 1): Alarm {
