@@ -1,26 +1,25 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store.js';
 import { systemClock } from '../../lambdas/runtime.js';
-import type { LocalStack } from '../../local/stack.js';
-import type { SenderTimers } from '../../local/webhook-sender.js';
+import { type SenderTimers, signBody } from '../../local/webhook-sender.js';
 import { api, connect, connectionIdsOf, eventually, startTestStack } from './harness.js';
 
 const SECRET = 'integration-webhook-secret';
 
-// The README's "verify the signature" snippet, as is.
-function verify(rawBody: Buffer, header: string | undefined, secret: string): boolean {
-  const expected = `sha256=${createHmac('sha256', secret).update(rawBody).digest('hex')}`;
-  return (
-    header !== undefined &&
-    header.length === expected.length &&
-    timingSafeEqual(Buffer.from(header), Buffer.from(expected))
-  );
+/** The README's "verify the signature" snippet, run as it is written there. */
+function readmeVerify(): (rawBody: Buffer, header: string | undefined, secret: string) => boolean {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const code = /<!-- webhook-verify -->\n```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (!code) throw new Error('README.md has no webhook-verify snippet');
+  return new Function('require', `${code}\nreturn verify;`)(createRequire(import.meta.url));
 }
+const verify = readmeVerify();
 
 interface Envelope {
   version: string;
@@ -134,6 +133,10 @@ describe('events to backends through the local webhook', () => {
     await stack.webhook?.idle();
 
     expect(hook.attempts.every((a) => a.signed)).toBe(true);
+    const raw = Buffer.from(JSON.stringify(hook.attempts[0]?.envelope));
+    expect(verify(raw, signBody(raw.toString(), SECRET), SECRET)).toBe(true);
+    expect(verify(raw, signBody(raw.toString(), 'another secret'), SECRET)).toBe(false);
+    expect(verify(raw, undefined, SECRET)).toBe(false);
     const accepted = hook.accepted();
     const byType = (type: string) => accepted.filter((e) => e['detail-type'] === type).map((e) => e.detail);
     for (const [type, detail] of expected) expect(byType(type as string)).toContainEqual(detail);
