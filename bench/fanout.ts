@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model]`
+ * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-events]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -15,12 +15,13 @@ import { createManagementClient } from '../lambdas/adapters/gateway.js';
 import { type LocalStack, startLocalStack } from '../local/stack.js';
 import { type BundleFigures, measureBundles } from './bundles.js';
 import { ClientPool } from './clients.js';
+import { eventsBench } from './events.js';
 import { CITED, measureWorker, model, type WorkerFigures } from './model.js';
 import { measurePosters, type PosterFigures } from './poster.js';
 import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
-  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model]';
+  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-events]';
 
 interface Options {
   sizes: number[];
@@ -30,6 +31,7 @@ interface Options {
   fanout: boolean;
   poster: boolean;
   model: boolean;
+  events: boolean;
 }
 
 function parseOptions(): Options {
@@ -42,6 +44,7 @@ function parseOptions(): Options {
       'no-fanout': { type: 'boolean', default: false },
       'no-poster': { type: 'boolean', default: false },
       'no-model': { type: 'boolean', default: false },
+      'no-events': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -69,6 +72,7 @@ function parseOptions(): Options {
     fanout: !values['no-fanout'],
     poster: !values['no-poster'],
     model: !values['no-model'],
+    events: !values['no-events'],
   };
 }
 
@@ -166,6 +170,7 @@ async function main(): Promise<void> {
   if (options.model) console.log('\nmeasuring one fan-out worker against @connections at 15 ms per post ...');
   const worker = options.model ? await measureWorker(options.rounds) : undefined;
   if (options.fanout) await fanoutBench(options);
+  if (options.events) await eventsBench(options.rounds);
   if (posters) printPosters(posters);
   if (worker) printModel(worker);
   if (bundles) printBundles(bundles);
