@@ -87,37 +87,52 @@ export interface BackendEventsDeps {
 }
 
 /**
- * Sends events to backends on behalf of the use cases. `notify` never fails the
- * request and never waits longer than `timeoutMs`; `accept` (for `emit`) waits
- * until the publisher accepted the event and throws InternalError when it did not.
+ * Sends events to backends on behalf of the use cases. `notify` starts sending
+ * and returns at once; `settle` (called by the handler wrapper once the answer
+ * is out) waits for what is still being sent, at most `timeoutMs`, so a Lambda
+ * function is not frozen mid-request and no request fails or hangs because of a
+ * backend. `accept` (for `emit`) waits until the publisher accepted the event and
+ * throws InternalError when it did not.
  */
 export class BackendEvents {
+  private readonly sending = new Map<Promise<void>, number>();
+
   constructor(private readonly deps: BackendEventsDeps) {}
 
   get enabled(): boolean {
     return this.deps.publisher !== undefined;
   }
 
-  async notify(events: BackendEvent[]): Promise<void> {
+  notify(events: BackendEvent[]): void {
     const { publisher } = this.deps;
     if (!publisher || events.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
+    const sent: Promise<void> = publisher
+      .publish(events)
+      .catch((error: unknown) => {
+        this.deps.metrics.count(METRICS.eventsFailed, events.length);
+        this.deps.warn('events to backends could not be sent', error);
+      })
+      .finally(() => this.sending.delete(sent));
+    this.sending.set(sent, events.length);
+  }
+
+  /** Waits for the events being sent, at most `timeoutMs`; never throws. */
+  async settle(): Promise<void> {
+    if (this.sending.size === 0) return;
+    const waiting = [...this.sending.keys()];
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.deps.timeoutMs);
     });
-    const sent = publisher.publish(events).then(
-      () => 'sent' as const,
-      (error: unknown) => {
-        this.deps.metrics.count(METRICS.eventsFailed, events.length);
-        this.deps.warn('events to backends could not be sent', error);
-        return 'failed' as const;
-      },
-    );
     try {
-      if ((await Promise.race([sent, timedOut])) === 'timeout') {
-        this.deps.metrics.count(METRICS.eventsSlow, events.length);
-        this.deps.warn(`the event publisher took over ${this.deps.timeoutMs} ms; not waiting for it`);
+      if ((await Promise.race([Promise.all(waiting), timedOut])) !== 'timeout') return;
+      let slow = 0;
+      for (const promise of waiting) {
+        slow += this.sending.get(promise) ?? 0;
+        this.sending.delete(promise);
       }
+      this.deps.metrics.count(METRICS.eventsSlow, slow);
+      this.deps.warn(`the event publisher took over ${this.deps.timeoutMs} ms; not waiting for it`);
     } finally {
       clearTimeout(timer);
     }

@@ -81,7 +81,7 @@ export class RoomcastService {
       detailType: EVENT_TYPES.connectionOpened,
       detail: { connectionId, userId, connectedAt },
     };
-    await this.notify(
+    this.notify(
       firstOfUser ? [opened, { detailType: EVENT_TYPES.userOnline, detail: { userId } }] : [opened],
     );
   }
@@ -90,7 +90,7 @@ export class RoomcastService {
     const removed = await this.deps.store.removeConnection(connectionId);
     if (!removed) return;
     this.deps.metrics.count(METRICS.connectionsClosed);
-    await this.notify(closedEvents(removed, reason));
+    this.notify(closedEvents(removed, reason));
   }
 
   /** Carries out one client frame and returns the answer for the sender. */
@@ -267,21 +267,19 @@ export class RoomcastService {
       await store.removeMember(room, connectionId);
       return false;
     }
-    if (added)
-      await this.notify([{ detailType: EVENT_TYPES.roomJoined, detail: { room, userId, connectionId } }]);
+    if (added) this.notify([{ detailType: EVENT_TYPES.roomJoined, detail: { room, userId, connectionId } }]);
     return true;
   }
 
   private async leaveConnection(room: string, connectionId: string, userId: string): Promise<boolean> {
     const left = await this.deps.store.removeMember(room, connectionId);
-    if (left)
-      await this.notify([{ detailType: EVENT_TYPES.roomLeft, detail: { room, userId, connectionId } }]);
+    if (left) this.notify([{ detailType: EVENT_TYPES.roomLeft, detail: { room, userId, connectionId } }]);
     return left;
   }
 
-  /** Tells the backends, waiting a bounded time and never failing the request. */
-  private async notify(events: BackendEvent[]): Promise<void> {
-    await this.deps.events?.notify(events);
+  /** Tells the backends; the handler wrapper waits for it a bounded time once the answer is out. */
+  private notify(events: BackendEvent[]): void {
+    this.deps.events?.notify(events);
   }
 
   private async publish(

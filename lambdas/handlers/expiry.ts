@@ -28,7 +28,7 @@ export function createExpiryHandler(runtime: Pick<Runtime, 'observability' | 'st
         try {
           const item = unmarshall(record.dynamodb.OldImage as Record<string, AttributeValue>);
           const expired = await runtime.store.settleExpired(item);
-          if (expired) await runtime.events?.notify(closedEvents(expired, 'expired'));
+          if (expired) runtime.events?.notify(closedEvents(expired, 'expired'));
         } catch (error) {
           logger.error('settling an expired item failed', error as Error);
           batchItemFailures.push({ itemIdentifier: record.dynamodb.SequenceNumber ?? '' });

@@ -48,7 +48,7 @@ function setup(options: { publisher?: boolean; maxDataBytes?: number } = {}) {
       connectionTtlSeconds: 7800,
     },
   });
-  return { service, store, gateway, metrics, publisher, warnings, clock };
+  return { service, store, gateway, metrics, publisher, warnings, clock, events };
 }
 
 const caller = (connectionId: string, userId: string) => ({ connectionId, userId, rooms: [] });
@@ -122,11 +122,14 @@ describe('events to backends from the use cases', () => {
   });
 
   it('never fails nor holds a request for long when the publisher fails or hangs', async () => {
-    const { service, publisher, metrics, warnings, clock, store } = setup();
+    const { service, publisher, metrics, warnings, clock, store, events } = setup();
     publisher.mode = 'fail';
     await service.connect('a', 'alice', clock.now());
+    await events.settle();
     publisher.mode = 'hang';
     await service.handleFrame({ action: 'join', room: 'lobby' }, caller('a', 'alice'));
+    await events.settle(); // what the handler wrapper does once the answer is out: bounded
+    await events.settle(); // a request that waited in vain is not waited for again
 
     expect(await store.isMember('lobby', 'a')).toBe(true);
     expect(metrics.counts.get(METRICS.eventsFailed)).toBe(2);
