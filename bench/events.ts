@@ -59,13 +59,16 @@ function sender(url: string): WebhookSender {
   });
 }
 
-/** Mean milliseconds per join and per disconnect of `count` connections, one after another. */
+/**
+ * Mean milliseconds per join and per disconnect of `count` connections, one after another,
+ * each including the bounded wait for its events that the handler wrapper adds.
+ */
 async function timeOps(
   runtime: Runtime,
   tag: string,
   count: number,
 ): Promise<{ join: number; disconnect: number }> {
-  const { service } = runtime;
+  const { service, events } = runtime;
   const ids = Array.from({ length: count }, (_, i) => `${tag}-${i}`);
   for (const id of ids) await service.connect(id, `user-${id}`, Date.now());
   let started = performance.now();
@@ -74,10 +77,14 @@ async function timeOps(
       { action: 'join', room: `room-${tag}` },
       { connectionId: id, userId: `user-${id}`, rooms: [] },
     );
+    await events?.settle();
   }
   const join = (performance.now() - started) / count;
   started = performance.now();
-  for (const id of ids) await service.disconnect(id);
+  for (const id of ids) {
+    await service.disconnect(id);
+    await events?.settle();
+  }
   const disconnect = (performance.now() - started) / count;
   return { join, disconnect };
 }
