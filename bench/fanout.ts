@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams]`
+ * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams] [--no-events]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -15,13 +15,14 @@ import { createManagementClient } from '../lambdas/adapters/gateway.js';
 import { type LocalStack, startLocalStack } from '../local/stack.js';
 import { type BundleFigures, measureBundles } from './bundles.js';
 import { ClientPool } from './clients.js';
+import { eventsBench } from './events.js';
 import { CITED, measureWorker, model, type WorkerFigures } from './model.js';
 import { measurePosters, type PosterFigures } from './poster.js';
 import { streamsBench } from './streams.js';
 import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
-  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams]';
+  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams] [--no-events]';
 
 interface Options {
   sizes: number[];
@@ -32,6 +33,7 @@ interface Options {
   poster: boolean;
   model: boolean;
   streams: boolean;
+  events: boolean;
 }
 
 function parseOptions(): Options {
@@ -45,6 +47,7 @@ function parseOptions(): Options {
       'no-poster': { type: 'boolean', default: false },
       'no-model': { type: 'boolean', default: false },
       'no-streams': { type: 'boolean', default: false },
+      'no-events': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -73,6 +76,7 @@ function parseOptions(): Options {
     poster: !values['no-poster'],
     model: !values['no-model'],
     streams: !values['no-streams'],
+    events: !values['no-events'],
   };
 }
 
@@ -170,6 +174,7 @@ async function main(): Promise<void> {
   if (options.model) console.log('\nmeasuring one fan-out worker against @connections at 15 ms per post ...');
   const worker = options.model ? await measureWorker(options.rounds) : undefined;
   if (options.fanout) await fanoutBench(options);
+  if (options.events) await eventsBench(options.rounds);
   if (posters) printPosters(posters);
   if (worker) printModel(worker);
   if (options.streams) await streamsBench({ size: 1000, rounds: options.rounds });

@@ -3,9 +3,9 @@
  * `npm start`: the whole roomcast service on this machine, no AWS account needed.
  * Environment: PORT, ROOMCAST_JWT_SECRET, ROOMCAST_API_KEY (comma-separated for
  * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, ROOMCAST_ALLOW_NO_ORIGIN,
- * ROOMCAST_RATE_LIMIT_PER_SECOND, ROOMCAST_RATE_LIMIT_BURST, LOG_LEVEL.
- * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, ROOMCAST_HISTORY_TTL_SECONDS,
- * ROOMCAST_MAILBOX_TTL_SECONDS, LOG_LEVEL.
+ * ROOMCAST_RATE_LIMIT_PER_SECOND, ROOMCAST_RATE_LIMIT_BURST, ROOMCAST_HISTORY_TTL_SECONDS,
+ * ROOMCAST_MAILBOX_TTL_SECONDS, LOG_LEVEL, ROOMCAST_WEBHOOK_URL and ROOMCAST_WEBHOOK_SECRET
+ * (events to backends as signed POSTs).
  */
 import * as z from 'zod';
 import { LOCAL_DEFAULTS, startLocalStack } from '../local/stack.js';
@@ -27,6 +27,8 @@ const env = z
     ROOMCAST_HISTORY_TTL_SECONDS: z.coerce.number().int().nonnegative().optional(),
     ROOMCAST_MAILBOX_TTL_SECONDS: z.coerce.number().int().nonnegative().optional(),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('WARN'),
+    ROOMCAST_WEBHOOK_URL: z.url().optional(),
+    ROOMCAST_WEBHOOK_SECRET: z.string().min(1).optional(),
   })
   .parse(process.env);
 
@@ -48,7 +50,16 @@ const stack = await startLocalStack({
     ? {}
     : { mailboxTtlSeconds: env.ROOMCAST_MAILBOX_TTL_SECONDS }),
   logLevel: env.LOG_LEVEL,
+  ...(env.ROOMCAST_WEBHOOK_URL
+    ? {
+        webhook: {
+          url: env.ROOMCAST_WEBHOOK_URL,
+          ...(env.ROOMCAST_WEBHOOK_SECRET ? { secret: env.ROOMCAST_WEBHOOK_SECRET } : {}),
+        },
+      }
+    : {}),
 });
+const webhookDefaultSecret = env.ROOMCAST_WEBHOOK_URL !== undefined && !env.ROOMCAST_WEBHOOK_SECRET;
 
 const apiKey = env.ROOMCAST_API_KEY ? '<your ROOMCAST_API_KEY>' : LOCAL_DEFAULTS.apiKey;
 console.log(`roomcast local stack is up
@@ -59,9 +70,14 @@ console.log(`roomcast local stack is up
 
 Get a token:    TOKEN=$(npm run -s token -- alice --rooms private-ops)
 Try it:         curl -s ${stack.urls.http}/health
+Events          ${env.ROOMCAST_WEBHOOK_URL ? `POSTed to ${env.ROOMCAST_WEBHOOK_URL} (signed, X-Roomcast-Signature)` : 'off (set ROOMCAST_WEBHOOK_URL to receive them)'}
 ${
   usingDefaults
     ? `\nWARNING: using the default ${[!env.ROOMCAST_JWT_SECRET && 'JWT secret', !env.ROOMCAST_API_KEY && 'API key'].filter(Boolean).join(' and ')}.\n         They are for local development only; never use them anywhere else.\n`
+    : ''
+}${
+  webhookDefaultSecret
+    ? `\nWARNING: webhooks are signed with the default secret ${LOCAL_DEFAULTS.webhookSecret}; set ROOMCAST_WEBHOOK_SECRET.\n         It is for local development only.\n`
     : ''
 }
 Ctrl-C stops it.`);

@@ -50,6 +50,11 @@ export const environmentSchema = z
     POWERTOOLS_SERVICE_NAME: z.string().default('roomcast'),
     POWERTOOLS_METRICS_NAMESPACE: z.string().default('Roomcast'),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
+    /** The EventBridge bus (name or ARN) events to backends go to; absent: events are off. */
+    EVENT_BUS_NAME: z.string().min(1).optional(),
+    EVENT_SOURCE: z.string().min(1).default('roomcast.local'),
+    /** Longest a request waits for the event publisher before going on without it. */
+    EVENT_TIMEOUT_MS: positiveInt(1000),
   })
   .superRefine((env, ctx) => {
     const oidc = [env.JWT_ISSUER, env.JWT_AUDIENCE, env.JWT_JWKS_URL].filter(Boolean).length;
@@ -91,6 +96,8 @@ export interface Config {
   serviceName: string;
   metricsNamespace: string;
   logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /** Events to backends: bus name or ARN (undefined: off), `source`, and how long a request waits. */
+  events: { busName: string | undefined; source: string; timeoutMs: number };
 }
 
 export class ConfigError extends Error {
@@ -137,5 +144,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     serviceName: e.POWERTOOLS_SERVICE_NAME,
     metricsNamespace: e.POWERTOOLS_METRICS_NAMESPACE,
     logLevel: e.LOG_LEVEL,
+    events: { busName: e.EVENT_BUS_NAME, source: e.EVENT_SOURCE, timeoutMs: e.EVENT_TIMEOUT_MS },
   };
 }

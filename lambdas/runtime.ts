@@ -7,12 +7,14 @@ import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth
 import { DynamoRateLimiter } from './adapters/dynamo-rate-limiter.js';
 import { DynamoConnectionStore } from './adapters/dynamo-store.js';
 import { DynamoStreamStore } from './adapters/dynamo-streams.js';
+import { createEventBridgeClient, EventBridgePublisher } from './adapters/eventbridge-publisher.js';
 import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
 import { createLeanPoster } from './adapters/lean-poster.js';
 import { createObservability, type Observability } from './adapters/observability.js';
 import { cachedSecret, parseApiKeys, parseJwtSecrets } from './adapters/secrets.js';
 import { type Config, ConfigError } from './config.js';
-import type { Clock, ConnectionGateway, ConnectionStore } from './domain/ports.js';
+import { BackendEvents } from './domain/events.js';
+import type { Clock, ConnectionGateway, ConnectionStore, EventPublisher } from './domain/ports.js';
 import { clientRateLimit } from './domain/rate-limit.js';
 import { RoomcastService } from './domain/service.js';
 import { Streams } from './domain/streams.js';
@@ -25,6 +27,8 @@ export interface Runtime {
   store: ConnectionStore;
   gateway: ConnectionGateway;
   service: RoomcastService;
+  /** Events to backends (off when no bus or webhook is configured). */
+  events?: BackendEvents;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -53,10 +57,39 @@ export function createStore(config: Config): ConnectionStore {
   return new DynamoConnectionStore(createDocumentClient(config), config.tableName, systemClock);
 }
 
-export function createRuntime(config: Config): Runtime {
+/**
+ * Events to backends: the given publisher (the local webhook sender), else EventBridge when
+ * EVENT_BUS_NAME is set, else off.
+ */
+export function createBackendEvents(
+  config: Config,
+  observability: Observability,
+  publisher?: EventPublisher,
+): BackendEvents {
+  const { busName, source, timeoutMs } = config.events;
+  const chosen =
+    publisher ??
+    (busName
+      ? new EventBridgePublisher(createEventBridgeClient(config.region), {
+          busName,
+          source,
+          metrics: observability.sink,
+        })
+      : undefined);
+  return new BackendEvents({
+    publisher: chosen,
+    source,
+    metrics: observability.sink,
+    timeoutMs,
+    warn: (message, error) => observability.logger.warn(message, { error: (error as Error)?.message }),
+  });
+}
+
+export function createRuntime(config: Config, overrides: { events?: EventPublisher } = {}): Runtime {
   if (!config.connectionsEndpoint) throw new ConfigError('CONNECTIONS_ENDPOINT is required');
   const store = createStore(config);
   const observability = observabilityFor(config);
+  const events = createBackendEvents(config, observability, overrides.events);
   const clock = systemClock;
   const gateway = new ManagementApiGateway(
     createManagementClient(config.connectionsEndpoint, config.region, config.fanoutConcurrency),
@@ -92,6 +125,7 @@ export function createRuntime(config: Config): Runtime {
     clock,
     ids: { messageId: () => nextId() },
     metrics: observability.sink,
+    events,
     settings: {
       maxDataBytes: config.maxDataBytes,
       fanoutConcurrency: config.fanoutConcurrency,
@@ -99,7 +133,7 @@ export function createRuntime(config: Config): Runtime {
     },
     streams,
   });
-  return { config, observability, clock, store, gateway, service };
+  return { config, observability, clock, store, gateway, service, events };
 }
 
 /**

@@ -104,6 +104,16 @@ export const stageSettingsSchema = z
      * there (or set the role once by hand); stages that share it leave it off.
      */
     apiGatewayCloudWatchRole: z.boolean(),
+    /** Events to backends: `create` a bus `roomcast-{stage}`, use an existing bus (its ARN), or `none`. */
+    eventBus: z.union([
+      z.literal('create'),
+      z.literal('none'),
+      z.string().regex(/^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._\-/]+$/, {
+        message: 'eventBus is create, none, or an event bus ARN',
+      }),
+    ]),
+    /** Days an EventBridge archive keeps the events so they can be replayed; 0: no archive. */
+    eventArchiveDays: z.number().int().min(0).max(3650),
   })
   .strict();
 
@@ -135,6 +145,8 @@ export const DEV_PRESET: Preset = {
   tracing: false,
   connectReservedConcurrency: 0,
   apiGatewayCloudWatchRole: false,
+  eventBus: 'create',
+  eventArchiveDays: 0,
 };
 
 /** Defaults for production: data kept, recoverable and protected; higher limits. */
@@ -151,6 +163,7 @@ export const PROD_PRESET: Preset = {
   alarms: { lambdaErrors: 1, deliveryFailureRate: 0.02, fanoutP99Ms: 2000, internalErrors: 1 },
   tracing: true,
   connectReservedConcurrency: 50,
+  eventArchiveDays: 30,
 };
 
 export const PRESETS = { dev: DEV_PRESET, prod: PROD_PRESET } as const;
@@ -215,6 +228,8 @@ const flatContextSchema = z
     apiGatewayCloudWatchRole: boolish,
     tracing: boolish,
     connectReservedConcurrency: numberish,
+    eventBus: z.string(),
+    eventArchiveDays: numberish,
   })
   .partial();
 

@@ -17,6 +17,7 @@ import type { Construct } from 'constructs';
 import { LAMBDA_ENTRIES, type LambdaName } from '../lambdas/entries/index.js';
 import type { StageSettings } from './config.js';
 import { RoomcastAuth } from './constructs/auth.js';
+import { RoomcastEventBus } from './constructs/event-bus.js';
 import { RoomcastFunction } from './constructs/function.js';
 import { RoomcastMonitoring } from './constructs/monitoring.js';
 import { RoomcastPushApi } from './constructs/push-api.js';
@@ -50,14 +51,16 @@ export const FUNCTION_BINDINGS: Record<
     /** The @connections methods it calls; absent for functions with no management client at all. */
     connections?: ConnectionsMethod[];
     maxDataBytes?: boolean;
+    /** Publishes events to backends (PutEvents on the stage's bus only). */
+    events?: boolean;
   }
 > = {
   // Verifies the token and the origin only.
   authorizer: {},
   // Stores the connection (connection item, broadcast entry, counters).
-  connect: { store: ['putConnection'], connections: [] },
+  connect: { store: ['putConnection'], connections: [], events: true },
   // Removes the connection and its memberships (found on the index).
-  disconnect: { store: ['removeConnection'], connections: [] },
+  disconnect: { store: ['removeConnection'], connections: [], events: true },
   // join/leave/send/direct; a delivery that meets a gone connection prunes it. Posts acks, errors, messages.
   message: {
     store: [
@@ -71,6 +74,7 @@ export const FUNCTION_BINDINGS: Record<
     ],
     connections: ['POST'],
     maxDataBytes: true,
+    events: true,
   },
   // Every /v1 route; posts messages and closes connections.
   push: {
@@ -89,9 +93,10 @@ export const FUNCTION_BINDINGS: Record<
     ],
     connections: ['POST', 'DELETE'],
     maxDataBytes: true,
+    events: true,
   },
   // Settles counters for items TTL deleted: counter updates only (plus reading the stream).
-  expiry: { store: ['settleExpired'] },
+  expiry: { store: ['settleExpired'], events: true },
   // apikey stages: checks the push API key before the push function (its secret only, bound below).
   pushAuthorizer: {},
 };
@@ -128,6 +133,7 @@ export class RoomcastStack extends Stack {
   readonly webSocketApi: RoomcastWebSocketApi;
   readonly pushApi: RoomcastPushApi;
   readonly monitoring: RoomcastMonitoring;
+  readonly eventBus: RoomcastEventBus;
 
   constructor(scope: Construct, id: string, props: RoomcastStackProps) {
     super(scope, id, props);
@@ -217,6 +223,14 @@ export class RoomcastStack extends Stack {
       removalPolicy,
     });
 
+    this.eventBus = new RoomcastEventBus(this, 'Events', {
+      bus: settings.eventBus,
+      name: `roomcast-${settings.stage}`,
+      source: `roomcast.${settings.stage}`,
+      archiveDays: settings.eventArchiveDays,
+      removalPolicy,
+    });
+
     // Each function gets the variables its configuration reads and the grants it uses, no more.
     for (const [entry, fn] of this.deployedFunctions()) {
       const binding = FUNCTION_BINDINGS[entry];
@@ -227,6 +241,7 @@ export class RoomcastStack extends Stack {
         fn.addEnvironment('HISTORY_TTL_SECONDS', String(settings.historyTtlSeconds));
         fn.addEnvironment('MAILBOX_TTL_SECONDS', String(settings.mailboxTtlSeconds));
       }
+      if (binding.events) this.eventBus.bind(fn);
     }
     this.auth.bindClientAuth(authorizer);
     if (settings.allowedOrigins.length > 0) {
@@ -252,6 +267,7 @@ export class RoomcastStack extends Stack {
       // The authorizer refuses bad tokens by throwing (API Gateway's only way to answer 401).
       errorsAreNotFaults: { authorizer: TIMEOUTS.authorizer },
       thresholds: settings.alarms,
+      eventsToBackends: this.eventBus.bus !== undefined,
       ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
     });
 

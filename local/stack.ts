@@ -8,7 +8,12 @@ import { createDisconnectHandler } from '../lambdas/handlers/disconnect.js';
 import { createExpiryHandler } from '../lambdas/handlers/expiry.js';
 import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
-import { createApiKeySource, createRuntime, createTokenVerifier } from '../lambdas/runtime.js';
+import {
+  createApiKeySource,
+  createRuntime,
+  createTokenVerifier,
+  observabilityFor,
+} from '../lambdas/runtime.js';
 import { ensureTable, type LocalDynamo, localDynamoClient, startDynalite, sweepExpired } from './dynamo.js';
 import {
   type ConnectionsEmulation,
@@ -17,6 +22,7 @@ import {
   LocalGateway,
   type LocalRoute,
 } from './gateway.js';
+import { WebhookSender, type WebhookSenderOptions } from './webhook-sender.js';
 
 export const LOCAL_DEFAULTS = {
   host: '127.0.0.1',
@@ -26,6 +32,7 @@ export const LOCAL_DEFAULTS = {
   stage: 'local',
   region: 'us-east-1',
   tableName: 'roomcast-local',
+  webhookSecret: 'dev-webhook-secret',
 } as const;
 
 export interface LocalStackOptions {
@@ -54,6 +61,10 @@ export interface LocalStackOptions {
   /** Retention of room messages and of user messages (seconds; 0 stores none). */
   historyTtlSeconds?: number;
   mailboxTtlSeconds?: number;
+  /** Events to backends as signed POSTs to `url` (ROOMCAST_WEBHOOK_URL); absent: events are off. */
+  webhook?: { url: string; secret?: string } & Partial<
+    Pick<WebhookSenderOptions, 'maxQueue' | 'concurrency' | 'requestTimeoutMs' | 'retryForMs' | 'timers'>
+  >;
 }
 
 export interface LocalStack {
@@ -64,6 +75,8 @@ export interface LocalStack {
   dynamoEndpoint: string;
   tableName: string;
   gateway: LocalGateway;
+  /** The webhook sender when `webhook` was given. */
+  webhook: WebhookSender | undefined;
   /** Runs one TTL sweep now; returns the number of items deleted. */
   sweep(): Promise<number>;
   close(): Promise<void>;
@@ -150,7 +163,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     POWERTOOLS_SERVICE_NAME: 'roomcast',
     POWERTOOLS_METRICS_NAMESPACE: 'Roomcast',
   };
-  const runtime = createRuntime(loadConfig(env));
+  const config = loadConfig(env);
+  const observability = observabilityFor(config);
+  const webhook = options.webhook
+    ? new WebhookSender({
+        secret: LOCAL_DEFAULTS.webhookSecret,
+        ...options.webhook,
+        source: config.events.source,
+        region: LOCAL_DEFAULTS.region,
+        account: api.accountId,
+        metrics: observability.sink,
+        warn: (message, fields) => logger.warn(message, fields ?? {}),
+      })
+    : undefined;
+  const runtime = createRuntime(config, webhook ? { events: webhook } : {});
   handlers = {
     authorizer: createAuthorizerHandler(runtime, createTokenVerifier(runtime.config)),
     connect: createConnectHandler(runtime),
@@ -179,11 +205,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     dynamoEndpoint: dynamo.endpoint,
     tableName,
     gateway,
+    webhook,
     sweep,
     close: () => {
       closing ??= (async () => {
         if (sweeper) clearInterval(sweeper);
         await gateway.shutdown();
+        await webhook?.close();
         const closed = new Promise<void>((resolve) => gateway.server.close(() => resolve()));
         gateway.server.closeAllConnections();
         await closed;

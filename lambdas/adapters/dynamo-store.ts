@@ -8,7 +8,15 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ValidationError } from '../domain/errors.js';
-import type { Clock, ConnectionRecord, ConnectionStore, MemberRecord, Page, Stats } from '../domain/ports.js';
+import type {
+  Clock,
+  ConnectionRecord,
+  ConnectionStore,
+  MemberRecord,
+  Page,
+  RemovedConnection,
+  Stats,
+} from '../domain/ports.js';
 import { EVERYONE_SHARDS, keys, STATS_SHARDS, shardOf, TABLE_SCHEMA } from './table.js';
 
 type Item = Record<string, unknown>;
@@ -33,7 +41,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     private readonly counterTtlSeconds = 7 * 24 * 3600,
   ) {}
 
-  async putConnection(c: ConnectionRecord): Promise<void> {
+  async putConnection(c: ConnectionRecord): Promise<{ firstOfUser: boolean }> {
     const [previous] = await Promise.all([
       this.doc.send(
         new PutCommand({
@@ -61,9 +69,10 @@ export class DynamoConnectionStore implements ConnectionStore {
         }),
       ),
     ]);
-    if (previous.Attributes) return;
+    if (previous.Attributes) return { firstOfUser: false };
     const userConnections = await this.addCounter(keys.userCounter(c.userId), 'connections', 1);
     await this.addStats(c.connectionId, { connections: 1, users: userConnections === 1 ? 1 : 0 });
+    return { firstOfUser: userConnections === 1 };
   }
 
   async getConnection(connectionId: string): Promise<ConnectionRecord | undefined> {
@@ -75,7 +84,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     return toConnection(item);
   }
 
-  async removeConnection(connectionId: string): Promise<boolean> {
+  async removeConnection(connectionId: string): Promise<RemovedConnection | undefined> {
     // The connection item goes first: a join that re-reads it afterwards sees it gone and undoes
     // itself, and every membership written before that read is found by the query below.
     const removed = await this.doc.send(
@@ -95,28 +104,30 @@ export class DynamoConnectionStore implements ConnectionStore {
       this.removeMemberships(connectionId),
     ]);
     const old = removed.Attributes;
-    if (!old) return false;
-    await this.connectionGone(connectionId, String(old.userId));
-    return true;
+    if (!old) return undefined;
+    return this.connectionGone(connectionId, String(old.userId));
   }
 
   /**
    * Settles the counters for an item DynamoDB's TTL deleted (from the table's
    * stream): a connection or membership that nothing removed in time.
    */
-  async settleExpired(item: Record<string, unknown>): Promise<void> {
+  async settleExpired(item: Record<string, unknown>): Promise<RemovedConnection | undefined> {
     const { pk, sk } = item;
-    if (typeof pk !== 'string' || typeof sk !== 'string') return;
+    if (typeof pk !== 'string' || typeof sk !== 'string') return undefined;
     if (pk.startsWith(keys.connPrefix) && sk === keys.connection('').sk) {
-      await this.connectionGone(String(item.connectionId), String(item.userId));
-    } else if (pk.startsWith(keys.roomPrefix) && sk.startsWith(keys.connPrefix)) {
+      return this.connectionGone(String(item.connectionId), String(item.userId));
+    }
+    if (pk.startsWith(keys.roomPrefix) && sk.startsWith(keys.connPrefix)) {
       await this.memberGone(String(item.room), String(item.connectionId));
     }
+    return undefined;
   }
 
-  private async connectionGone(connectionId: string, userId: string): Promise<void> {
+  private async connectionGone(connectionId: string, userId: string): Promise<RemovedConnection> {
     const left = await this.addCounter(keys.userCounter(userId), 'connections', -1);
     await this.addStats(connectionId, { connections: -1, users: left === 0 ? -1 : 0 });
+    return { connectionId, userId, lastOfUser: left === 0 };
   }
 
   private async memberGone(room: string, connectionId: string): Promise<void> {

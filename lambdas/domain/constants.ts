@@ -15,6 +15,7 @@ export const ROUTE_KEYS = {
   ping: 'ping',
   resume: 'resume',
   history: 'history',
+  emit: 'emit',
 } as const;
 
 /** The client actions that have their own route; everything else lands on `$default`. */
@@ -26,6 +27,7 @@ export const ACTION_ROUTES = [
   ROUTE_KEYS.ping,
   ROUTE_KEYS.resume,
   ROUTE_KEYS.history,
+  ROUTE_KEYS.emit,
 ] as const;
 
 export const ERROR_CODES = [
@@ -71,6 +73,12 @@ export const METRICS = {
   stored: 'MessagesStored',
   seqConflicts: 'SeqConflicts',
   replayed: 'MessagesReplayed',
+  /** Events to backends the publisher accepted (EventBridge PutEvents succeeded, or queued locally). */
+  eventsPublished: 'EventsPublished',
+  /** Events to backends that could not be sent after retries (or were dropped from a full queue). */
+  eventsFailed: 'EventsFailed',
+  /** Events a request stopped waiting for (the publisher was slow); they may still be sent. */
+  eventsSlow: 'EventsSlow',
 } as const;
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 

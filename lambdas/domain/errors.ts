@@ -80,3 +80,11 @@ export class ConflictError extends RoomcastError {
     this.name = 'ConflictError';
   }
 }
+
+/** A fault on our side whose message is still fit for the client (e.g. an event the backends did not accept). */
+export class InternalError extends RoomcastError {
+  constructor(message: string, cause?: unknown) {
+    super('INTERNAL', message, { cause });
+    this.name = 'InternalError';
+  }
+}

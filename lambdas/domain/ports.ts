@@ -3,6 +3,8 @@
  * the API Gateway management API; tests implement them in memory.
  */
 
+import type { BackendEvent } from './events.js';
+
 export interface ConnectionRecord {
   connectionId: string;
   userId: string;
@@ -33,10 +35,11 @@ export interface Stats {
 }
 
 export interface ConnectionStore {
-  putConnection(connection: ConnectionRecord): Promise<void>;
+  /** Stores a connection; `firstOfUser` when the user's connection count went from 0 to 1. */
+  putConnection(connection: ConnectionRecord): Promise<{ firstOfUser: boolean }>;
   getConnection(connectionId: string): Promise<ConnectionRecord | undefined>;
-  /** Removes the connection and all its memberships; true when the connection was still stored. Idempotent. */
-  removeConnection(connectionId: string): Promise<boolean>;
+  /** Removes the connection and all its memberships; what it removed, undefined when it was no longer stored. Idempotent. */
+  removeConnection(connectionId: string): Promise<RemovedConnection | undefined>;
   userConnections(userId: string): Promise<ConnectionRecord[]>;
   /** Adds a membership; true when it is new. */
   addMember(member: MemberRecord): Promise<boolean>;
@@ -53,7 +56,7 @@ export interface ConnectionStore {
   /** Throws when the store cannot be reached. */
   checkHealth(): Promise<void>;
   /** Settles the counters for an item the store's TTL deleted without any handler removing it. */
-  settleExpired(item: Record<string, unknown>): Promise<void>;
+  settleExpired(item: Record<string, unknown>): Promise<RemovedConnection | undefined>;
 }
 
 export type PostOutcome = 'delivered' | 'gone' | 'failed';
@@ -128,4 +131,18 @@ export interface StreamStore {
   complete(key: string, answer: string): Promise<void>;
   /** Gives a claimed key up (the request failed), so a retry runs again. */
   release(key: string): Promise<void>;
+}
+
+/** What removing a connection changed: whose it was and whether it was the user's last one. */
+export interface RemovedConnection {
+  connectionId: string;
+  userId: string;
+  /** The user's connection count went from 1 to 0 with this removal. */
+  lastOfUser: boolean;
+}
+
+/** Hands events to the backends (EventBridge on AWS, a signed webhook locally). */
+export interface EventPublisher {
+  /** Resolves once every event was accepted (sent, or queued to be sent); rejects when one was not. */
+  publish(events: BackendEvent[]): Promise<void>;
 }

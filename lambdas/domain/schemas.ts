@@ -121,6 +121,18 @@ export const historyQuery = z
     limit: z.coerce.number({ error: 'limit must be a number' }).pipe(historyLimit).optional(),
   })
   .superRefine(oneDirection);
+export const emitFrame = z.strictObject({
+  action: z.literal('emit'),
+  id: clientId.optional(),
+  event: eventName,
+  data,
+  /** Validated here; repeats are dropped by the idempotency work (CONTRACT section 6). */
+  idempotencyKey: z
+    .string({ error: 'idempotencyKey must be a string' })
+    .min(1, 'idempotencyKey must not be empty')
+    .max(64, 'idempotencyKey must be at most 64 characters')
+    .optional(),
+});
 
 export const clientFrame = z.discriminatedUnion('action', [
   joinFrame,
@@ -130,6 +142,7 @@ export const clientFrame = z.discriminatedUnion('action', [
   pingFrame,
   resumeFrame,
   historyFrame,
+  emitFrame,
 ]);
 export type ClientFrame = z.infer<typeof clientFrame>;
 

@@ -1,5 +1,12 @@
 import { METRICS } from './constants.js';
 import { ForbiddenError, NotFoundError } from './errors.js';
+import {
+  type BackendEvent,
+  type BackendEvents,
+  type CloseReason,
+  closedEvents,
+  EVENT_TYPES,
+} from './events.js';
 import { type FanoutResult, fanOut } from './fanout.js';
 import { ackFrame, messageFrame, pongFrame, roomFrame, type ServerFrame } from './frames.js';
 import { mayJoin } from './permissions.js';
@@ -39,6 +46,8 @@ export interface ServiceDeps {
   rateLimit?: ClientRateLimit;
   /** Stored delivery: seq, history, resume, idempotency. */
   streams: Streams;
+  /** Events to backends; absent when they are off. */
+  events?: BackendEvents;
 }
 
 /** Who sent a client frame, as the authorizer established it on `$connect`. */
@@ -82,13 +91,22 @@ export class RoomcastService {
       connectedAt,
       expiresAt: this.expiry(connectedAt),
     };
-    await this.deps.store.putConnection(record);
+    const { firstOfUser } = await this.deps.store.putConnection(record);
     this.deps.metrics.count(METRICS.connectionsOpened);
+    const opened: BackendEvent = {
+      detailType: EVENT_TYPES.connectionOpened,
+      detail: { connectionId, userId, connectedAt },
+    };
+    this.notify(
+      firstOfUser ? [opened, { detailType: EVENT_TYPES.userOnline, detail: { userId } }] : [opened],
+    );
   }
 
-  async disconnect(connectionId: string): Promise<void> {
+  async disconnect(connectionId: string, reason: CloseReason = 'client'): Promise<void> {
     const removed = await this.deps.store.removeConnection(connectionId);
-    if (removed) this.deps.metrics.count(METRICS.connectionsClosed);
+    if (!removed) return;
+    this.deps.metrics.count(METRICS.connectionsClosed);
+    this.notify(closedEvents(removed, reason));
   }
 
   /** Carries out one client frame and returns the answer for the sender. */
@@ -106,8 +124,20 @@ export class RoomcastService {
         return ackFrame(frame.id);
       }
       case 'leave':
-        await this.leaveConnection(frame.room, caller.connectionId);
+        await this.leaveConnection(frame.room, caller.connectionId, caller.userId);
         return ackFrame(frame.id);
+      case 'emit': {
+        assertDataSize(frame.data, this.deps.settings.maxDataBytes);
+        if (!this.deps.events?.enabled) throw new NotFoundError('events to backends are off on this stage');
+        const messageId = this.deps.ids.messageId();
+        const ts = this.deps.clock.now();
+        const { userId, connectionId } = caller;
+        await this.deps.events.accept({
+          detailType: EVENT_TYPES.clientEvent,
+          detail: { userId, connectionId, event: frame.event, data: frame.data, messageId, ts },
+        });
+        return ackFrame(frame.id, { messageId, ts });
+      }
       case 'send': {
         assertDataSize(frame.data, this.deps.settings.maxDataBytes);
         await this.deps.rateLimit?.check(caller.connectionId);
@@ -274,7 +304,7 @@ export class RoomcastService {
     const connections = await this.deps.store.userConnections(userId);
     const left = await Promise.all(
       connections.map(async (c) => {
-        if (!(await this.leaveConnection(room, c.connectionId))) return false;
+        if (!(await this.leaveConnection(room, c.connectionId, userId))) return false;
         await this.deps.gateway.post(c.connectionId, JSON.stringify(roomFrame('left', room)));
         return true;
       }),
@@ -286,8 +316,9 @@ export class RoomcastService {
   async closeConnection(connectionId: string): Promise<void> {
     const connection = await this.deps.store.getConnection(connectionId);
     if (!connection) throw new NotFoundError(`connection ${connectionId} is not open`);
+    // Forgotten first, so that the `$disconnect` the close causes finds nothing and the reason stays `server`.
+    await this.disconnect(connectionId, 'server');
     await this.deps.gateway.close(connectionId);
-    await this.disconnect(connectionId);
   }
 
   /** Closes every connection of a user; one that fails to close does not stop the others. */
@@ -295,8 +326,8 @@ export class RoomcastService {
     const connections = await this.deps.store.userConnections(userId);
     const outcomes = await Promise.allSettled(
       connections.map(async (c) => {
+        await this.disconnect(c.connectionId, 'server');
         await this.deps.gateway.close(c.connectionId);
-        await this.disconnect(c.connectionId);
       }),
     );
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -329,17 +360,25 @@ export class RoomcastService {
       joinedAt: this.deps.clock.now(),
       expiresAt: connection.expiresAt,
     };
-    await store.addMember(member);
+    const added = await store.addMember(member);
     // The connection may have closed while we wrote: its cleanup could have missed this membership.
     if (!(await store.getConnection(connectionId))) {
       await store.removeMember(room, connectionId);
       return false;
     }
+    if (added) this.notify([{ detailType: EVENT_TYPES.roomJoined, detail: { room, userId, connectionId } }]);
     return true;
   }
 
-  private leaveConnection(room: string, connectionId: string): Promise<boolean> {
-    return this.deps.store.removeMember(room, connectionId);
+  private async leaveConnection(room: string, connectionId: string, userId: string): Promise<boolean> {
+    const left = await this.deps.store.removeMember(room, connectionId);
+    if (left) this.notify([{ detailType: EVENT_TYPES.roomLeft, detail: { room, userId, connectionId } }]);
+    return left;
+  }
+
+  /** Tells the backends; the handler wrapper waits for it a bounded time once the answer is out. */
+  private notify(events: BackendEvent[]): void {
+    this.deps.events?.notify(events);
   }
 
   private async publish(
@@ -367,7 +406,7 @@ export class RoomcastService {
     const started = this.deps.clock.now();
     const result = await fanOut(targets, payload, {
       gateway: this.deps.gateway,
-      prune: (connectionId) => this.disconnect(connectionId),
+      prune: (connectionId) => this.disconnect(connectionId, 'gone'),
       concurrency: this.deps.settings.fanoutConcurrency,
       except,
     });

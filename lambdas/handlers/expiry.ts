@@ -1,6 +1,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { closedEvents } from '../domain/events.js';
 import type { Runtime } from '../runtime.js';
 import { instrumented } from './wrapper.js';
 
@@ -18,7 +19,7 @@ export function isTtlDeletion(record: DynamoDBRecord): boolean {
  * no handler removed (a lost `$disconnect`), the stats counters are settled.
  * Failed records are reported one by one so only they are retried.
  */
-export function createExpiryHandler(runtime: Pick<Runtime, 'observability' | 'store'>) {
+export function createExpiryHandler(runtime: Pick<Runtime, 'observability' | 'store' | 'events'>) {
   return (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> =>
     instrumented(runtime, 'expiry', { requestId: context?.awsRequestId }, context, async ({ logger }) => {
       const batchItemFailures: DynamoDBBatchResponse['batchItemFailures'] = [];
@@ -26,7 +27,8 @@ export function createExpiryHandler(runtime: Pick<Runtime, 'observability' | 'st
         if (!isTtlDeletion(record) || !record.dynamodb?.OldImage) continue;
         try {
           const item = unmarshall(record.dynamodb.OldImage as Record<string, AttributeValue>);
-          await runtime.store.settleExpired(item);
+          const expired = await runtime.store.settleExpired(item);
+          if (expired) runtime.events?.notify(closedEvents(expired, 'expired'));
         } catch (error) {
           logger.error('settling an expired item failed', error as Error);
           batchItemFailures.push({ itemIdentifier: record.dynamodb.SequenceNumber ?? '' });

@@ -58,7 +58,7 @@ export function describeProblem(
 }
 
 export async function instrumented<T>(
-  runtime: Pick<Runtime, 'observability'>,
+  runtime: Pick<Runtime, 'observability' | 'events'>,
   name: string,
   keys: Record<string, unknown>,
   context: Context | undefined,
@@ -70,6 +70,8 @@ export async function instrumented<T>(
   try {
     return await body({ logger, requestId: String(keys.requestId ?? 'unknown') });
   } finally {
+    // Events to backends still being sent: waited for a bounded time, after the answer, before Lambda freezes.
+    await runtime.events?.settle();
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 }

@@ -65,6 +65,11 @@ export interface RoomcastMonitoringProps {
    * @default - no subscription
    */
   readonly alarmEmail?: string;
+  /**
+   * Alarm on events to backends that could not be sent (EventsFailed).
+   * @default false
+   */
+  readonly eventsToBackends?: boolean;
 }
 
 /**
@@ -289,6 +294,13 @@ export class RoomcastMonitoring extends Construct {
         this.customMetric(METRICS.internalErrors),
       ]),
     );
+    this.dashboard.addWidgets(
+      graph('Events to backends', [
+        this.customMetric(METRICS.eventsPublished),
+        this.customMetric(METRICS.eventsFailed),
+        this.customMetric(METRICS.eventsSlow),
+      ]),
+    );
   }
 
   private alarm(id: string, description: string, metric: IMetric, threshold: number, periods = 1): Alarm {
@@ -370,6 +382,14 @@ export class RoomcastMonitoring extends Construct {
       thresholds.deliveryFailureRate,
       3,
     );
+    if (this.props.eventsToBackends) {
+      this.alarm(
+        'EventsFailed',
+        'roomcast events to backends: events could not be put on the bus after retries (lost)',
+        this.customMetric(METRICS.eventsFailed),
+        1,
+      );
+    }
     this.alarm(
       'FanoutDurationP99',
       `roomcast fan-out: p99 FanoutDuration at or above ${thresholds.fanoutP99Ms} ms, 3 periods of 5 minutes`,

@@ -10,6 +10,7 @@ import type {
   MetricSink,
   Page,
   PostOutcome,
+  RemovedConnection,
   Stats,
   StreamId,
   StreamStore,
@@ -31,7 +32,12 @@ export class MemoryStore implements ConnectionStore {
     return expiresAt > Math.floor(this.clock.now() / 1000);
   }
   async putConnection(c: ConnectionRecord) {
+    const known = this.connections.has(c.connectionId);
     this.connections.set(c.connectionId, c);
+    return { firstOfUser: !known && this.countOf(c.userId) === 1 };
+  }
+  private countOf(userId: string) {
+    return [...this.connections.values()].filter((c) => c.userId === userId).length;
   }
   async getConnection(id: string) {
     const c = this.connections.get(id);
@@ -39,7 +45,10 @@ export class MemoryStore implements ConnectionStore {
   }
   async removeConnection(id: string) {
     for (const room of this.members.values()) room.delete(id);
-    return this.connections.delete(id);
+    const c = this.connections.get(id);
+    if (!c) return undefined;
+    this.connections.delete(id);
+    return { connectionId: id, userId: c.userId, lastOfUser: this.countOf(c.userId) === 0 };
   }
   async userConnections(userId: string) {
     return [...this.connections.values()].filter((c) => c.userId === userId && this.live(c.expiresAt));
@@ -91,7 +100,9 @@ export class MemoryStore implements ConnectionStore {
     };
   }
   async checkHealth() {}
-  async settleExpired(_item: Record<string, unknown>) {}
+  async settleExpired(_item: Record<string, unknown>): Promise<RemovedConnection | undefined> {
+    return undefined;
+  }
 }
 
 /** A gateway that records what was posted and answers per connection as told. */
@@ -218,6 +229,21 @@ export class MemoryStreamStore implements StreamStore {
   }
 }
 
+/** Stored delivery over an in-memory stream store, with the default retention. */
+export function memoryStreams(
+  clock: Clock,
+  metrics: MetricSink,
+  streamSettings: Partial<StreamSettings> = {},
+  streamStore = new MemoryStreamStore(clock),
+) {
+  return new Streams({
+    streams: streamStore,
+    clock,
+    metrics,
+    settings: { historyTtlSeconds: 86_400, mailboxTtlSeconds: 604_800, ...streamSettings },
+  });
+}
+
 export function serviceWithFakes(
   settings: Partial<ServiceSettings> = {},
   streamSettings: Partial<StreamSettings> = {},
@@ -227,12 +253,7 @@ export function serviceWithFakes(
   const gateway = new RecordingGateway();
   const metrics = new CountingSink();
   const streamStore = new MemoryStreamStore(clock);
-  const streams = new Streams({
-    streams: streamStore,
-    clock,
-    metrics,
-    settings: { historyTtlSeconds: 86_400, mailboxTtlSeconds: 604_800, ...streamSettings },
-  });
+  const streams = memoryStreams(clock, metrics, streamSettings, streamStore);
   let seq = 0;
   const service = new RoomcastService({
     store,

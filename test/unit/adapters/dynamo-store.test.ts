@@ -92,11 +92,47 @@ describe('DynamoConnectionStore', () => {
   it('removes a connection that is already gone without touching counters, and cleans its memberships', async () => {
     doc.on(DeleteCommand).resolves({});
     doc.on(QueryCommand).resolves({ Items: [{ room: 'r1' }] });
-    expect(await store().removeConnection('c')).toBe(false);
+    expect(await store().removeConnection('c')).toBeUndefined();
     const keys = doc.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key);
     expect(keys).toContainEqual({ pk: 'CONN#c', sk: 'META' });
     expect(keys).toContainEqual({ pk: 'ROOM#r1', sk: 'CONN#c' });
     expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
+  });
+
+  it("reports the user's 0↔1 connection transitions it observed (for user.online / user.offline)", async () => {
+    doc.on(PutCommand).resolves({});
+    doc
+      .on(UpdateCommand)
+      .resolvesOnce({ Attributes: { connections: 2 } })
+      .resolves({});
+    const s = store();
+    const c = { connectionId: 'c', userId: 'u', connectedAt: NOW, expiresAt: later };
+    expect(await s.putConnection(c)).toEqual({ firstOfUser: false });
+    doc.reset();
+    doc.on(PutCommand).resolves({});
+    doc
+      .on(UpdateCommand)
+      .resolvesOnce({ Attributes: { connections: 1 } })
+      .resolves({});
+    expect(await s.putConnection(c)).toEqual({ firstOfUser: true });
+    doc.reset();
+    doc.on(DeleteCommand).resolves({ Attributes: { userId: 'u' } });
+    doc.on(QueryCommand).resolves({ Items: [] });
+    doc
+      .on(UpdateCommand)
+      .resolvesOnce({ Attributes: { connections: 0 } })
+      .resolves({});
+    expect(await s.removeConnection('c')).toEqual({ connectionId: 'c', userId: 'u', lastOfUser: true });
+    doc.reset();
+    doc
+      .on(UpdateCommand)
+      .resolvesOnce({ Attributes: { connections: 0 } })
+      .resolves({});
+    expect(await s.settleExpired({ pk: 'CONN#c', sk: 'META', connectionId: 'c', userId: 'u' })).toEqual({
+      connectionId: 'c',
+      userId: 'u',
+      lastOfUser: true,
+    });
   });
 
   it('refuses a nextToken that belongs to another room', async () => {

@@ -31,6 +31,7 @@ describe('expiry handler', () => {
     const settled: Record<string, unknown>[] = [];
     store.settleExpired = async (item) => {
       settled.push(item);
+      return undefined;
     };
     const handler = createExpiryHandler(runtime);
 
