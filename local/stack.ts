@@ -9,6 +9,7 @@ import { createExpiryHandler } from '../lambdas/handlers/expiry.js';
 import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
 import { createApiKeySource, createRuntime, createTokenVerifier } from '../lambdas/runtime.js';
+import { createDemoRoute } from './demo/route.js';
 import { ensureTable, type LocalDynamo, localDynamoClient, startDynalite, sweepExpired } from './dynamo.js';
 import { type GatewayHandlers, type GatewayLimits, LocalGateway, type LocalRoute } from './gateway.js';
 
@@ -86,6 +87,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let handlers: GatewayHandlers | undefined;
   // Pages and endpoints only the local stack has (nothing of these exists in the CDK stack).
   const routes: LocalRoute[] = [];
+  let base = '';
+  routes.push(
+    createDemoRoute({
+      jwtSecret: options.jwtSecret ?? LOCAL_DEFAULTS.jwtSecret,
+      apiKey: options.apiKeys?.[0] ?? LOCAL_DEFAULTS.apiKey,
+      base: () => base,
+    }),
+  );
   const api = {
     apiId: 'local',
     stage: LOCAL_DEFAULTS.stage,
@@ -108,7 +117,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     gateway.server.listen(options.port ?? LOCAL_DEFAULTS.port, host, () => resolve());
   });
   const { port } = gateway.server.address() as AddressInfo;
-  const base = `http://${host}:${port}`;
+  base = `http://${host}:${port}`;
 
   const env: Record<string, string> = {
     TABLE_NAME: tableName,
