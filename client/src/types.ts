@@ -2,14 +2,17 @@ import type { RoomcastError } from './errors.js';
 import type { PositionStorage } from './storage.js';
 import type { Timers } from './timers.js';
 
+/** A listener that accepts the event classes of both the DOM and `ws` (method syntax keeps parameters bivariant). */
+type Listener<E> = { bivariant(event: E): void }['bivariant'];
+
 /** The part of a WebSocket the client uses: the browser's WebSocket and the `ws` package both have it. */
 export interface WebSocketLike {
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: unknown) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: Listener<unknown> | null;
+  onmessage: Listener<{ data: unknown }> | null;
+  onclose: Listener<unknown> | null;
+  onerror: Listener<unknown> | null;
 }
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
