@@ -25,11 +25,11 @@ function reply(res: ServerResponse, status: number, type: string, body: string |
 const json = (res: ServerResponse, status: number, body: unknown) =>
   reply(res, status, 'application/json', JSON.stringify(body));
 
-/** The script of the page: the demo and the SDK bundled by esbuild once, on the first request for it. */
-async function bundle(): Promise<Uint8Array> {
+/** A script bundled by esbuild once, on the first request for it: the demo (with the SDK), or the SDK alone. */
+async function bundle(entry: string): Promise<Uint8Array> {
   const { build } = await import('esbuild');
   const result = await build({
-    entryPoints: [`${HERE}app.ts`],
+    entryPoints: [entry],
     bundle: true,
     minify: true,
     format: 'esm',
@@ -42,12 +42,16 @@ async function bundle(): Promise<Uint8Array> {
 }
 
 /**
- * The demo chat at `/demo/` (page, script), `GET /demo/token?user=NAME` (a client
+ * The demo chat at `/demo/` (page, script; `/demo/client.js` is the SDK alone, for pages of your own), `GET /demo/token?user=NAME` (a client
  * token for that name) and `GET /demo/members?room=ROOM` (who is in the room).
  * Local stack only: the CDK stack has none of these.
  */
 export function createDemoRoute(options: DemoRouteOptions): LocalRoute {
-  let script: Promise<Uint8Array> | undefined;
+  const scripts = new Map<string, Promise<Uint8Array>>();
+  const entries: Record<string, string> = {
+    '/demo/app.js': `${HERE}app.ts`,
+    '/demo/client.js': fileURLToPath(new URL('../../client/src/index.ts', import.meta.url)),
+  };
   const secret = new TextEncoder().encode(options.jwtSecret);
   return async (req, res, url) => {
     if (!url.pathname.startsWith('/demo')) return false;
@@ -61,16 +65,19 @@ export function createDemoRoute(options: DemoRouteOptions): LocalRoute {
         reply(res, 200, 'text/html; charset=utf-8', await readFile(`${HERE}index.html`));
         return true;
       case '/demo/app.js':
-        script ??= bundle();
+      case '/demo/client.js': {
+        const script = scripts.get(url.pathname) ?? bundle(entries[url.pathname] ?? '');
+        scripts.set(url.pathname, script);
         try {
           reply(res, 200, 'text/javascript; charset=utf-8', await script);
         } catch (error) {
-          script = undefined;
+          scripts.delete(url.pathname);
           json(res, 500, {
             error: { code: 'INTERNAL', message: `demo bundle failed: ${(error as Error).message}` },
           });
         }
         return true;
+      }
       case '/demo/token': {
         const user = url.searchParams.get('user') ?? '';
         if (!USER.test(user)) {

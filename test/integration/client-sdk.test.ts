@@ -6,7 +6,7 @@ import {
   RoomcastClient,
   type RoomcastClientOptions,
   type WebSocketLike,
-} from '../../client/src/index.js';
+} from '@roomcast/client';
 import type { LocalStack } from '../../local/stack.js';
 import {
   api,
