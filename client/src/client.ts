@@ -78,22 +78,27 @@ export class Room {
   async join(): Promise<void> {
     const c = this.client;
     const position = this.stream.position;
-    if (position === undefined) {
-      // The room's latest seq before joining: anything after it is delivered live or filled from history.
+    if (position !== undefined) {
       try {
-        const page = (await c.request({ action: 'history', room: this.name, limit: 1 })) as HistoryPage;
-        if (this.stream.position === undefined && typeof page.seq === 'number')
-          this.stream.position = page.seq;
+        const ack = await c.request({ action: 'resume', rooms: { [this.name]: position } });
+        const failed = ack.rooms?.[this.name]?.error;
+        if (failed) throw new RoomcastError(failed, `cannot join room ${this.name}`);
+        c.resumed(ack);
+        this.joined = true;
+        return;
       } catch (error) {
-        if (LOST.has((error as RoomcastError).code)) throw error;
+        // A server without resume (contract section 6) is joined the plain way.
+        if ((error as RoomcastError).code !== 'UNKNOWN_ACTION') throw error;
       }
-      await c.request({ action: 'join', room: this.name });
-    } else {
-      const ack = await c.request({ action: 'resume', rooms: { [this.name]: position } });
-      const failed = ack.rooms?.[this.name]?.error;
-      if (failed) throw new RoomcastError(failed, `cannot join room ${this.name}`);
-      c.resumed(ack);
     }
+    // The room's latest seq before joining: anything after it is delivered live or filled from history.
+    try {
+      const page = (await c.request({ action: 'history', room: this.name, limit: 1 })) as HistoryPage;
+      if (this.stream.position === undefined && typeof page.seq === 'number') this.stream.position = page.seq;
+    } catch (error) {
+      if (LOST.has((error as RoomcastError).code)) throw error;
+    }
+    await c.request({ action: 'join', room: this.name });
     this.joined = true;
   }
 

@@ -168,7 +168,7 @@ describe('requests', () => {
 
 describe('ordering', () => {
   it('delivers in seq order, holding early frames and dropping repeats', async () => {
-    const { client } = setup();
+    const { client, timers } = setup();
     const ws = await open(client);
     const lobby = await joinRoom(client, ws, 'lobby', 40);
     const seen: unknown[] = [];
@@ -184,6 +184,9 @@ describe('ordering', () => {
       [42, 42, 'lobby', 'bob'],
       [43, 43, 'lobby', 'bob'],
     ]);
+    // Repeats leave nothing behind that looks like a gap: no history request beyond the join's probe.
+    await timers.advance(5000);
+    expect(ws.sent.filter((f) => f.action === 'history')).toHaveLength(1);
   });
 
   it('delivers messages without seq (not stored) at once', async () => {
@@ -361,6 +364,26 @@ describe('reconnect and resume', () => {
     expect(ws2.lastOf('resume')).toMatchObject({ rooms: { lobby: 10 } });
     ws2.ack('resume', { rooms: { lobby: { seq: 10, recovered: true } } });
     await joined;
+  });
+});
+
+describe('servers without resume', () => {
+  it('joins the plain way when resume is an unknown action', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 4);
+    ws.drop();
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    next.receive({ type: 'error', id: next.lastOf('resume').id, code: 'UNKNOWN_ACTION', message: 'no resume' });
+    await flush();
+    expect(next.lastOf('join')).toMatchObject({ room: 'lobby' });
+    next.ack('join');
+    await flush();
+    expect(client.state).toBe('open');
+    expect(lobby.joined).toBe(true);
   });
 });
 
