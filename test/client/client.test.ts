@@ -377,7 +377,12 @@ describe('servers without resume', () => {
     const next = FakeSocket.last();
     next.open();
     await flush();
-    next.receive({ type: 'error', id: next.lastOf('resume').id, code: 'UNKNOWN_ACTION', message: 'no resume' });
+    next.receive({
+      type: 'error',
+      id: next.lastOf('resume').id,
+      code: 'UNKNOWN_ACTION',
+      message: 'no resume',
+    });
     await flush();
     expect(next.lastOf('join')).toMatchObject({ room: 'lobby' });
     next.ack('join');
