@@ -2,7 +2,8 @@
 /**
  * `npm start`: the whole roomcast service on this machine, no AWS account needed.
  * Environment: PORT, ROOMCAST_JWT_SECRET, ROOMCAST_API_KEY (comma-separated for
- * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, LOG_LEVEL.
+ * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, ROOMCAST_HISTORY_TTL_SECONDS,
+ * ROOMCAST_MAILBOX_TTL_SECONDS, LOG_LEVEL.
  */
 import * as z from 'zod';
 import { LOCAL_DEFAULTS, startLocalStack } from '../local/stack.js';
@@ -14,6 +15,8 @@ const env = z
     ROOMCAST_API_KEY: z.string().min(1).optional(),
     DYNAMODB_ENDPOINT: z.url().optional(),
     ROOMCAST_ALLOWED_ORIGINS: z.string().optional(),
+    ROOMCAST_HISTORY_TTL_SECONDS: z.coerce.number().int().nonnegative().optional(),
+    ROOMCAST_MAILBOX_TTL_SECONDS: z.coerce.number().int().nonnegative().optional(),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('WARN'),
   })
   .parse(process.env);
@@ -27,6 +30,12 @@ const stack = await startLocalStack({
   ...(env.ROOMCAST_ALLOWED_ORIGINS
     ? { allowedOrigins: env.ROOMCAST_ALLOWED_ORIGINS.split(',').map((o) => o.trim()) }
     : {}),
+  ...(env.ROOMCAST_HISTORY_TTL_SECONDS === undefined
+    ? {}
+    : { historyTtlSeconds: env.ROOMCAST_HISTORY_TTL_SECONDS }),
+  ...(env.ROOMCAST_MAILBOX_TTL_SECONDS === undefined
+    ? {}
+    : { mailboxTtlSeconds: env.ROOMCAST_MAILBOX_TTL_SECONDS }),
   logLevel: env.LOG_LEVEL,
 });
 

@@ -35,6 +35,8 @@ export const environmentSchema = z
     MAX_MESSAGE_BYTES: positiveInt(LIMITS.maxMessageBytes),
     FANOUT_CONCURRENCY: positiveInt(64),
     CONNECTION_TTL_SECONDS: positiveInt(LIMITS.connectionTtlSeconds),
+    HISTORY_TTL_SECONDS: z.coerce.number().int().nonnegative().default(LIMITS.historyTtlSeconds),
+    MAILBOX_TTL_SECONDS: z.coerce.number().int().nonnegative().default(LIMITS.mailboxTtlSeconds),
     SECRET_CACHE_SECONDS: z.coerce.number().int().nonnegative().default(300),
     POWERTOOLS_SERVICE_NAME: z.string().default('roomcast'),
     POWERTOOLS_METRICS_NAMESPACE: z.string().default('Roomcast'),
@@ -70,6 +72,10 @@ export interface Config {
   maxMessageBytes: number;
   fanoutConcurrency: number;
   connectionTtlSeconds: number;
+  /** Retention of room messages; 0 stores none. */
+  historyTtlSeconds: number;
+  /** Retention of user messages (the mailbox); 0 stores none. */
+  mailboxTtlSeconds: number;
   secretCacheMs: number;
   serviceName: string;
   metricsNamespace: string;
@@ -112,6 +118,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     fanoutConcurrency: e.FANOUT_CONCURRENCY,
     connectionTtlSeconds: e.CONNECTION_TTL_SECONDS,
+    historyTtlSeconds: e.HISTORY_TTL_SECONDS,
+    mailboxTtlSeconds: e.MAILBOX_TTL_SECONDS,
     secretCacheMs: e.SECRET_CACHE_SECONDS * 1000,
     serviceName: e.POWERTOOLS_SERVICE_NAME,
     metricsNamespace: e.POWERTOOLS_METRICS_NAMESPACE,

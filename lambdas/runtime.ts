@@ -4,12 +4,14 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { monotonicFactory } from 'ulid';
 import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth.js';
 import { DynamoConnectionStore } from './adapters/dynamo-store.js';
+import { DynamoStreamStore } from './adapters/dynamo-streams.js';
 import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
 import { createObservability, type Observability } from './adapters/observability.js';
 import { cachedSecret, parseApiKeys, parseJwtSecrets } from './adapters/secrets.js';
 import { type Config, ConfigError } from './config.js';
 import type { Clock, ConnectionGateway, ConnectionStore } from './domain/ports.js';
 import { RoomcastService } from './domain/service.js';
+import { Streams } from './domain/streams.js';
 
 /** Everything a handler needs, built once per process from the parsed configuration. */
 export interface Runtime {
@@ -57,6 +59,12 @@ export function createRuntime(config: Config): Runtime {
     { logger: observability.logger },
   );
   const nextId = monotonicFactory();
+  const streams = new Streams({
+    streams: new DynamoStreamStore(createDocumentClient(config), config.tableName ?? '', clock),
+    clock,
+    metrics: observability.sink,
+    settings: { historyTtlSeconds: config.historyTtlSeconds, mailboxTtlSeconds: config.mailboxTtlSeconds },
+  });
   const service = new RoomcastService({
     store,
     gateway,
@@ -68,6 +76,7 @@ export function createRuntime(config: Config): Runtime {
       fanoutConcurrency: config.fanoutConcurrency,
       connectionTtlSeconds: config.connectionTtlSeconds,
     },
+    streams,
   });
   return { config, observability, clock, store, gateway, service };
 }

@@ -40,6 +40,9 @@ export interface LocalStackOptions {
   sweepIntervalMs?: number;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   fanoutConcurrency?: number;
+  /** Retention of room messages and of user messages (seconds; 0 stores none). */
+  historyTtlSeconds?: number;
+  mailboxTtlSeconds?: number;
 }
 
 export interface LocalStack {
@@ -131,6 +134,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     MAX_MESSAGE_BYTES: String(limits.maxMessageBytes),
     FANOUT_CONCURRENCY: String(options.fanoutConcurrency ?? 64),
     LOG_LEVEL: options.logLevel ?? 'INFO',
+    HISTORY_TTL_SECONDS: String(options.historyTtlSeconds ?? LIMITS.historyTtlSeconds),
+    MAILBOX_TTL_SECONDS: String(options.mailboxTtlSeconds ?? LIMITS.mailboxTtlSeconds),
     POWERTOOLS_SERVICE_NAME: 'roomcast',
     POWERTOOLS_METRICS_NAMESPACE: 'Roomcast',
   };

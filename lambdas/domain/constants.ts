@@ -13,6 +13,8 @@ export const ROUTE_KEYS = {
   send: 'send',
   direct: 'direct',
   ping: 'ping',
+  resume: 'resume',
+  history: 'history',
 } as const;
 
 /** The client actions that have their own route; everything else lands on `$default`. */
@@ -22,6 +24,8 @@ export const ACTION_ROUTES = [
   ROUTE_KEYS.send,
   ROUTE_KEYS.direct,
   ROUTE_KEYS.ping,
+  ROUTE_KEYS.resume,
+  ROUTE_KEYS.history,
 ] as const;
 
 export const ERROR_CODES = [
@@ -32,6 +36,7 @@ export const ERROR_CODES = [
   'NOT_FOUND',
   'PAYLOAD_TOO_LARGE',
   'RATE_LIMITED',
+  'CONFLICT',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -45,6 +50,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   NOT_FOUND: 404,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  CONFLICT: 409,
   INTERNAL: 500,
 };
 
@@ -62,6 +68,9 @@ export const METRICS = {
   fanoutDuration: 'FanoutDuration',
   pushRequests: 'PushRequests',
   internalErrors: 'InternalErrors',
+  stored: 'MessagesStored',
+  seqConflicts: 'SeqConflicts',
+  replayed: 'MessagesReplayed',
 } as const;
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 
@@ -77,4 +86,15 @@ export const LIMITS = {
   connectionTtlSeconds: 2 * 60 * 60 + 10 * 60,
   maxBatch: 25,
   maxClientIdLength: 64,
+  /** Rooms one `resume` may name. */
+  maxResumeRooms: 50,
+  /** Missed messages a `resume` replays per stream; more gives `recovered: false`. */
+  maxReplay: 200,
+  defaultHistoryLimit: 50,
+  maxHistoryLimit: 100,
+  /** Default retention of room messages and of user messages (the mailbox). */
+  historyTtlSeconds: 86_400,
+  mailboxTtlSeconds: 604_800,
+  /** How long an idempotency key is remembered. */
+  idempotencyTtlSeconds: 86_400,
 } as const;

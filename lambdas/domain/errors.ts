@@ -62,3 +62,10 @@ export class PayloadTooLargeError extends RoomcastError {
     this.name = 'PayloadTooLargeError';
   }
 }
+
+export class ConflictError extends RoomcastError {
+  constructor(message: string) {
+    super('CONFLICT', message);
+    this.name = 'ConflictError';
+  }
+}

@@ -4,6 +4,8 @@ import type { ErrorCode } from './constants.js';
 export interface MessageFrame {
   type: 'message';
   room?: string;
+  /** The message's place in its stream; absent when it was not stored. */
+  seq?: number;
   event: string;
   data: unknown;
   from?: string;
@@ -17,6 +19,28 @@ export interface AckFrame {
   ok: true;
   messageId?: string;
   ts?: number;
+  seq?: number;
+  /** A repeat of an idempotent request: the first answer, not delivered again. */
+  replayed?: true;
+  /** `resume`: each room's position, or why it was refused. */
+  rooms?: Record<string, StreamPosition | { error: ErrorCode }>;
+  user?: StreamPosition | { error: ErrorCode };
+}
+
+export interface StreamPosition {
+  seq: number;
+  recovered: boolean;
+}
+
+export interface HistoryFrame {
+  type: 'history';
+  id?: string;
+  room: string;
+  /** Message frames, in ascending seq. */
+  messages: unknown[];
+  /** The room's latest seq. */
+  seq: number;
+  more: boolean;
 }
 
 export interface PongFrame {
@@ -32,12 +56,13 @@ export interface ErrorFrame {
   message: string;
 }
 
-export type ServerFrame = MessageFrame | AckFrame | PongFrame | ErrorFrame;
+export type ServerFrame = MessageFrame | AckFrame | PongFrame | ErrorFrame | HistoryFrame;
 
 export function messageFrame(fields: Omit<MessageFrame, 'type'>): MessageFrame {
   return {
     type: 'message',
     ...(fields.room === undefined ? {} : { room: fields.room }),
+    ...(fields.seq === undefined ? {} : { seq: fields.seq }),
     event: fields.event,
     data: fields.data,
     ...(fields.from === undefined ? {} : { from: fields.from }),
@@ -46,7 +71,7 @@ export function messageFrame(fields: Omit<MessageFrame, 'type'>): MessageFrame {
   };
 }
 
-export function ackFrame(id: string | undefined, extra?: { messageId: string; ts: number }): AckFrame {
+export function ackFrame(id: string | undefined, extra?: Omit<AckFrame, 'type' | 'id' | 'ok'>): AckFrame {
   return { type: 'ack', ...(id === undefined ? {} : { id }), ok: true, ...extra };
 }
 

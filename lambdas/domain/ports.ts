@@ -80,3 +80,52 @@ export interface MetricSink {
   count(name: string, value?: number): void;
   milliseconds(name: string, value: number): void;
 }
+
+/** A stream of stored messages: every room is one, and so is every user (the mailbox). */
+export interface StreamId {
+  kind: 'room' | 'user';
+  name: string;
+}
+
+export interface StoredMessage {
+  seq: number;
+  /** The message frame exactly as delivered, JSON text. */
+  frame: string;
+}
+
+export interface AppendResult {
+  seq: number;
+  /** Conditional puts that found their seq taken and moved on to the next one. */
+  conflicts: number;
+}
+
+export type IdempotencyClaim =
+  | { state: 'new' }
+  | { state: 'done'; fingerprint: string; answer: string }
+  | { state: 'pending'; fingerprint: string };
+
+/** Stored messages per stream (history, resume, the mailbox) and idempotency records. */
+export interface StreamStore {
+  /**
+   * Stores a message at its stream's next seq: taking the number and storing the
+   * message are one conditional write, retried on the next seq when taken.
+   */
+  append(stream: StreamId, frame: (seq: number) => string, expiresAt: number): Promise<AppendResult>;
+  /** The stream's latest seq (0 when nothing was ever stored); seqs are never reused. */
+  latest(stream: StreamId): Promise<number>;
+  /**
+   * Live messages in ascending seq: `after` gives the oldest `limit` with a greater
+   * seq, `before` the latest `limit` with a smaller one, neither the latest `limit`.
+   * `more` is true when further messages exist in the direction asked.
+   */
+  read(
+    stream: StreamId,
+    query: { after?: number; before?: number; limit: number },
+  ): Promise<{ messages: StoredMessage[]; more: boolean }>;
+  /** Claims an idempotency key: `new` when this caller is the first and must run the request. */
+  claim(key: string, fingerprint: string, expiresAt: number, staleAfterMs: number): Promise<IdempotencyClaim>;
+  /** Records the answer of a claimed key. */
+  complete(key: string, answer: string): Promise<void>;
+  /** Gives a claimed key up (the request failed), so a retry runs again. */
+  release(key: string): Promise<void>;
+}

@@ -29,6 +29,23 @@ const data = z
   .optional()
   .transform((value) => (value === undefined ? null : value));
 
+/** `store: false`: delivered live only, no seq, never in history. */
+const store = z.boolean({ error: 'store must be true or false' }).optional();
+const clientIdempotencyKey = z
+  .string({ error: 'idempotencyKey must be a string' })
+  .min(1, 'idempotencyKey must not be empty')
+  .max(64, 'idempotencyKey must be at most 64 characters')
+  .optional();
+/** The push API's `Idempotency-Key` header and a batch message's `idempotencyKey`. */
+export const pushIdempotencyKey = z
+  .string({ error: 'idempotencyKey must be a string' })
+  .regex(/^[\x21-\x7e]{1,128}$/, 'the idempotency key must be 1-128 visible ASCII characters');
+const seq = z
+  .number({ error: 'seq must be a number' })
+  .int('seq must be a whole number')
+  .min(0, 'seq must be 0 or more')
+  .max(Number.MAX_SAFE_INTEGER, 'seq is too large');
+
 export const joinFrame = z.strictObject({
   action: z.literal('join'),
   id: clientId.optional(),
@@ -45,6 +62,8 @@ export const sendFrame = z.strictObject({
   room: roomName,
   event: eventName,
   data,
+  store,
+  idempotencyKey: clientIdempotencyKey,
 });
 export const directFrame = z.strictObject({
   action: z.literal('direct'),
@@ -52,8 +71,48 @@ export const directFrame = z.strictObject({
   userId,
   event: eventName,
   data,
+  store,
+  idempotencyKey: clientIdempotencyKey,
 });
 export const pingFrame = z.strictObject({ action: z.literal('ping'), id: clientId.optional() });
+export const resumeFrame = z.strictObject({
+  action: z.literal('resume'),
+  id: clientId.optional(),
+  rooms: z
+    .record(roomName, seq, { error: 'rooms must be an object of room name to last seq' })
+    .refine((rooms) => Object.keys(rooms).length <= LIMITS.maxResumeRooms, {
+      message: `rooms may name at most ${LIMITS.maxResumeRooms} rooms`,
+    })
+    .optional(),
+  user: seq.optional(),
+});
+const historyLimit = z
+  .number({ error: 'limit must be a number' })
+  .int('limit must be a whole number')
+  .min(1, 'limit must be at least 1')
+  .max(LIMITS.maxHistoryLimit, `limit must be at most ${LIMITS.maxHistoryLimit}`);
+function oneDirection(query: { since?: number | undefined; before?: number | undefined }, ctx: z.RefinementCtx) {
+  if (query.since !== undefined && query.before !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['before'], message: 'give since or before, not both' });
+  }
+}
+export const historyFrame = z
+  .strictObject({
+    action: z.literal('history'),
+    id: clientId.optional(),
+    room: roomName,
+    since: seq.optional(),
+    before: seq.optional(),
+    limit: historyLimit.optional(),
+  })
+  .superRefine(oneDirection);
+export const historyQuery = z
+  .strictObject({
+    since: z.coerce.number({ error: 'since must be a number' }).pipe(seq).optional(),
+    before: z.coerce.number({ error: 'before must be a number' }).pipe(seq).optional(),
+    limit: z.coerce.number({ error: 'limit must be a number' }).pipe(historyLimit).optional(),
+  })
+  .superRefine(oneDirection);
 
 export const clientFrame = z.discriminatedUnion('action', [
   joinFrame,
@@ -61,6 +120,8 @@ export const clientFrame = z.discriminatedUnion('action', [
   sendFrame,
   directFrame,
   pingFrame,
+  resumeFrame,
+  historyFrame,
 ]);
 export type ClientFrame = z.infer<typeof clientFrame>;
 
@@ -75,6 +136,8 @@ export const pushBody = z
     event: eventName,
     data,
     exceptConnectionId: connectionId.optional(),
+    store,
+    idempotencyKey: pushIdempotencyKey.optional(),
   })
   .superRefine((body, ctx) => {
     const given = pushTargetKeys.filter((key) => body[key] !== undefined);

@@ -13,8 +13,10 @@ import type {
   MetricSink,
   Page,
   Stats,
+  StreamId,
 } from './ports.js';
 import { assertDataSize, type ClientFrame, type PushBody } from './schemas.js';
+import { roomStream, type Streams, userStream } from './streams.js';
 
 export interface ServiceSettings {
   /** Largest serialized `data` of one message, in bytes. */
@@ -32,6 +34,8 @@ export interface ServiceDeps {
   ids: IdGenerator;
   metrics: MetricSink;
   settings: ServiceSettings;
+  /** Stored delivery: seq, history, resume, idempotency. */
+  streams: Streams;
 }
 
 /** Who sent a client frame, as the authorizer established it on `$connect`. */
@@ -44,6 +48,15 @@ export interface Caller {
 
 export interface PushResult extends FanoutResult {
   messageId: string;
+  /** The message's seq in the room's or user's stream, when it was stored. */
+  seq?: number;
+}
+
+/** What a stored (or live-only) publish answers. */
+interface Sent extends FanoutResult {
+  messageId: string;
+  ts: number;
+  seq?: number;
 }
 
 export interface UserPresence {
@@ -97,32 +110,87 @@ export class RoomcastService {
         if (!(await this.deps.store.isMember(frame.room, caller.connectionId))) {
           throw new ForbiddenError(`join room ${frame.room} before sending to it`);
         }
-        const sent = await this.publish(
-          this.deps.store.roomConnectionIds(frame.room),
-          { room: frame.room, event: frame.event, data: frame.data, from: caller.userId },
-          new Set([caller.connectionId]),
+        const { id, idempotencyKey, ...body } = frame;
+        const { answer, replayed } = await this.deps.streams.once(
+          idempotencyKey === undefined ? undefined : `USER#${caller.userId}#${idempotencyKey}`,
+          body,
+          async () =>
+            ackFields(
+              await this.publish(
+                this.deps.store.roomConnectionIds(frame.room),
+                { room: frame.room, event: frame.event, data: frame.data, from: caller.userId },
+                new Set([caller.connectionId]),
+                frame.store === false ? undefined : roomStream(frame.room),
+              ),
+            ),
         );
-        return ackFrame(frame.id, { messageId: sent.messageId, ts: sent.ts });
+        return ackFrame(id, { ...answer, ...(replayed ? { replayed: true as const } : {}) });
       }
       case 'direct': {
         assertDataSize(frame.data, this.deps.settings.maxDataBytes);
-        const connections = await this.deps.store.userConnections(frame.userId);
-        if (connections.length === 0) {
-          throw new NotFoundError(`user ${frame.userId} has no open connections`);
-        }
-        const sent = await this.publish(
-          connections.map((c) => c.connectionId),
-          { event: frame.event, data: frame.data, from: caller.userId },
-          new Set([caller.connectionId]),
+        const { id, idempotencyKey, ...body } = frame;
+        const { answer, replayed } = await this.deps.streams.once(
+          idempotencyKey === undefined ? undefined : `USER#${caller.userId}#${idempotencyKey}`,
+          body,
+          async () => {
+            const stream = frame.store === false ? undefined : userStream(frame.userId);
+            const connections = await this.deps.store.userConnections(frame.userId);
+            // An offline user's message waits in the mailbox, unless the mailbox is off.
+            if (connections.length === 0 && !(stream && this.deps.streams.stores(stream))) {
+              throw new NotFoundError(`user ${frame.userId} has no open connections`);
+            }
+            return ackFields(
+              await this.publish(
+                connections.map((c) => c.connectionId),
+                { event: frame.event, data: frame.data, from: caller.userId },
+                new Set([caller.connectionId]),
+                stream,
+              ),
+            );
+          },
         );
-        return ackFrame(frame.id, { messageId: sent.messageId, ts: sent.ts });
+        return ackFrame(id, { ...answer, ...(replayed ? { replayed: true as const } : {}) });
+      }
+      case 'resume': {
+        const outcome = await this.deps.streams.resume(frame, {
+          userId: caller.userId,
+          rooms: caller.rooms,
+          join: (room) => this.joinConnection(room, caller.connectionId, caller.userId),
+          post: async (text) => {
+            await this.deps.gateway.post(caller.connectionId, text);
+          },
+        });
+        return ackFrame(frame.id, outcome);
+      }
+      case 'history': {
+        if (!mayJoin(frame.room, caller.rooms)) {
+          throw new ForbiddenError(`room ${frame.room} is not in your token's rooms claim`);
+        }
+        const page = await this.deps.streams.history(frame.room, frame);
+        return {
+          type: 'history',
+          ...(frame.id === undefined ? {} : { id: frame.id }),
+          room: frame.room,
+          ...page,
+        };
       }
     }
   }
 
   /** A backend push to one target. */
-  async push(body: PushBody): Promise<PushResult> {
+  async push(body: PushBody, idempotencyKey?: string): Promise<PushResult & { replayed: boolean }> {
     assertDataSize(body.data, this.deps.settings.maxDataBytes);
+    const { idempotencyKey: own, ...rest } = body;
+    const key = idempotencyKey ?? own;
+    const { answer, replayed } = await this.deps.streams.once(
+      key === undefined ? undefined : `PUSH#${key}`,
+      rest,
+      () => this.pushOnce(body),
+    );
+    return { ...answer, replayed };
+  }
+
+  private async pushOnce(body: PushBody): Promise<PushResult> {
     const except = new Set(body.exceptConnectionId === undefined ? [] : [body.exceptConnectionId]);
     const content = { event: body.event, data: body.data };
     let targets: Iterable<string> | AsyncIterable<string[]>;
@@ -135,12 +203,30 @@ export class RoomcastService {
     } else {
       targets = this.deps.store.allConnectionIds();
     }
+    let stream: StreamId | undefined;
+    if (body.store !== false && body.room !== undefined) stream = roomStream(body.room);
+    if (body.store !== false && body.userId !== undefined) stream = userStream(body.userId);
     const sent = await this.publish(
       targets,
       body.room === undefined ? content : { ...content, room: body.room },
       except,
+      stream,
     );
-    return { messageId: sent.messageId, delivered: sent.delivered, pruned: sent.pruned, failed: sent.failed };
+    return {
+      messageId: sent.messageId,
+      ...(sent.seq === undefined ? {} : { seq: sent.seq }),
+      delivered: sent.delivered,
+      pruned: sent.pruned,
+      failed: sent.failed,
+    };
+  }
+
+  /** A page of a room's history, for backends (no join rules: backends are trusted). */
+  history(
+    room: string,
+    query: { since?: number | undefined; before?: number | undefined; limit?: number | undefined },
+  ) {
+    return this.deps.streams.history(room, query);
   }
 
   async user(userId: string): Promise<UserPresence> {
@@ -245,10 +331,24 @@ export class RoomcastService {
     targets: Iterable<string> | AsyncIterable<string[]>,
     content: { room?: string; event: string; data: unknown; from?: string },
     except: ReadonlySet<string>,
-  ): Promise<FanoutResult & { messageId: string; ts: number }> {
+    stream?: StreamId,
+  ): Promise<Sent> {
     const messageId = this.deps.ids.messageId();
     const ts = this.deps.clock.now();
-    const payload = JSON.stringify(messageFrame({ ...content, messageId, ts }));
+    const frameAt = (seq?: number) => JSON.stringify(messageFrame({ ...content, seq, messageId, ts }));
+    // Stored before any live delivery, so whatever a receiver saw, history and resume find too.
+    let seq: number | undefined;
+    let payload: string;
+    if (stream && this.deps.streams.stores(stream)) {
+      let stored = '';
+      seq = await this.deps.streams.append(stream, (n) => {
+        stored = frameAt(n);
+        return stored;
+      });
+      payload = stored;
+    } else {
+      payload = frameAt();
+    }
     const started = this.deps.clock.now();
     const result = await fanOut(targets, payload, {
       gateway: this.deps.gateway,
@@ -261,6 +361,10 @@ export class RoomcastService {
     metrics.count(METRICS.pruned, result.pruned);
     metrics.count(METRICS.failed, result.failed);
     metrics.milliseconds(METRICS.fanoutDuration, this.deps.clock.now() - started);
-    return { ...result, messageId, ts };
+    return { ...result, messageId, ts, ...(seq === undefined ? {} : { seq }) };
   }
+}
+
+function ackFields(sent: Sent): { messageId: string; ts: number; seq?: number } {
+  return { messageId: sent.messageId, ts: sent.ts, ...(sent.seq === undefined ? {} : { seq: sent.seq }) };
 }

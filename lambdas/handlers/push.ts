@@ -4,8 +4,10 @@ import { HTTP_STATUS, METRICS } from '../domain/constants.js';
 import { NotFoundError, PayloadTooLargeError, UnauthorizedError } from '../domain/errors.js';
 import {
   connectionId as connectionIdSchema,
+  historyQuery,
   pageQuery,
   parseJson,
+  pushIdempotencyKey,
   pushBatchBody,
   pushBody,
   roomMemberBody,
@@ -90,15 +92,21 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
       true,
     ),
     route('POST', '/v1/push', async (_, event) => {
+      const key = header(event, 'Idempotency-Key');
+      const idempotencyKey = key === undefined ? undefined : validate(pushIdempotencyKey, key, 'Idempotency-Key header');
       const body = validate(pushBody, bodyOf(event), 'push body');
-      return json(200, await service.push(body));
+      const { replayed, ...answer } = await service.push(body, idempotencyKey);
+      const result = json(200, answer);
+      if (replayed) result.headers = { ...result.headers, 'idempotent-replayed': 'true' };
+      return result;
     }),
     route('POST', '/v1/push/batch', async (_, event, invocation) => {
       const { messages } = validate(pushBatchBody, bodyOf(event), 'batch body');
       const results = await Promise.all(
         messages.map(async (message, index) => {
           try {
-            return await service.push(validate(pushBody, message, `messages.${index}`));
+            const { replayed, ...answer } = await service.push(validate(pushBody, message, `messages.${index}`));
+            return replayed ? { ...answer, replayed: true } : answer;
           } catch (error) {
             // One message's failure is that message's answer; the others still go out.
             const problem = describeProblem(error, invocation, runtime);
@@ -133,6 +141,11 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
         })),
         ...(members.nextToken ? { nextToken: members.nextToken } : {}),
       });
+    }),
+    route('GET', '/v1/rooms/{room}/history', async (params, event) => {
+      const room = param(params, 'room', roomName);
+      const query = validate(historyQuery, event.queryStringParameters ?? {}, 'query');
+      return json(200, { room, ...(await service.history(room, query)) });
     }),
     route('POST', '/v1/rooms/{room}/members', async (params, event) => {
       const room = param(params, 'room', roomName);

@@ -3,6 +3,7 @@ import { loadConfig } from '../../lambdas/config.js';
 import type {
   Clock,
   ConnectionGateway,
+  IdempotencyClaim,
   ConnectionRecord,
   ConnectionStore,
   MemberRecord,
@@ -10,8 +11,11 @@ import type {
   Page,
   PostOutcome,
   Stats,
+  StreamId,
+  StreamStore,
 } from '../../lambdas/domain/ports.js';
 import { RoomcastService, type ServiceSettings } from '../../lambdas/domain/service.js';
+import { type StreamSettings, Streams } from '../../lambdas/domain/streams.js';
 import type { Runtime } from '../../lambdas/runtime.js';
 
 /** An in-memory ConnectionStore with the same semantics as the DynamoDB one (expiry included). */
@@ -118,11 +122,99 @@ export class CountingSink implements MetricSink {
 
 export const fixedClock = (ms = 1_790_000_000_000): Clock => ({ now: () => ms });
 
-export function serviceWithFakes(settings: Partial<ServiceSettings> = {}) {
+/**
+ * The StreamStore in memory, with the adapter's algorithm: read the head, then a
+ * conditional put at the next free seq (retried), then move the head forward.
+ * Each step awaits, so concurrent appends interleave as they would on DynamoDB.
+ */
+export class MemoryStreamStore implements StreamStore {
+  readonly streams = new Map<string, { head: number; items: Map<number, { frame: string; expiresAt: number }> }>();
+  readonly idempotency = new Map<string, { fingerprint: string; state: 'pending' | 'done'; answer?: string; claimedAt: number; expiresAt: number }>();
+  constructor(private readonly clock: Clock) {}
+  private of(stream: StreamId) {
+    const name = `${stream.kind}#${stream.name}`;
+    let s = this.streams.get(name);
+    if (!s) {
+      s = { head: 0, items: new Map() };
+      this.streams.set(name, s);
+    }
+    return s;
+  }
+  async append(stream: StreamId, frame: (seq: number) => string, expiresAt: number) {
+    const s = this.of(stream);
+    let seq = s.head + 1;
+    await Promise.resolve();
+    let conflicts = 0;
+    while (s.items.has(seq)) {
+      conflicts += 1;
+      seq += 1;
+      await Promise.resolve();
+    }
+    s.items.set(seq, { frame: frame(seq), expiresAt });
+    await Promise.resolve();
+    if (s.head < seq) s.head = seq;
+    return { seq, conflicts };
+  }
+  async latest(stream: StreamId) {
+    const s = this.of(stream);
+    return Math.max(s.head, ...s.items.keys());
+  }
+  async read(stream: StreamId, query: { after?: number; before?: number; limit: number }) {
+    const now = Math.floor(this.clock.now() / 1000);
+    let live = [...this.of(stream).items.entries()]
+      .filter(([, m]) => m.expiresAt > now)
+      .map(([seq, m]) => ({ seq, frame: m.frame }))
+      .sort((a, b) => a.seq - b.seq);
+    if (query.after !== undefined) {
+      const after = query.after;
+      live = live.filter((m) => m.seq > after);
+      return { messages: live.slice(0, query.limit), more: live.length > query.limit };
+    }
+    if (query.before !== undefined) {
+      const before = query.before;
+      live = live.filter((m) => m.seq < before);
+    }
+    return { messages: live.slice(Math.max(0, live.length - query.limit)), more: live.length > query.limit };
+  }
+  async claim(key: string, fingerprint: string, expiresAt: number, staleAfterMs: number): Promise<IdempotencyClaim> {
+    const now = this.clock.now();
+    const found = this.idempotency.get(key);
+    if (
+      !found ||
+      found.expiresAt <= now / 1000 ||
+      (found.state === 'pending' && found.claimedAt < now - staleAfterMs && found.fingerprint === fingerprint)
+    ) {
+      this.idempotency.set(key, { fingerprint, state: 'pending', claimedAt: now, expiresAt });
+      return { state: 'new' };
+    }
+    return found.state === 'done'
+      ? { state: 'done', fingerprint: found.fingerprint, answer: found.answer ?? 'null' }
+      : { state: 'pending', fingerprint: found.fingerprint };
+  }
+  async complete(key: string, answer: string) {
+    const found = this.idempotency.get(key);
+    if (found) this.idempotency.set(key, { ...found, state: 'done', answer });
+  }
+  async release(key: string) {
+    this.idempotency.delete(key);
+  }
+}
+
+export function serviceWithFakes(
+  settings: Partial<ServiceSettings> = {},
+  streamSettings: Partial<StreamSettings> = {},
+) {
   const clock = fixedClock();
   const store = new MemoryStore(clock);
   const gateway = new RecordingGateway();
   const metrics = new CountingSink();
+  const streamStore = new MemoryStreamStore(clock);
+  const streams = new Streams({
+    streams: streamStore,
+    clock,
+    metrics,
+    settings: { historyTtlSeconds: 86_400, mailboxTtlSeconds: 604_800, ...streamSettings },
+  });
   let seq = 0;
   const service = new RoomcastService({
     store,
@@ -131,8 +223,9 @@ export function serviceWithFakes(settings: Partial<ServiceSettings> = {}) {
     metrics,
     ids: { messageId: () => `01JD4Z3M8N6V0Q2W7E5R9T1Y${String(seq++).padStart(2, '0')}` },
     settings: { maxDataBytes: 32 * 1024, fanoutConcurrency: 4, connectionTtlSeconds: 7800, ...settings },
+    streams,
   });
-  return { service, store, gateway, metrics, clock };
+  return { service, store, gateway, metrics, clock, streamStore };
 }
 
 /** A handler Runtime over the in-memory fakes, configured the way the Lambda environment would be. */

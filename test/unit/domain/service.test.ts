@@ -32,11 +32,19 @@ describe('RoomcastService', () => {
       caller('a', 'alice'),
     );
 
-    expect(ack).toEqual({ type: 'ack', id: 'x', ok: true, messageId: expect.any(String), ts: clock.now() });
+    expect(ack).toEqual({
+      type: 'ack',
+      id: 'x',
+      ok: true,
+      messageId: expect.any(String),
+      ts: clock.now(),
+      seq: 1,
+    });
     expect(gateway.framesTo('b')).toEqual([
       {
         type: 'message',
         room: 'lobby',
+        seq: 1,
         event: 'chat',
         data: { t: 1 },
         from: 'alice',

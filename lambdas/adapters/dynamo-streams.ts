@@ -1,0 +1,226 @@
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type {
+  AppendResult,
+  Clock,
+  IdempotencyClaim,
+  StoredMessage,
+  StreamId,
+  StreamStore,
+} from '../domain/ports.js';
+import { TABLE_SCHEMA } from './table.js';
+
+/**
+ * Item layout of the stream store (all in the one table, apart from the
+ * connection items by their pk prefixes, so the counters' reconciler skips them):
+ *
+ * | item | pk | sk | attributes |
+ * |---|---|---|---|
+ * | stream head | `STREAM#ROOM#{room}` / `STREAM#USER#{userId}` | `#HEAD` | `latest` (no TTL: a seq is never reused) |
+ * | message | same pk | `SEQ#{seq, 12 digits}` | `seq`, `frame`, `expiresAt` |
+ * | idempotency record | `IDEM#{scope}#{key}` | `#IDEM` | `fingerprint`, `state`, `answer`, `claimedAt`, `expiresAt` |
+ */
+export const streamKeys = {
+  streamPrefix: 'STREAM#',
+  idempotencyPrefix: 'IDEM#',
+  stream: (s: StreamId) => `STREAM#${s.kind === 'room' ? 'ROOM' : 'USER'}#${s.name}`,
+  head: '#HEAD',
+  message: (seq: number) => `SEQ#${String(seq).padStart(12, '0')}`,
+  messagePrefix: 'SEQ#',
+  idempotency: (key: string) => ({ pk: `IDEM#${key}`, sk: '#IDEM' }),
+} as const;
+
+function isConditionFailure(error: unknown): boolean {
+  return (error as Error).name === 'ConditionalCheckFailedException';
+}
+
+/** The StreamStore over the one DynamoDB table; single-item writes only (no transactions). */
+export class DynamoStreamStore implements StreamStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly clock: Clock,
+  ) {}
+
+  async append(stream: StreamId, frame: (seq: number) => string, expiresAt: number): Promise<AppendResult> {
+    const pk = streamKeys.stream(stream);
+    // The head may lag behind a publisher that stored its message but has not yet moved the head;
+    // then the conditional put below finds the seq taken and tries the next one.
+    let seq = (await this.headLatest(pk)) + 1;
+    let conflicts = 0;
+    for (;;) {
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: { pk, sk: streamKeys.message(seq), seq, frame: frame(seq), expiresAt },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+        break;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        conflicts += 1;
+        seq += 1;
+      }
+    }
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk, sk: streamKeys.head },
+          UpdateExpression: 'SET latest = :seq',
+          ConditionExpression: 'attribute_not_exists(latest) OR latest < :seq',
+          ExpressionAttributeValues: { ':seq': seq },
+        }),
+      );
+    } catch (error) {
+      // A later seq is already recorded: the head only moves forward.
+      if (!isConditionFailure(error)) throw error;
+    }
+    return { seq, conflicts };
+  }
+
+  async latest(stream: StreamId): Promise<number> {
+    const pk = streamKeys.stream(stream);
+    const [head, last] = await Promise.all([
+      this.headLatest(pk),
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :seq)',
+          ExpressionAttributeValues: { ':pk': pk, ':seq': streamKeys.messagePrefix },
+          ProjectionExpression: 'seq',
+          ScanIndexForward: false,
+          Limit: 1,
+          ConsistentRead: true,
+        }),
+      ),
+    ]);
+    const stored = Number(last.Items?.[0]?.seq ?? 0);
+    return Math.max(head, stored);
+  }
+
+  async read(
+    stream: StreamId,
+    query: { after?: number; before?: number; limit: number },
+  ): Promise<{ messages: StoredMessage[]; more: boolean }> {
+    const pk = streamKeys.stream(stream);
+    const ascending = query.after !== undefined;
+    const values: Record<string, unknown> = { ':pk': pk };
+    let condition: string;
+    if (query.after !== undefined) {
+      condition = 'pk = :pk AND sk BETWEEN :from AND :to';
+      values[':from'] = streamKeys.message(query.after + 1);
+      values[':to'] = streamKeys.message(999_999_999_999);
+    } else if (query.before !== undefined) {
+      condition = 'pk = :pk AND sk BETWEEN :from AND :to';
+      values[':from'] = streamKeys.message(0);
+      values[':to'] = streamKeys.message(Math.max(0, query.before - 1));
+    } else {
+      condition = 'pk = :pk AND begins_with(sk, :from)';
+      values[':from'] = streamKeys.messagePrefix;
+    }
+    const now = Math.floor(this.clock.now() / 1000);
+    const found: StoredMessage[] = [];
+    let start: Record<string, unknown> | undefined;
+    // Expired items linger until DynamoDB deletes them; they are skipped here, so read on past them.
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: condition,
+          ExpressionAttributeValues: values,
+          ScanIndexForward: ascending,
+          Limit: query.limit + 1 - found.length,
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        if (Number(item[TABLE_SCHEMA.ttlAttribute]) > now) {
+          found.push({ seq: Number(item.seq), frame: String(item.frame) });
+        }
+      }
+      start = out.LastEvaluatedKey;
+    } while (start && found.length <= query.limit);
+    const more = found.length > query.limit;
+    const page = found.slice(0, query.limit);
+    if (!ascending) page.reverse();
+    return { messages: page, more };
+  }
+
+  async claim(
+    key: string,
+    fingerprint: string,
+    expiresAt: number,
+    staleAfterMs: number,
+  ): Promise<IdempotencyClaim> {
+    const now = this.clock.now();
+    const itemKey = streamKeys.idempotency(key);
+    try {
+      // A first claim, or taking over one whose owner died (pending for too long) or that expired.
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...itemKey, fingerprint, state: 'pending', claimedAt: now, expiresAt },
+          ConditionExpression:
+            'attribute_not_exists(pk) OR #ttl <= :nowSeconds OR (#state = :pending AND claimedAt < :stale AND fingerprint = :fingerprint)',
+          ExpressionAttributeNames: { '#ttl': TABLE_SCHEMA.ttlAttribute, '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':nowSeconds': Math.floor(now / 1000),
+            ':pending': 'pending',
+            ':stale': now - staleAfterMs,
+            ':fingerprint': fingerprint,
+          },
+        }),
+      );
+      return { state: 'new' };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: itemKey, ConsistentRead: true }),
+    );
+    const item = out.Item;
+    if (!item) return this.claim(key, fingerprint, expiresAt, staleAfterMs);
+    if (item.state === 'done') {
+      return { state: 'done', fingerprint: String(item.fingerprint), answer: String(item.answer) };
+    }
+    return { state: 'pending', fingerprint: String(item.fingerprint) };
+  }
+
+  async complete(key: string, answer: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: streamKeys.idempotency(key),
+        UpdateExpression: 'SET #state = :done, answer = :answer',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':done': 'done', ':answer': answer },
+      }),
+    );
+  }
+
+  async release(key: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: streamKeys.idempotency(key) }));
+  }
+
+  private async headLatest(pk: string): Promise<number> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk, sk: streamKeys.head },
+        ProjectionExpression: 'latest',
+        ConsistentRead: true,
+      }),
+    );
+    return Number(out.Item?.latest ?? 0);
+  }
+}

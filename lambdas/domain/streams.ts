@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import { type ErrorCode, LIMITS, METRICS } from './constants.js';
+import { ConflictError } from './errors.js';
+import type { StreamPosition } from './frames.js';
+import { mayJoin } from './permissions.js';
+import type { Clock, MetricSink, StoredMessage, StreamId, StreamStore } from './ports.js';
+
+/** Retention per kind of stream, in seconds; 0 turns storing off for that kind. */
+export interface StreamSettings {
+  historyTtlSeconds: number;
+  mailboxTtlSeconds: number;
+}
+
+export const roomStream = (room: string): StreamId => ({ kind: 'room', name: room });
+export const userStream = (userId: string): StreamId => ({ kind: 'user', name: userId });
+
+/** How long a claimed idempotency key may stay unanswered before a repeat takes it over. */
+const IDEMPOTENCY_STALE_MS = 60_000;
+
+export interface ResumeRequest {
+  rooms?: Record<string, number> | undefined;
+  user?: number | undefined;
+}
+
+export interface ResumeOutcome {
+  rooms?: Record<string, StreamPosition | { error: ErrorCode }>;
+  user?: StreamPosition | { error: ErrorCode };
+}
+
+export interface ResumeCaller {
+  userId: string;
+  /** The token's `rooms` claim. */
+  rooms: readonly string[];
+  /** Joins this connection to a room; false when the connection is closing. */
+  join(room: string): Promise<boolean>;
+  /** Posts one frame (JSON text) to this connection. */
+  post(frame: string): Promise<void>;
+}
+
+interface Replay {
+  position: StreamPosition;
+  messages: StoredMessage[];
+}
+
+/**
+ * Stored delivery: a stream per room and per user, each message at the next
+ * seq, kept for its stream's retention. What happens on `resume`, on `history`
+ * and on an idempotent repeat is decided here.
+ */
+export class Streams {
+  constructor(
+    private readonly deps: {
+      streams: StreamStore;
+      clock: Clock;
+      metrics: MetricSink;
+      settings: StreamSettings;
+    },
+  ) {}
+
+  /** Whether messages of this kind of stream are stored at all. */
+  stores(stream: StreamId): boolean {
+    return this.ttlOf(stream) > 0;
+  }
+
+  /** Stores a message at its stream's next seq; the frame is built once the seq is known. */
+  async append(stream: StreamId, frame: (seq: number) => string): Promise<number> {
+    const expiresAt = Math.floor(this.deps.clock.now() / 1000) + this.ttlOf(stream);
+    const { seq, conflicts } = await this.deps.streams.append(stream, frame, expiresAt);
+    this.deps.metrics.count(METRICS.stored);
+    if (conflicts > 0) this.deps.metrics.count(METRICS.seqConflicts, conflicts);
+    return seq;
+  }
+
+  /** A page of a room's history, ascending; `seq` is the room's latest. */
+  async history(
+    room: string,
+    query: { since?: number | undefined; before?: number | undefined; limit?: number | undefined },
+  ): Promise<{ messages: unknown[]; seq: number; more: boolean }> {
+    const stream = roomStream(room);
+    const limit = query.limit ?? LIMITS.defaultHistoryLimit;
+    const [latest, page] = await Promise.all([
+      this.deps.streams.latest(stream),
+      this.deps.streams.read(stream, {
+        ...(query.since === undefined ? {} : { after: query.since }),
+        ...(query.before === undefined ? {} : { before: query.before }),
+        limit,
+      }),
+    ]);
+    const last = page.messages.at(-1)?.seq ?? 0;
+    return {
+      messages: page.messages.map((m) => JSON.parse(m.frame) as unknown),
+      seq: Math.max(latest, last),
+      more: page.more,
+    };
+  }
+
+  /**
+   * `resume`: for each listed room, join first (the join rules apply; a refused
+   * room is reported, the others go on), then read what was missed, so that
+   * nothing published meanwhile is lost (it may arrive twice, same seq). Then the
+   * user's stream. The missed messages are posted in seq order, stream by stream;
+   * the positions are returned for the ack.
+   */
+  async resume(request: ResumeRequest, caller: ResumeCaller): Promise<ResumeOutcome> {
+    const roomEntries = Object.entries(request.rooms ?? {});
+    const [roomReplays, userReplay] = await Promise.all([
+      Promise.all(
+        roomEntries.map(async ([room, after]) => {
+          if (!mayJoin(room, caller.rooms)) return { error: 'FORBIDDEN' as const };
+          return this.replayOf(roomStream(room), after, () => caller.join(room));
+        }),
+      ),
+      request.user === undefined
+        ? undefined
+        : this.replayOf(userStream(caller.userId), request.user, async () => true),
+    ]);
+    const outcome: ResumeOutcome = {};
+    const replays = [...roomReplays, ...(userReplay ? [userReplay] : [])];
+    for (const replay of replays) {
+      if ('error' in replay) continue;
+      // One after another: the gateway keeps the order of posts to one connection.
+      for (const message of replay.messages) await caller.post(message.frame);
+      this.deps.metrics.count(METRICS.replayed, replay.messages.length);
+    }
+    if (request.rooms !== undefined) {
+      outcome.rooms = Object.fromEntries(
+        roomEntries.map(([room], i) => {
+          const replay = roomReplays[i];
+          return [room, !replay || 'error' in replay ? { error: replay?.error ?? 'INTERNAL' } : replay.position];
+        }),
+      );
+    }
+    if (userReplay) outcome.user = 'error' in userReplay ? { error: userReplay.error } : userReplay.position;
+    return outcome;
+  }
+
+  /**
+   * Runs a request once per idempotency key: a repeat with the same body gets the
+   * first answer (`replayed`), another body or a repeat while the first still runs
+   * gets CONFLICT. Without a key the request simply runs.
+   */
+  async once<T>(
+    key: string | undefined,
+    body: unknown,
+    run: () => Promise<T>,
+  ): Promise<{ answer: T; replayed: boolean }> {
+    if (key === undefined) return { answer: await run(), replayed: false };
+    const { streams, clock } = this.deps;
+    const print = fingerprint(body);
+    const expiresAt = Math.floor(clock.now() / 1000) + LIMITS.idempotencyTtlSeconds;
+    const claim = await streams.claim(key, print, expiresAt, IDEMPOTENCY_STALE_MS);
+    if (claim.state !== 'new' && claim.fingerprint !== print) {
+      throw new ConflictError('this idempotency key was already used with a different body');
+    }
+    if (claim.state === 'pending') {
+      throw new ConflictError('a request with this idempotency key is still running; retry shortly');
+    }
+    if (claim.state === 'done') return { answer: JSON.parse(claim.answer) as T, replayed: true };
+    let answer: T;
+    try {
+      answer = await run();
+    } catch (error) {
+      await streams.release(key);
+      throw error;
+    }
+    await streams.complete(key, JSON.stringify(answer));
+    return { answer, replayed: false };
+  }
+
+  private async replayOf(
+    stream: StreamId,
+    after: number,
+    join: () => Promise<boolean>,
+  ): Promise<Replay | { error: ErrorCode }> {
+    const { streams } = this.deps;
+    const before = await streams.latest(stream);
+    if (after > before) return { error: 'VALIDATION_ERROR' };
+    if (!(await join())) return { error: 'NOT_FOUND' };
+    // Read only after the join: whatever is published from now on is delivered live as well.
+    const { messages } = await streams.read(stream, { after, limit: LIMITS.maxReplay + 1 });
+    const latest = Math.max(before, messages.at(-1)?.seq ?? 0);
+    return decideReplay(after, latest, messages);
+  }
+
+  private ttlOf(stream: StreamId): number {
+    const { settings } = this.deps;
+    return stream.kind === 'room' ? settings.historyTtlSeconds : settings.mailboxTtlSeconds;
+  }
+}
+
+/**
+ * Whether the messages read after `after` are the whole of what was missed: not
+ * when more than 200 are missing, nor when some after `after` expired (0 means
+ * "everything still kept", so a gap before the first kept message is fine then).
+ */
+export function decideReplay(after: number, latest: number, messages: StoredMessage[]): Replay {
+  const missing = latest - after;
+  const first = messages[0]?.seq;
+  const expired = missing > 0 && (first === undefined || (after > 0 && first !== after + 1));
+  const recovered = missing <= LIMITS.maxReplay && messages.length <= LIMITS.maxReplay && !expired;
+  return { position: { seq: latest, recovered }, messages: recovered ? messages : [] };
+}
+
+/** A stable digest of a request body, to tell a repeat from another request under the same key. */
+export function fingerprint(body: unknown): string {
+  return createHash('sha256')
+    .update(JSON.stringify(body) ?? 'null')
+    .digest('base64url');
+}
