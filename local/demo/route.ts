@@ -17,8 +17,16 @@ export interface DemoRouteOptions {
   base: () => string;
 }
 
+/** Pages of your own served from this machine (any port) may use the SDK script and the demo tokens; other sites may not. */
+const LOCAL_ORIGIN = /^http:\/\/(127\.0\.0\.1|localhost)(:\d{1,5})?$/;
+
 function reply(res: ServerResponse, status: number, type: string, body: string | Uint8Array): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  const origin = res.req.headers.origin;
+  res.writeHead(status, {
+    'content-type': type,
+    'cache-control': 'no-store',
+    ...(origin && LOCAL_ORIGIN.test(origin) ? { 'access-control-allow-origin': origin, vary: 'origin' } : {}),
+  });
   res.end(body);
 }
 
