@@ -1,5 +1,3 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import {
   type ClientState,
   memoryStorage,
@@ -7,6 +5,8 @@ import {
   type RoomcastClientOptions,
   type WebSocketLike,
 } from '@roomcast/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import type { LocalStack } from '../../local/stack.js';
 import {
   api,
