@@ -104,6 +104,38 @@ describe('client SDK against the local stack', () => {
     expect(tokens()).toBeGreaterThanOrEqual(2);
   });
 
+  it('recovers by resume what was published while it was away, with nothing after it to reveal the gap', async () => {
+    const s = await start();
+    let release: () => void = () => undefined;
+    let held: Promise<void> | undefined;
+    // Its reconnect waits (token() is held) until the publisher is done.
+    const { client: slow, states } = sdk(s, 'alice', {
+      token: async () => {
+        await held;
+        return token('alice', { expiresIn: '5m' });
+      },
+    });
+    const room = slow.room('lobby');
+    const seen: unknown[] = [];
+    room.on('chat', (data) => seen.push(data));
+    await slow.connect();
+    await room.join();
+    const bob = await member(s, 'bob', 'lobby');
+    await bob.request({ action: 'send', room: 'lobby', event: 'chat', data: 1 });
+    await eventually(async () => expect(seen).toEqual([1]));
+
+    held = new Promise((resolve) => {
+      release = resolve;
+    });
+    const [id] = await connectionIdsOf(s, 'alice');
+    await api(s, 'DELETE', `/v1/connections/${id}`);
+    await reached(slow, states, 'reconnecting');
+    for (let i = 2; i <= 6; i++) await bob.request({ action: 'send', room: 'lobby', event: 'chat', data: i });
+    release();
+
+    await eventually(async () => expect(seen).toEqual([1, 2, 3, 4, 5, 6]), 10_000);
+  });
+
   it('rolls over before the lifetime limit and loses nothing', async () => {
     const s = await start({ limits: { maxLifetimeMs: 3000 } });
     let sockets = 0;
