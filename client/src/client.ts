@@ -223,6 +223,7 @@ export class RoomcastClient {
       this.t.clearTimeout(timer);
     }
     this.fills.clear();
+    this.pingTimer = undefined;
     const sockets = [...this.sockets];
     this.sockets.clear();
     this.ws = this.dialing = this.next = undefined;
@@ -419,6 +420,7 @@ export class RoomcastClient {
     } else if (ws === this.ws || ws === this.dialing) {
       this.ws = this.dialing = undefined;
       this.t.clearTimeout(this.pingTimer);
+      this.pingTimer = undefined;
       if (this.state === 'closed') return;
       if (this.state === 'open') this.setState('reconnecting');
       if (this.next) {

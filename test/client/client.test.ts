@@ -477,6 +477,19 @@ describe('keeping the connection', () => {
     expect(ws.sent.filter((f) => f.action === 'ping')).toHaveLength(2);
   });
 
+  it('keeps pinging on the connection that replaced a lost one', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    await timers.advance(100_000);
+    ws.drop();
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    await timers.advance(300_000);
+    expect(next.sent.filter((f) => f.action === 'ping')).toHaveLength(1);
+  });
+
   it('replaces a connection whose ping gets no pong', async () => {
     FakeSocket.autoPong = false;
     const { client, timers, states } = setup();
