@@ -260,6 +260,27 @@ describe('ordering', () => {
   });
 });
 
+describe('the user stream', () => {
+  it('fills a gap in direct messages by resuming the user stream', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const seen: unknown[] = [];
+    client.on('direct', (_event, data) => seen.push(data));
+    ws.receive(message(undefined, 7));
+    ws.receive(message(undefined, 9));
+    expect(seen).toEqual([7]);
+    await timers.advance(1000);
+    const fill = ws.lastOf('resume');
+    expect(fill).toMatchObject({ user: 7 });
+    expect(fill.rooms).toBeUndefined();
+    ws.receive(message(undefined, 8));
+    ws.receive(message(undefined, 9));
+    ws.ack('resume', { user: { seq: 9, recovered: true } });
+    await flush();
+    expect(seen).toEqual([7, 8, 9]);
+  });
+});
+
 describe('reconnect and resume', () => {
   it('resumes every joined room and the user stream from the last seq seen', async () => {
     const { client, timers } = setup();
@@ -285,6 +306,18 @@ describe('reconnect and resume', () => {
     await flush();
     expect(client.state).toBe('open');
     expect(seen).toEqual([41, 'dm7', 42, 'dm8']);
+  });
+
+  it('resumes a room a backend joined it to', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    ws.receive({ type: 'room', event: 'joined', room: 'ops', by: 'server' });
+    ws.receive(message('ops', 3));
+    ws.drop();
+    await timers.advance(1000);
+    FakeSocket.last().open();
+    await flush();
+    expect(FakeSocket.last().lastOf('resume')).toMatchObject({ rooms: { ops: 3 } });
   });
 
   it('pages history for a room the resume could not recover', async () => {
