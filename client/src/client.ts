@@ -139,6 +139,7 @@ export class RoomcastClient {
   private readonly requests = new Map<string, Request>();
   private readonly sockets = new Set<WebSocketLike>();
   private readonly fills = new Map<Room | undefined, unknown>();
+  private readonly unstored = new Set<string>();
   private outbox: Request[] = [];
   private waiters: { resolve(): void; reject(error: RoomcastError): void }[] = [];
   /** The resumed socket in use; `dialing` becomes it after its resume, `next` replaces it (rollover). */
@@ -501,7 +502,12 @@ export class RoomcastClient {
     } else if (frame.type === 'message') {
       const room = typeof frame.room === 'string' ? this.room(frame.room) : undefined;
       if (typeof frame.seq === 'number') this.take(room, frame.seq, frame as MessageFrame);
-      else this.dispatch(frame as MessageFrame);
+      else if (!this.unstored.has(frame.messageId)) {
+        // Not stored, so no seq: while two connections overlap (rollover) the same frame may come on both.
+        this.unstored.add(frame.messageId);
+        if (this.unstored.size > 256) this.unstored.delete(this.unstored.values().next().value as string);
+        this.dispatch(frame as MessageFrame);
+      }
     } else if (frame.type === 'presence' && typeof frame.room === 'string') {
       this.room(frame.room).events.emit('presence', frame);
     } else if (frame.type === 'room' && typeof frame.room === 'string') {

@@ -554,13 +554,17 @@ describe('keeping the connection', () => {
     ws.receive(message('lobby', 2));
     next.receive(message('lobby', 2));
     ws.receive(message('lobby', 3));
+    // Not stored (typing): the same frame on both connections.
+    const typing = { type: 'message', room: 'lobby', event: 'chat', data: 'typing', messageId: 't1', ts: 1 };
+    ws.receive(typing);
+    next.receive(typing);
     next.ack('resume', { rooms: { lobby: { seq: 3, recovered: true } } });
     await flush();
     expect(ws.closed).toBe(true);
     expect(client.state).toBe('open');
     next.receive(message('lobby', 3));
     next.receive(message('lobby', 4));
-    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(seen).toEqual([1, 2, 3, 'typing', 4]);
     // Requests now go on the new connection.
     void client.ping();
     expect(next.sent.at(-1)?.action).toBe('ping');
