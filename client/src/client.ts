@@ -128,7 +128,7 @@ export class Room {
  * and queues requests while disconnected.
  */
 export class RoomcastClient {
-  state: ClientState = 'idle';
+  private current: ClientState = 'idle';
   private readonly o: Required<Omit<RoomcastClientOptions, 'WebSocket' | 'storage'>>;
   private readonly WS: WebSocketConstructor;
   private readonly storage: PositionStorage;
@@ -153,6 +153,11 @@ export class RoomcastClient {
   private retryTimer?: unknown;
   private pingTimer?: unknown;
   private rolloverTimer?: unknown;
+
+  /** `'idle'` until `connect()`, then `'connecting'`, `'open'`, `'reconnecting'`, `'closed'`. */
+  get state(): ClientState {
+    return this.current;
+  }
 
   constructor(options: RoomcastClientOptions) {
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -289,8 +294,8 @@ export class RoomcastClient {
   }
 
   private setState(state: ClientState): void {
-    if (this.state === state) return;
-    this.state = state;
+    if (this.current === state) return;
+    this.current = state;
     this.events.emit('state', state);
   }
 
