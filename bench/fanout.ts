@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-client]`
+ * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-client] [--no-streams]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -16,9 +16,10 @@ import { type LocalStack, startLocalStack } from '../local/stack.js';
 import { type BundleFigures, measureBundles } from './bundles.js';
 import { clientBench } from './client.js';
 import { ClientPool } from './clients.js';
+import { streamsBench } from './streams.js';
 
 const usage =
-  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-client]';
+  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-client] [--no-streams]';
 
 interface Options {
   sizes: number[];
@@ -26,6 +27,7 @@ interface Options {
   concurrency: number;
   bundles: boolean;
   fanout: boolean;
+  streams: boolean;
   client: boolean;
 }
 
@@ -37,6 +39,7 @@ function parseOptions(): Options {
       concurrency: { type: 'string', default: '64' },
       'no-bundles': { type: 'boolean', default: false },
       'no-fanout': { type: 'boolean', default: false },
+      'no-streams': { type: 'boolean', default: false },
       'no-client': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -63,6 +66,7 @@ function parseOptions(): Options {
     concurrency,
     bundles: !values['no-bundles'],
     fanout: !values['no-fanout'],
+    streams: !values['no-streams'],
     client: !values['no-client'],
   };
 }
@@ -155,6 +159,7 @@ async function main(): Promise<void> {
   if (options.bundles) console.log('\nbundling each Lambda entry and timing its cold import ...');
   const bundles = options.bundles ? await measureBundles(3) : undefined;
   if (options.fanout) await fanoutBench(options);
+  if (options.streams) await streamsBench({ size: 1000, rounds: options.rounds });
   if (bundles) printBundles(bundles);
   if (options.client) await clientBench();
 }

@@ -57,6 +57,10 @@ export const stageSettingsSchema = z
     pushThrottle: throttleSchema,
     /** Largest serialized `data` of one message (MAX_DATA_BYTES). */
     maxDataBytes: z.number().int().positive().max(LIMITS.maxMessageBytes),
+    /** Retention of room messages in seconds (HISTORY_TTL_SECONDS); 0 stores none. */
+    historyTtlSeconds: z.number().int().nonnegative(),
+    /** Retention of user messages, the mailbox, in seconds (MAILBOX_TTL_SECONDS); 0 stores none. */
+    mailboxTtlSeconds: z.number().int().nonnegative(),
     /** Allowed `Origin` headers on `$connect`; empty allows every origin. */
     allowedOrigins: z.array(z.url()),
     clientAuth: clientAuthSchema,
@@ -100,6 +104,8 @@ export const DEV_PRESET: Preset = {
   websocketThrottle: { rateLimit: 100, burstLimit: 50 },
   pushThrottle: { rateLimit: 50, burstLimit: 25 },
   maxDataBytes: LIMITS.defaultMaxDataBytes,
+  historyTtlSeconds: LIMITS.historyTtlSeconds,
+  mailboxTtlSeconds: LIMITS.mailboxTtlSeconds,
   allowedOrigins: [],
   clientAuth: { mode: 'secret' },
   pushAuth: 'apikey',
@@ -165,6 +171,8 @@ const flatContextSchema = z
     deletionProtection: boolish,
     logRetentionDays: numberish,
     maxDataBytes: numberish,
+    historyTtlSeconds: numberish,
+    mailboxTtlSeconds: numberish,
     allowedOrigins: listish,
     pushAuth: z.enum(['apikey', 'iam']),
     alarmEmail: z.string(),

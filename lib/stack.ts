@@ -165,7 +165,11 @@ export class RoomcastStack extends Stack {
       const binding = FUNCTION_BINDINGS[entry];
       if (binding.table) this.table.bind(fn, binding.table);
       if (binding.connections) this.webSocketApi.bindConnections(fn, binding.connections);
-      if (binding.maxDataBytes) fn.addEnvironment('MAX_DATA_BYTES', String(settings.maxDataBytes));
+      if (binding.maxDataBytes) {
+        fn.addEnvironment('MAX_DATA_BYTES', String(settings.maxDataBytes));
+        fn.addEnvironment('HISTORY_TTL_SECONDS', String(settings.historyTtlSeconds));
+        fn.addEnvironment('MAILBOX_TTL_SECONDS', String(settings.mailboxTtlSeconds));
+      }
     }
     this.auth.bindClientAuth(authorizer);
     if (settings.allowedOrigins.length > 0) {

@@ -67,9 +67,15 @@ export class DynamoStreamStore implements StreamStore {
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
         conflicts += 1;
-        seq += 1;
+        // Taken: jump past the latest stored message rather than trying each seq in turn.
+        seq = Math.max(seq, await this.lastStored(pk)) + 1;
       }
     }
+    return { seq, conflicts };
+  }
+
+  async advance(stream: StreamId, seq: number): Promise<void> {
+    const pk = streamKeys.stream(stream);
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -84,27 +90,28 @@ export class DynamoStreamStore implements StreamStore {
       // A later seq is already recorded: the head only moves forward.
       if (!isConditionFailure(error)) throw error;
     }
-    return { seq, conflicts };
   }
 
   async latest(stream: StreamId): Promise<number> {
     const pk = streamKeys.stream(stream);
-    const [head, last] = await Promise.all([
-      this.headLatest(pk),
-      this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :seq)',
-          ExpressionAttributeValues: { ':pk': pk, ':seq': streamKeys.messagePrefix },
-          ProjectionExpression: 'seq',
-          ScanIndexForward: false,
-          Limit: 1,
-          ConsistentRead: true,
-        }),
-      ),
-    ]);
-    const stored = Number(last.Items?.[0]?.seq ?? 0);
+    const [head, stored] = await Promise.all([this.headLatest(pk), this.lastStored(pk)]);
     return Math.max(head, stored);
+  }
+
+  /** The greatest seq still stored (expired or not); every smaller seq was taken before it. */
+  private async lastStored(pk: string): Promise<number> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :seq)',
+        ExpressionAttributeValues: { ':pk': pk, ':seq': streamKeys.messagePrefix },
+        ProjectionExpression: 'seq',
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    return Number(out.Items?.[0]?.seq ?? 0);
   }
 
   async read(

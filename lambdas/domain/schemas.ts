@@ -91,7 +91,10 @@ const historyLimit = z
   .int('limit must be a whole number')
   .min(1, 'limit must be at least 1')
   .max(LIMITS.maxHistoryLimit, `limit must be at most ${LIMITS.maxHistoryLimit}`);
-function oneDirection(query: { since?: number | undefined; before?: number | undefined }, ctx: z.RefinementCtx) {
+function oneDirection(
+  query: { since?: number | undefined; before?: number | undefined },
+  ctx: z.RefinementCtx,
+) {
   if (query.since !== undefined && query.before !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['before'], message: 'give since or before, not both' });
   }

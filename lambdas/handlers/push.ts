@@ -7,9 +7,9 @@ import {
   historyQuery,
   pageQuery,
   parseJson,
-  pushIdempotencyKey,
   pushBatchBody,
   pushBody,
+  pushIdempotencyKey,
   roomMemberBody,
   roomName,
   userId as userIdSchema,
@@ -93,7 +93,8 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
     ),
     route('POST', '/v1/push', async (_, event) => {
       const key = header(event, 'Idempotency-Key');
-      const idempotencyKey = key === undefined ? undefined : validate(pushIdempotencyKey, key, 'Idempotency-Key header');
+      const idempotencyKey =
+        key === undefined ? undefined : validate(pushIdempotencyKey, key, 'Idempotency-Key header');
       const body = validate(pushBody, bodyOf(event), 'push body');
       const { replayed, ...answer } = await service.push(body, idempotencyKey);
       const result = json(200, answer);
@@ -105,7 +106,9 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
       const results = await Promise.all(
         messages.map(async (message, index) => {
           try {
-            const { replayed, ...answer } = await service.push(validate(pushBody, message, `messages.${index}`));
+            const { replayed, ...answer } = await service.push(
+              validate(pushBody, message, `messages.${index}`),
+            );
             return replayed ? { ...answer, replayed: true } : answer;
           } catch (error) {
             // One message's failure is that message's answer; the others still go out.

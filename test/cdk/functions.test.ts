@@ -143,6 +143,12 @@ describe('Lambda functions', () => {
       MAX_DATA_BYTES: String(DEV_PRESET.maxDataBytes),
     });
     expect(env(dev, 'message').MAX_DATA_BYTES).toBe(String(DEV_PRESET.maxDataBytes));
+    for (const name of ['message', 'push'] as const) {
+      expect(env(dev, name), name).toMatchObject({
+        HISTORY_TTL_SECONDS: String(DEV_PRESET.historyTtlSeconds),
+        MAILBOX_TTL_SECONDS: String(DEV_PRESET.mailboxTtlSeconds),
+      });
+    }
     expect(env(oidc, 'push').PUSH_AUTH).toBe('iam');
     expect(env(oidc, 'push').PUSH_API_KEYS_SECRET_ARN).toBeUndefined();
     for (const name of ['authorizer', 'connect', 'disconnect'] as const) {

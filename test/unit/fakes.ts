@@ -3,9 +3,9 @@ import { loadConfig } from '../../lambdas/config.js';
 import type {
   Clock,
   ConnectionGateway,
-  IdempotencyClaim,
   ConnectionRecord,
   ConnectionStore,
+  IdempotencyClaim,
   MemberRecord,
   MetricSink,
   Page,
@@ -22,6 +22,8 @@ import type { Runtime } from '../../lambdas/runtime.js';
 export class MemoryStore implements ConnectionStore {
   readonly connections = new Map<string, ConnectionRecord>();
   readonly members = new Map<string, Map<string, MemberRecord>>();
+  /** Where a membership write or read yields; a property test hands these to fast-check's scheduler. */
+  pause: () => Promise<unknown> = () => Promise.resolve();
 
   constructor(private readonly clock: Clock) {}
 
@@ -43,6 +45,7 @@ export class MemoryStore implements ConnectionStore {
     return [...this.connections.values()].filter((c) => c.userId === userId && this.live(c.expiresAt));
   }
   async addMember(m: MemberRecord) {
+    await this.pause();
     const room = this.members.get(m.room) ?? new Map<string, MemberRecord>();
     this.members.set(m.room, room);
     const isNew = !room.has(m.connectionId);
@@ -57,6 +60,7 @@ export class MemoryStore implements ConnectionStore {
     return m !== undefined && this.live(m.expiresAt);
   }
   async *roomConnectionIds(room: string) {
+    await this.pause();
     yield [...(this.members.get(room)?.values() ?? [])]
       .filter((m) => this.live(m.expiresAt))
       .map((m) => m.connectionId);
@@ -128,8 +132,16 @@ export const fixedClock = (ms = 1_790_000_000_000): Clock => ({ now: () => ms })
  * Each step awaits, so concurrent appends interleave as they would on DynamoDB.
  */
 export class MemoryStreamStore implements StreamStore {
-  readonly streams = new Map<string, { head: number; items: Map<number, { frame: string; expiresAt: number }> }>();
-  readonly idempotency = new Map<string, { fingerprint: string; state: 'pending' | 'done'; answer?: string; claimedAt: number; expiresAt: number }>();
+  readonly streams = new Map<
+    string,
+    { head: number; items: Map<number, { frame: string; expiresAt: number }> }
+  >();
+  readonly idempotency = new Map<
+    string,
+    { fingerprint: string; state: 'pending' | 'done'; answer?: string; claimedAt: number; expiresAt: number }
+  >();
+  /** Where an append yields between its steps; a property test hands these to fast-check's scheduler. */
+  pause: () => Promise<unknown> = () => Promise.resolve();
   constructor(private readonly clock: Clock) {}
   private of(stream: StreamId) {
     const name = `${stream.kind}#${stream.name}`;
@@ -143,23 +155,27 @@ export class MemoryStreamStore implements StreamStore {
   async append(stream: StreamId, frame: (seq: number) => string, expiresAt: number) {
     const s = this.of(stream);
     let seq = s.head + 1;
-    await Promise.resolve();
+    await this.pause();
     let conflicts = 0;
     while (s.items.has(seq)) {
       conflicts += 1;
-      seq += 1;
-      await Promise.resolve();
+      seq = Math.max(seq, ...s.items.keys()) + 1;
+      await this.pause();
     }
     s.items.set(seq, { frame: frame(seq), expiresAt });
-    await Promise.resolve();
-    if (s.head < seq) s.head = seq;
     return { seq, conflicts };
+  }
+  async advance(stream: StreamId, seq: number) {
+    await this.pause();
+    const s = this.of(stream);
+    if (s.head < seq) s.head = seq;
   }
   async latest(stream: StreamId) {
     const s = this.of(stream);
     return Math.max(s.head, ...s.items.keys());
   }
   async read(stream: StreamId, query: { after?: number; before?: number; limit: number }) {
+    await this.pause();
     const now = Math.floor(this.clock.now() / 1000);
     let live = [...this.of(stream).items.entries()]
       .filter(([, m]) => m.expiresAt > now)
@@ -176,7 +192,12 @@ export class MemoryStreamStore implements StreamStore {
     }
     return { messages: live.slice(Math.max(0, live.length - query.limit)), more: live.length > query.limit };
   }
-  async claim(key: string, fingerprint: string, expiresAt: number, staleAfterMs: number): Promise<IdempotencyClaim> {
+  async claim(
+    key: string,
+    fingerprint: string,
+    expiresAt: number,
+    staleAfterMs: number,
+  ): Promise<IdempotencyClaim> {
     const now = this.clock.now();
     const found = this.idempotency.get(key);
     if (

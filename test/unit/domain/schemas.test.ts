@@ -38,7 +38,11 @@ describe('parseClientFrame', () => {
     ['{', 'VALIDATION_ERROR', 'not valid JSON'],
     ['"join"', 'VALIDATION_ERROR', 'JSON object'],
     ['{"action":1}', 'VALIDATION_ERROR', 'no "action"'],
-    ['{"action":"presence"}', 'UNKNOWN_ACTION', 'use one of join, leave, send, direct, ping, resume, history'],
+    [
+      '{"action":"presence"}',
+      'UNKNOWN_ACTION',
+      'use one of join, leave, send, direct, ping, resume, history',
+    ],
     [`{"action":"join","room":"${'r'.repeat(129)}"}`, 'VALIDATION_ERROR', 'room must be 1-128 characters'],
     [`{"action":"send","room":"r","event":"${'e'.repeat(65)}"}`, 'VALIDATION_ERROR', 'event must be 1-64'],
     ['{"action":"direct","userId":"","event":"e"}', 'VALIDATION_ERROR', 'userId must not be empty'],
