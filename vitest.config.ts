@@ -21,6 +21,12 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'client',
+          include: ['test/client/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           env: { ...quiet, ROOMCAST_TEST_DYNAMO: 'dynalite' },

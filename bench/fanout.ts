@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams] [--no-events]`
+ * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-client]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -14,6 +14,7 @@ import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi
 import { createManagementClient } from '../lambdas/adapters/gateway.js';
 import { type LocalStack, startLocalStack } from '../local/stack.js';
 import { type BundleFigures, measureBundles } from './bundles.js';
+import { clientBench } from './client.js';
 import { ClientPool } from './clients.js';
 import { eventsBench } from './events.js';
 import { CITED, measureWorker, model, type WorkerFigures } from './model.js';
@@ -22,7 +23,7 @@ import { streamsBench } from './streams.js';
 import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
-  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams] [--no-events]';
+  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-client]';
 
 interface Options {
   sizes: number[];
@@ -34,6 +35,7 @@ interface Options {
   model: boolean;
   streams: boolean;
   events: boolean;
+  client: boolean;
 }
 
 function parseOptions(): Options {
@@ -48,6 +50,7 @@ function parseOptions(): Options {
       'no-model': { type: 'boolean', default: false },
       'no-streams': { type: 'boolean', default: false },
       'no-events': { type: 'boolean', default: false },
+      'no-client': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -77,6 +80,7 @@ function parseOptions(): Options {
     model: !values['no-model'],
     streams: !values['no-streams'],
     events: !values['no-events'],
+    client: !values['no-client'],
   };
 }
 
@@ -179,6 +183,7 @@ async function main(): Promise<void> {
   if (worker) printModel(worker);
   if (options.streams) await streamsBench({ size: 1000, rounds: options.rounds });
   if (bundles) printBundles(bundles);
+  if (options.client) await clientBench();
 }
 
 async function fanoutBench(options: Options): Promise<void> {

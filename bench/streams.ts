@@ -126,6 +126,7 @@ export async function streamsBench(options: { size: number; rounds: number }): P
         Array.from({ length: 20 }, async () => {
           for (let i = 0; i < perPublisher; i += 1) {
             const out = await streams.append(stream, (seq) => `{"seq":${seq}}`, 2_000_000_000);
+            await streams.advance(stream, out.seq);
             conflicts += out.conflicts;
             seqs.push(out.seq);
           }

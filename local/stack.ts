@@ -14,6 +14,7 @@ import {
   createTokenVerifier,
   observabilityFor,
 } from '../lambdas/runtime.js';
+import { createDemoRoute } from './demo/route.js';
 import { ensureTable, type LocalDynamo, localDynamoClient, startDynalite, sweepExpired } from './dynamo.js';
 import {
   type ConnectionsEmulation,
@@ -114,6 +115,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let handlers: GatewayHandlers | undefined;
   // Pages and endpoints only the local stack has (nothing of these exists in the CDK stack).
   const routes: LocalRoute[] = [];
+  let base = '';
+  routes.push(
+    createDemoRoute({
+      jwtSecret: options.jwtSecret ?? LOCAL_DEFAULTS.jwtSecret,
+      apiKey: options.apiKeys?.[0] ?? LOCAL_DEFAULTS.apiKey,
+      base: () => base,
+    }),
+  );
   const api = {
     apiId: 'local',
     stage: LOCAL_DEFAULTS.stage,
@@ -137,7 +146,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     gateway.server.listen(options.port ?? LOCAL_DEFAULTS.port, host, () => resolve());
   });
   const { port } = gateway.server.address() as AddressInfo;
-  const base = `http://${host}:${port}`;
+  base = `http://${host}:${port}`;
 
   const env: Record<string, string> = {
     TABLE_NAME: tableName,

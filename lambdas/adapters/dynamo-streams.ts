@@ -71,6 +71,11 @@ export class DynamoStreamStore implements StreamStore {
         seq = Math.max(seq, await this.lastStored(pk)) + 1;
       }
     }
+    return { seq, conflicts };
+  }
+
+  async advance(stream: StreamId, seq: number): Promise<void> {
+    const pk = streamKeys.stream(stream);
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -85,7 +90,6 @@ export class DynamoStreamStore implements StreamStore {
       // A later seq is already recorded: the head only moves forward.
       if (!isConditionFailure(error)) throw error;
     }
-    return { seq, conflicts };
   }
 
   async latest(stream: StreamId): Promise<number> {

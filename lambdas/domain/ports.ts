@@ -114,6 +114,8 @@ export interface StreamStore {
    * message are one conditional write, retried on the next seq when taken.
    */
   append(stream: StreamId, frame: (seq: number) => string, expiresAt: number): Promise<AppendResult>;
+  /** Moves the stream's head (which outlives the messages) forward to `seq`; never back. */
+  advance(stream: StreamId, seq: number): Promise<void>;
   /** The stream's latest seq (0 when nothing was ever stored); seqs are never reused. */
   latest(stream: StreamId): Promise<number>;
   /**

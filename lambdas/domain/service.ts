@@ -390,26 +390,32 @@ export class RoomcastService {
     const messageId = this.deps.ids.messageId();
     const ts = this.deps.clock.now();
     const frameAt = (seq?: number) => JSON.stringify(messageFrame({ ...content, seq, messageId, ts }));
+    const deliver = (payload: string) =>
+      fanOut(targets, payload, {
+        gateway: this.deps.gateway,
+        prune: (connectionId) => this.disconnect(connectionId, 'gone'),
+        concurrency: this.deps.settings.fanoutConcurrency,
+        except,
+      });
+    const started = this.deps.clock.now();
     // Stored before any live delivery, so whatever a receiver saw, history and resume find too.
     let seq: number | undefined;
-    let payload: string;
+    let result: FanoutResult;
     if (stream && this.deps.streams.stores(stream)) {
       let stored = '';
-      seq = await this.deps.streams.append(stream, (n) => {
-        stored = frameAt(n);
-        return stored;
-      });
-      payload = stored;
+      const appended = await this.deps.streams.append(
+        stream,
+        (n) => {
+          stored = frameAt(n);
+          return stored;
+        },
+        () => deliver(stored),
+      );
+      seq = appended.seq;
+      result = appended.delivered;
     } else {
-      payload = frameAt();
+      result = await deliver(frameAt());
     }
-    const started = this.deps.clock.now();
-    const result = await fanOut(targets, payload, {
-      gateway: this.deps.gateway,
-      prune: (connectionId) => this.disconnect(connectionId, 'gone'),
-      concurrency: this.deps.settings.fanoutConcurrency,
-      except,
-    });
     const { metrics } = this.deps;
     metrics.count(METRICS.delivered, result.delivered);
     metrics.count(METRICS.pruned, result.pruned);

@@ -62,13 +62,22 @@ export class Streams {
     return this.ttlOf(stream) > 0;
   }
 
-  /** Stores a message at its stream's next seq; the frame is built once the seq is known. */
-  async append(stream: StreamId, frame: (seq: number) => string): Promise<number> {
+  /**
+   * Stores a message at its stream's next seq (the frame is built once the seq is
+   * known), then runs `deliver` while the stream's head moves forward: the message
+   * is stored before any delivery, and the head write costs no extra wait.
+   */
+  async append<T>(
+    stream: StreamId,
+    frame: (seq: number) => string,
+    deliver: () => Promise<T>,
+  ): Promise<{ seq: number; delivered: T }> {
     const expiresAt = Math.floor(this.deps.clock.now() / 1000) + this.ttlOf(stream);
     const { seq, conflicts } = await this.deps.streams.append(stream, frame, expiresAt);
     this.deps.metrics.count(METRICS.stored);
     if (conflicts > 0) this.deps.metrics.count(METRICS.seqConflicts, conflicts);
-    return seq;
+    const [delivered] = await Promise.all([deliver(), this.deps.streams.advance(stream, seq)]);
+    return { seq, delivered };
   }
 
   /** A page of a room's history, ascending; `seq` is the room's latest. */

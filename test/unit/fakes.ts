@@ -174,9 +174,12 @@ export class MemoryStreamStore implements StreamStore {
       await this.pause();
     }
     s.items.set(seq, { frame: frame(seq), expiresAt });
-    await this.pause();
-    if (s.head < seq) s.head = seq;
     return { seq, conflicts };
+  }
+  async advance(stream: StreamId, seq: number) {
+    await this.pause();
+    const s = this.of(stream);
+    if (s.head < seq) s.head = seq;
   }
   async latest(stream: StreamId) {
     const s = this.of(stream);

@@ -13,11 +13,15 @@ describe('the seq allocator', () => {
       fc.asyncProperty(fc.scheduler(), fc.integer({ min: 1, max: 20 }), async (s, n) => {
         const store = new MemoryStreamStore(fixedClock());
         store.pause = () => s.schedule(Promise.resolve());
+        const stream = { kind: 'room' as const, name: 'r' };
         const appends = Promise.all(
-          range(1, n).map((i) => store.append({ kind: 'room', name: 'r' }, () => `m${i}`, 2_000_000_000)),
+          range(1, n).map(async (i) => {
+            const out = await store.append(stream, () => `m${i}`, 2_000_000_000);
+            await store.advance(stream, out.seq);
+            return out;
+          }),
         );
-        await s.waitAll();
-        const seqs = (await appends).map((a) => a.seq).sort((a, b) => a - b);
+        const seqs = (await s.waitFor(appends)).map((a) => a.seq).sort((a, b) => a - b);
         expect(seqs).toEqual(range(1, n));
         expect(await store.latest({ kind: 'room', name: 'r' })).toBe(n);
       }),

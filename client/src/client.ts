@@ -1,0 +1,588 @@
+import { Emitter } from './emitter.js';
+import { RoomcastError } from './errors.js';
+import { defaultStorage, loadPositions, type PositionStorage } from './storage.js';
+import { StreamPosition } from './stream.js';
+import { backoffDelay, realTimers, type Timers } from './timers.js';
+import type {
+  Ack,
+  ClientState,
+  HistoryOptions,
+  HistoryPage,
+  MessageFrame,
+  MessageMeta,
+  Outgoing,
+  Pong,
+  PresenceAnswer,
+  PresenceEvent,
+  PublishHandle,
+  PublishOptions,
+  RoomcastClientOptions,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: frames are read field by field
+type Frame = Record<string, any>;
+
+interface Request {
+  frame: Frame;
+  resolve(answer: Frame): void;
+  reject(error: RoomcastError): void;
+  /** Requests of the client itself (resume, gap fill, ping) are not queued again when their socket closes. */
+  internal?: boolean;
+  ws?: WebSocketLike;
+  timer?: unknown;
+}
+
+const ANSWERS = new Set(['ack', 'pong', 'error', 'history', 'presence']);
+const LOST = new Set(['TIMEOUT', 'CLOSED']);
+
+function subjectOf(token: string): string {
+  try {
+    const payload = (token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/');
+    return String(JSON.parse(atob(payload)).sub ?? '');
+  } catch {
+    return '';
+  }
+}
+
+function newKey(): string {
+  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  return crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/** A room as seen by this client: membership, its stream position, handlers per event. */
+export class Room {
+  /** Whether this client wants to be a member (it re-joins after every reconnect). */
+  joined = false;
+  /** @internal */
+  readonly events = new Emitter();
+
+  /** @internal */
+  constructor(
+    private readonly client: RoomcastClient,
+    readonly name: string,
+    /** @internal */
+    readonly stream: StreamPosition<MessageFrame>,
+  ) {}
+
+  /** Handlers per event; `presence` gets presence changes of `presence-` rooms. Returns a function that removes the handler. */
+  on(event: 'presence', handler: (change: PresenceEvent) => void): () => void;
+  on(event: string, handler: (data: unknown, meta: MessageMeta) => void): () => void;
+  // biome-ignore lint/suspicious/noExplicitAny: overloads above give the types
+  on(event: string, handler: (...args: any[]) => void): () => void {
+    return this.events.on(event, handler);
+  }
+
+  /** Joins; when a position is known (seen before, or kept in storage) it resumes from it, so missed messages arrive first. */
+  async join(): Promise<void> {
+    const c = this.client;
+    const position = this.stream.position;
+    if (position !== undefined) {
+      try {
+        const ack = await c.request({ action: 'resume', rooms: { [this.name]: position } });
+        const failed = ack.rooms?.[this.name]?.error;
+        if (failed) throw new RoomcastError(failed, `cannot join room ${this.name}`);
+        c.resumed(ack);
+        this.joined = true;
+        return;
+      } catch (error) {
+        // A server without resume (contract section 6) is joined the plain way.
+        if ((error as RoomcastError).code !== 'UNKNOWN_ACTION') throw error;
+      }
+    }
+    // The room's latest seq before joining: anything after it is delivered live or filled from history.
+    try {
+      const page = (await c.request({ action: 'history', room: this.name, limit: 1 })) as HistoryPage;
+      if (this.stream.position === undefined && typeof page.seq === 'number') this.stream.position = page.seq;
+    } catch (error) {
+      if (LOST.has((error as RoomcastError).code)) throw error;
+    }
+    await c.request({ action: 'join', room: this.name });
+    this.joined = true;
+  }
+
+  async leave(): Promise<void> {
+    await this.client.request({ action: 'leave', room: this.name });
+    this.joined = false;
+  }
+
+  /** Sends to the other members. The handle's `key` names it in `client.on('outgoing')` (pending → sent | failed). */
+  send(event: string, data: unknown, options?: PublishOptions): PublishHandle {
+    return this.client.publish('send', { room: this.name, event, data }, options);
+  }
+
+  history(options: HistoryOptions = {}): Promise<HistoryPage> {
+    return this.client.request({ action: 'history', room: this.name, ...options }) as Promise<HistoryPage>;
+  }
+
+  presence(): Promise<PresenceAnswer> {
+    return this.client.request({ action: 'presence', room: this.name }) as Promise<PresenceAnswer>;
+  }
+}
+
+/**
+ * A roomcast connection that survives drops: it reconnects with backoff and a
+ * fresh token, resumes rooms and the user stream, delivers stored messages once
+ * and in order, pings when quiet, rolls over before API Gateway's 2-hour limit,
+ * and queues requests while disconnected.
+ */
+export class RoomcastClient {
+  private current: ClientState = 'idle';
+  private readonly o: Required<Omit<RoomcastClientOptions, 'WebSocket' | 'storage'>>;
+  private readonly WS: WebSocketConstructor;
+  private readonly storage: PositionStorage;
+  private readonly t: Timers;
+  private readonly events = new Emitter();
+  private readonly rooms = new Map<string, Room>();
+  private readonly user = new StreamPosition<MessageFrame>();
+  private readonly requests = new Map<string, Request>();
+  private readonly sockets = new Set<WebSocketLike>();
+  private readonly fills = new Map<Room | undefined, unknown>();
+  private readonly unstored = new Set<string>();
+  private outbox: Request[] = [];
+  private waiters: { resolve(): void; reject(error: RoomcastError): void }[] = [];
+  /** The resumed socket in use; `dialing` becomes it after its resume, `next` replaces it (rollover). */
+  private ws?: WebSocketLike;
+  private dialing?: WebSocketLike;
+  private next?: WebSocketLike;
+  private stored?: string;
+  private attempt = 0;
+  private ids = 0;
+  private lastActive = 0;
+  private retryTimer?: unknown;
+  private pingTimer?: unknown;
+  private rolloverTimer?: unknown;
+
+  /** `'idle'` until `connect()`, then `'connecting'`, `'open'`, `'reconnecting'`, `'closed'`. */
+  get state(): ClientState {
+    return this.current;
+  }
+
+  constructor(options: RoomcastClientOptions) {
+    const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WS) throw new TypeError('no global WebSocket: pass one, e.g. `WebSocket` from the ws package');
+    this.WS = WS;
+    this.storage = options.storage ?? defaultStorage();
+    this.t = options.timers ?? realTimers;
+    this.o = {
+      requestTimeoutMs: 10_000,
+      pingAfterMs: 300_000,
+      rolloverAfterMs: 6_600_000,
+      gapFillDelayMs: 1_000,
+      backoffMinMs: 500,
+      backoffMaxMs: 30_000,
+      timers: this.t,
+      random: Math.random,
+      ...options,
+    };
+  }
+
+  on(event: 'state', handler: (state: ClientState) => void): () => void;
+  on(event: 'direct', handler: (event: string, data: unknown, meta: MessageMeta) => void): () => void;
+  on(event: 'outgoing', handler: (outgoing: Outgoing) => void): () => void;
+  /** Errors that answer no request: a room the resume could not re-join, an error frame without id. */
+  on(event: 'error', handler: (error: RoomcastError) => void): () => void;
+  // biome-ignore lint/suspicious/noExplicitAny: overloads above give the types
+  on(event: string, handler: (...args: any[]) => void): () => void {
+    return this.events.on(event, handler);
+  }
+
+  /** Opens the connection; resolves once it is open (it keeps retrying with backoff until then). */
+  connect(): Promise<void> {
+    if (this.state === 'open') return Promise.resolve();
+    const opened = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.state === 'idle' || this.state === 'closed') {
+      this.setState('connecting');
+      void this.dial(false);
+    }
+    return opened;
+  }
+
+  room(name: string): Room {
+    let room = this.rooms.get(name);
+    if (!room) {
+      const kept = this.stored ? loadPositions(this.storage, this.stored).rooms[name] : undefined;
+      room = new Room(this, name, new StreamPosition(kept));
+      this.rooms.set(name, room);
+    }
+    return room;
+  }
+
+  direct(userId: string, event: string, data: unknown, options?: PublishOptions): PublishHandle {
+    return this.publish('direct', { userId, event, data }, options);
+  }
+
+  emit(event: string, data: unknown, options?: Pick<PublishOptions, 'idempotencyKey'>): PublishHandle {
+    return this.publish('emit', { event, data }, options);
+  }
+
+  /** Asks the server for a pong: its time, this connection's id and the user id. */
+  ping(): Promise<Pong> {
+    return this.request({ action: 'ping' }) as Promise<Pong>;
+  }
+
+  /** Closes for good: no reconnect; requests still waiting reject with CLOSED. */
+  close(): void {
+    this.setState('closed');
+    for (const timer of [this.retryTimer, this.pingTimer, this.rolloverTimer, ...this.fills.values()]) {
+      this.t.clearTimeout(timer);
+    }
+    this.fills.clear();
+    this.pingTimer = undefined;
+    const sockets = [...this.sockets];
+    this.sockets.clear();
+    this.ws = this.dialing = this.next = undefined;
+    for (const ws of sockets) ws.close(1000);
+    const closed = new RoomcastError('CLOSED', 'the client was closed');
+    for (const request of [...this.requests.values(), ...this.outbox]) {
+      this.t.clearTimeout(request.timer);
+      request.reject(closed);
+    }
+    this.requests.clear();
+    this.outbox = [];
+    for (const waiter of this.waiters.splice(0)) waiter.reject(closed);
+  }
+
+  /** @internal Sends now when open, else after the next resume. */
+  request(frame: Frame): Promise<Frame> {
+    return new Promise((resolve, reject) => {
+      if (this.state === 'closed') return reject(new RoomcastError('CLOSED', 'the client was closed'));
+      const request: Request = { frame: { ...frame, id: `c${++this.ids}` }, resolve, reject };
+      if (this.state === 'open' && this.ws) this.transmit(request, this.ws);
+      else this.outbox.push(request);
+    });
+  }
+
+  /** @internal */
+  publish(action: Outgoing['action'], fields: Frame, options: PublishOptions = {}): PublishHandle {
+    const key = options.idempotencyKey ?? newKey();
+    const outgoing = { key, action, ...fields, state: 'pending' } as Outgoing;
+    const report = (change: Partial<Outgoing>) =>
+      this.events.emit('outgoing', Object.assign(outgoing, change));
+    report({});
+    const frame: Frame = { action, ...fields, idempotencyKey: key };
+    if (options.store === false) frame.store = false;
+    const promise = this.request(frame).then(
+      (answer) => {
+        const ack = answer as Ack;
+        // Our own message is not sent back to us: its seq is seen, so no gap is filled with it.
+        if (action === 'send' && typeof ack.seq === 'number') this.take(this.room(fields.room), ack.seq);
+        report({ state: 'sent', ack });
+        return ack;
+      },
+      (error: RoomcastError) => {
+        report({ state: 'failed', error });
+        throw error;
+      },
+    );
+    return Object.assign(promise, { key });
+  }
+
+  /** @internal Applies a resume answer: rooms it could not re-join, streams it could not recover. */
+  resumed(ack: Frame, ws = this.ws): void {
+    for (const [name, result] of Object.entries((ack.rooms ?? {}) as Record<string, Frame>)) {
+      const room = this.room(name);
+      if (result.error) {
+        room.joined = false;
+        this.events.emit('error', new RoomcastError(result.error, `cannot resume room ${name}`));
+      } else if (result.recovered === false) {
+        void this.fill(room, ws);
+      }
+    }
+    if (ack.user?.recovered === false) this.giveUp(undefined, ack.user.seq);
+  }
+
+  private setState(state: ClientState): void {
+    if (this.current === state) return;
+    this.current = state;
+    this.events.emit('state', state);
+  }
+
+  private async dial(rollover: boolean): Promise<void> {
+    let ws: WebSocketLike;
+    try {
+      const token = typeof this.o.token === 'function' ? await this.o.token() : this.o.token;
+      if (this.state === 'closed') return;
+      this.load(subjectOf(token));
+      ws = new this.WS(
+        `${this.o.url}${this.o.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`,
+      );
+    } catch {
+      return rollover ? this.scheduleRollover(this.delay()) : this.retry();
+    }
+    this.sockets.add(ws);
+    if (rollover) this.next = ws;
+    else this.dialing = ws;
+    const opening = this.t.setTimeout(() => this.lost(ws), this.o.requestTimeoutMs);
+    ws.onmessage = (event) => this.onFrame(ws, event.data);
+    ws.onclose = () => this.lost(ws);
+    ws.onerror = () => undefined;
+    ws.onopen = () => {
+      this.t.clearTimeout(opening);
+      this.resume(ws).then(
+        () => this.adopt(ws),
+        () => this.lost(ws),
+      );
+    };
+  }
+
+  private delay(): number {
+    return backoffDelay(this.attempt++, this.o.random, this.o.backoffMinMs, this.o.backoffMaxMs);
+  }
+
+  private retry(): void {
+    if (this.state === 'closed') return;
+    this.retryTimer = this.t.setTimeout(() => void this.dial(false), this.delay());
+  }
+
+  private scheduleRollover(ms: number): void {
+    this.t.clearTimeout(this.rolloverTimer);
+    this.rolloverTimer = this.t.setTimeout(() => void this.dial(true), ms);
+  }
+
+  /** Reads the positions kept for this user, once its id is known from the token. */
+  private load(subject: string): void {
+    if (this.stored !== undefined) return;
+    this.stored = `roomcast:${subject}`;
+    const kept = loadPositions(this.storage, this.stored);
+    this.user.position ??= kept.user;
+    for (const room of this.rooms.values()) room.stream.position ??= kept.rooms[room.name];
+  }
+
+  private save(): void {
+    if (this.stored === undefined) return;
+    const rooms: Record<string, number> = {};
+    for (const room of this.rooms.values()) {
+      if (room.stream.position !== undefined) rooms[room.name] = room.stream.position;
+    }
+    this.storage.setItem(this.stored, JSON.stringify({ user: this.user.position, rooms }));
+  }
+
+  /** Re-joins every joined room from its position and resumes the user stream, on a socket not yet in use. */
+  private async resume(ws: WebSocketLike): Promise<void> {
+    const positions: Record<string, number> = {};
+    let plain: Room[] = [];
+    for (const room of this.rooms.values()) {
+      if (!room.joined) continue;
+      if (room.stream.position === undefined) plain.push(room);
+      else positions[room.name] = room.stream.position;
+    }
+    const frame: Frame = { action: 'resume' };
+    if (Object.keys(positions).length > 0) frame.rooms = positions;
+    if (this.user.position !== undefined) frame.user = this.user.position;
+    if (frame.rooms || frame.user !== undefined) {
+      try {
+        this.resumed(await this.call(ws, frame), ws);
+      } catch (error) {
+        // A server without resume (section 6): join each room instead.
+        if ((error as RoomcastError).code !== 'UNKNOWN_ACTION') throw error;
+        plain = [...this.rooms.values()].filter((room) => room.joined);
+      }
+    }
+    await Promise.all(
+      plain.map((room) =>
+        this.call(ws, { action: 'join', room: room.name }).catch((error: RoomcastError) => {
+          if (LOST.has(error.code)) throw error;
+          room.joined = false;
+          this.events.emit('error', error);
+        }),
+      ),
+    );
+  }
+
+  /** A resumed socket becomes the one in use; the one it replaces closes once it is no longer needed. */
+  private adopt(ws: WebSocketLike): void {
+    if (!this.sockets.has(ws)) return;
+    const old = this.ws;
+    this.ws = ws;
+    this.dialing = this.next = undefined;
+    this.attempt = 0;
+    if (old && old !== ws) old.close(1000, 'replaced');
+    this.setState('open');
+    this.touch();
+    this.scheduleRollover(this.o.rolloverAfterMs);
+    this.flush();
+    for (const waiter of this.waiters.splice(0)) waiter.resolve();
+  }
+
+  /** A socket closed (or stopped answering): its unanswered requests go out again on the next one. */
+  private lost(ws: WebSocketLike): void {
+    if (!this.sockets.delete(ws)) return;
+    ws.onclose = ws.onmessage = ws.onopen = null;
+    ws.close();
+    const requeue: Request[] = [];
+    for (const [id, request] of this.requests) {
+      if (request.ws !== ws) continue;
+      this.requests.delete(id);
+      this.t.clearTimeout(request.timer);
+      if (request.internal) request.reject(new RoomcastError('CLOSED', 'the connection closed'));
+      else requeue.push(request);
+    }
+    this.outbox.unshift(...requeue);
+    if (ws === this.next) {
+      this.next = undefined;
+      this.scheduleRollover(this.delay());
+    } else if (ws === this.ws || ws === this.dialing) {
+      this.ws = this.dialing = undefined;
+      this.t.clearTimeout(this.pingTimer);
+      this.pingTimer = undefined;
+      if (this.state === 'closed') return;
+      if (this.state === 'open') this.setState('reconnecting');
+      if (this.next) {
+        // A replacement is already on its way: it becomes the connection.
+        this.dialing = this.next;
+        this.next = undefined;
+      } else {
+        this.t.clearTimeout(this.rolloverTimer);
+        this.retry();
+      }
+    } else if (this.state === 'open') {
+      this.flush();
+    }
+  }
+
+  private flush(): void {
+    const ws = this.ws;
+    if (!ws) return;
+    for (const request of this.outbox.splice(0)) this.transmit(request, ws);
+  }
+
+  private transmit(request: Request, ws: WebSocketLike): void {
+    request.ws = ws;
+    this.requests.set(request.frame.id, request);
+    request.timer = this.t.setTimeout(() => {
+      this.requests.delete(request.frame.id);
+      request.reject(
+        new RoomcastError(
+          'TIMEOUT',
+          `no answer to ${request.frame.action} within ${this.o.requestTimeoutMs} ms`,
+        ),
+      );
+    }, this.o.requestTimeoutMs);
+    if (ws === this.ws) this.touch();
+    ws.send(JSON.stringify(request.frame));
+  }
+
+  /** A request of the client itself on one socket. */
+  private call(ws: WebSocketLike, frame: Frame): Promise<Frame> {
+    return new Promise((resolve, reject) =>
+      this.transmit({ frame: { ...frame, id: `c${++this.ids}` }, resolve, reject, internal: true }, ws),
+    );
+  }
+
+  /** Pings once the connection has been quiet for `pingAfterMs`; no pong means the connection is gone. */
+  private touch(): void {
+    this.lastActive = this.t.now();
+    if (this.pingTimer === undefined) this.armPing(this.o.pingAfterMs);
+  }
+
+  private armPing(ms: number): void {
+    this.pingTimer = this.t.setTimeout(() => {
+      this.pingTimer = undefined;
+      const ws = this.ws;
+      if (!ws) return;
+      const quiet = this.t.now() - this.lastActive;
+      if (quiet < this.o.pingAfterMs) return this.armPing(this.o.pingAfterMs - quiet);
+      this.call(ws, { action: 'ping' }).catch(() => this.lost(ws));
+    }, ms);
+  }
+
+  private onFrame(ws: WebSocketLike, raw: unknown): void {
+    if (!this.sockets.has(ws)) return;
+    let frame: Frame;
+    try {
+      frame = JSON.parse(String(raw));
+    } catch {
+      return;
+    }
+    if (ws === this.ws) this.touch();
+    const request = typeof frame.id === 'string' ? this.requests.get(frame.id) : undefined;
+    if (request && ANSWERS.has(frame.type)) {
+      this.requests.delete(frame.id);
+      this.t.clearTimeout(request.timer);
+      if (frame.type === 'error')
+        request.reject(new RoomcastError(frame.code, frame.message, frame.retryAfterMs));
+      else request.resolve(frame);
+    } else if (frame.type === 'message') {
+      const room = typeof frame.room === 'string' ? this.room(frame.room) : undefined;
+      if (typeof frame.seq === 'number') this.take(room, frame.seq, frame as MessageFrame);
+      else if (!this.unstored.has(frame.messageId)) {
+        // Not stored, so no seq: while two connections overlap (rollover) the same frame may come on both.
+        this.unstored.add(frame.messageId);
+        if (this.unstored.size > 256) this.unstored.delete(this.unstored.values().next().value as string);
+        this.dispatch(frame as MessageFrame);
+      }
+    } else if (frame.type === 'presence' && typeof frame.room === 'string') {
+      this.room(frame.room).events.emit('presence', frame);
+    } else if (frame.type === 'room' && typeof frame.room === 'string') {
+      this.room(frame.room).joined = frame.event === 'joined';
+    } else if (frame.type === 'error') {
+      this.events.emit('error', new RoomcastError(frame.code, frame.message, frame.retryAfterMs));
+    }
+  }
+
+  private take(room: Room | undefined, seq: number, frame?: MessageFrame): void {
+    const stream = room ? room.stream : this.user;
+    for (const message of stream.take(seq, frame)) this.dispatch(message);
+    this.save();
+    if (stream.waiting !== undefined && !this.fills.has(room)) {
+      this.fills.set(
+        room,
+        this.t.setTimeout(() => {
+          this.fills.delete(room);
+          if (stream.waiting !== undefined) void this.fill(room);
+        }, this.o.gapFillDelayMs),
+      );
+    }
+  }
+
+  private dispatch(message: MessageFrame): void {
+    const meta: MessageMeta = { messageId: message.messageId, ts: message.ts };
+    if (message.room !== undefined) meta.room = message.room;
+    if (message.from !== undefined) meta.from = message.from;
+    if (message.seq !== undefined) meta.seq = message.seq;
+    if (meta.room !== undefined) this.room(meta.room).events.emit(message.event, message.data, meta);
+    else this.events.emit('direct', message.event, message.data, meta);
+  }
+
+  /** Fills a gap: a room's from `history`, the user stream's by resuming it; what is gone is skipped. */
+  private async fill(room: Room | undefined, ws = this.ws): Promise<void> {
+    if (!ws) return;
+    try {
+      if (!room) {
+        this.resumed(await this.call(ws, { action: 'resume', user: this.user.position ?? 0 }), ws);
+        return this.giveUp(undefined);
+      }
+      for (;;) {
+        const since = room.stream.position ?? 0;
+        const page = (await this.call(ws, {
+          action: 'history',
+          room: room.name,
+          since,
+          limit: 100,
+        })) as HistoryPage;
+        const first = page.messages[0];
+        if (first?.seq !== undefined && first.seq > since + 1) this.skip(room, first.seq);
+        for (const message of page.messages)
+          if (message.seq !== undefined) this.take(room, message.seq, message);
+        if (!page.more || page.messages.length === 0) return this.giveUp(room, page.seq);
+      }
+    } catch {
+      // The connection went away; the resume after the reconnect recovers the stream.
+    }
+  }
+
+  /** Delivers what waits behind a gap that cannot be filled, and moves past `latest`. */
+  private giveUp(room: Room | undefined, latest?: number): void {
+    const stream = room ? room.stream : this.user;
+    for (let held = stream.waiting; held !== undefined; held = stream.waiting) this.skip(room, held);
+    if (latest !== undefined && (stream.position ?? 0) < latest) this.skip(room, latest + 1);
+  }
+
+  private skip(room: Room | undefined, seq: number): void {
+    const stream = room ? room.stream : this.user;
+    for (const message of stream.skipTo(seq)) this.dispatch(message);
+    this.save();
+  }
+}

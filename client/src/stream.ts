@@ -1,0 +1,47 @@
+/**
+ * One stream's position and reorder buffer. Frames with `seq` at or below the
+ * position are repeats and dropped; a frame ahead of the next expected `seq` is
+ * held until the gap before it is filled (live, by `history`, or by `resume`).
+ */
+export class StreamPosition<T> {
+  private readonly held = new Map<number, T | undefined>();
+
+  constructor(
+    /** The last delivered `seq`; undefined until the stream's position is known. */
+    public position?: number,
+  ) {}
+
+  /** Takes one frame (or, with no frame, marks a seq as already seen) and returns what is now deliverable, in order. */
+  take(seq: number, frame?: T): T[] {
+    if (this.position === undefined) this.position = seq - 1;
+    if (seq <= this.position || this.held.has(seq)) return [];
+    this.held.set(seq, frame);
+    return this.drain();
+  }
+
+  /** Gives up on every seq before `seq` (they are gone) and returns what is now deliverable. */
+  skipTo(seq: number): T[] {
+    if (this.position === undefined || seq - 1 > this.position) this.position = seq - 1;
+    for (const held of this.held.keys()) if (held <= this.position) this.held.delete(held);
+    return this.drain();
+  }
+
+  /** The lowest held seq, when frames wait behind a gap. */
+  get waiting(): number | undefined {
+    let lowest: number | undefined;
+    for (const seq of this.held.keys()) if (lowest === undefined || seq < lowest) lowest = seq;
+    return lowest;
+  }
+
+  private drain(): T[] {
+    const out: T[] = [];
+    for (;;) {
+      const next = (this.position ?? 0) + 1;
+      if (!this.held.has(next)) return out;
+      const frame = this.held.get(next);
+      this.held.delete(next);
+      this.position = next;
+      if (frame !== undefined) out.push(frame);
+    }
+  }
+}

@@ -1,0 +1,572 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  backoffDelay,
+  memoryStorage,
+  type Outgoing,
+  RoomcastClient,
+  type RoomcastClientOptions,
+  RoomcastError,
+} from '../../client/src/index.js';
+import { FakeSocket, FakeTimers, flush, message } from './fakes.js';
+
+function jwt(sub: string, n = 0): string {
+  return `e30.${btoa(JSON.stringify({ sub, n })).replace(/=+$/, '')}.sig`;
+}
+
+function setup(options: Partial<RoomcastClientOptions> = {}) {
+  const timers = new FakeTimers();
+  let tokens = 0;
+  const client = new RoomcastClient({
+    url: 'ws://test/',
+    token: () => jwt('alice', ++tokens),
+    WebSocket: FakeSocket,
+    storage: memoryStorage(),
+    timers,
+    random: () => 0.5,
+    ...options,
+  });
+  const delivered: unknown[] = [];
+  const states: string[] = [];
+  client.on('state', (s) => states.push(s));
+  return { client, timers, delivered, states, tokens: () => tokens };
+}
+
+/** Connects and opens the first socket (nothing to resume yet). */
+async function open(client: RoomcastClient): Promise<FakeSocket> {
+  const connected = client.connect();
+  await flush();
+  const ws = FakeSocket.last();
+  ws.open();
+  await connected;
+  return ws;
+}
+
+/** Joins a room whose latest seq is `latest`. */
+async function joinRoom(client: RoomcastClient, ws: FakeSocket, name: string, latest: number) {
+  const room = client.room(name);
+  const joined = room.join();
+  await flush();
+  ws.receive({
+    type: 'history',
+    id: ws.lastOf('history').id,
+    room: name,
+    messages: [],
+    seq: latest,
+    more: false,
+  });
+  await flush();
+  ws.ack('join');
+  await joined;
+  return room;
+}
+
+beforeEach(() => {
+  FakeSocket.all = [];
+  FakeSocket.autoPong = true;
+});
+
+describe('backoff', () => {
+  it('stays between 0.5 s and min(30 s, 0.5 s·2^(attempt+1)), spread by the jitter', () => {
+    for (let attempt = 0; attempt < 12; attempt++) {
+      const cap = Math.min(30_000, 500 * 2 ** (attempt + 1));
+      expect(backoffDelay(attempt, () => 0)).toBe(500);
+      expect(backoffDelay(attempt, () => 0.999999)).toBeLessThanOrEqual(cap);
+      expect(backoffDelay(attempt, () => 0.999999)).toBeGreaterThan(cap * 0.99);
+    }
+    expect(backoffDelay(20, () => 1)).toBe(30_000);
+    const spread = new Set([0.1, 0.4, 0.7].map((r) => backoffDelay(5, () => r)));
+    expect(spread.size).toBe(3);
+  });
+
+  it('reconnects after a drop with growing delays and a fresh token for every attempt', async () => {
+    const { client, timers, states, tokens } = setup({ random: () => 1 });
+    const first = await open(client);
+    expect(tokens()).toBe(1);
+    first.drop();
+    expect(states).toEqual(['connecting', 'open', 'reconnecting']);
+    // Attempt 0 waits up to 1 s, attempt 1 up to 2 s: no socket before that.
+    await timers.advance(999);
+    expect(FakeSocket.all).toHaveLength(1);
+    await timers.advance(1);
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(tokens()).toBe(2);
+    FakeSocket.last().drop();
+    await timers.advance(1999);
+    expect(FakeSocket.all).toHaveLength(2);
+    await timers.advance(1);
+    expect(FakeSocket.all).toHaveLength(3);
+    expect(tokens()).toBe(3);
+    expect(FakeSocket.last().url).toBe(`ws://test/?token=${encodeURIComponent(jwt('alice', 3))}`);
+    FakeSocket.last().open();
+    await flush();
+    expect(states.at(-1)).toBe('open');
+    client.close();
+    expect(states.at(-1)).toBe('closed');
+  });
+
+  it('does not reconnect after close()', async () => {
+    const { client, timers } = setup();
+    await open(client);
+    client.close();
+    await timers.advance(60_000);
+    expect(FakeSocket.all).toHaveLength(1);
+  });
+
+  it('counts a failing token() as a failed attempt and tries again', async () => {
+    let calls = 0;
+    const { client, timers } = setup({
+      token: () => {
+        calls += 1;
+        if (calls === 1) throw new Error('auth down');
+        return jwt('alice');
+      },
+    });
+    void client.connect();
+    await flush();
+    expect(FakeSocket.all).toHaveLength(0);
+    await timers.advance(1000);
+    expect(calls).toBe(2);
+    expect(FakeSocket.all).toHaveLength(1);
+  });
+});
+
+describe('requests', () => {
+  it('rejects with TIMEOUT when no answer comes in 10 s', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const caught = client
+      .room('lobby')
+      .history()
+      .catch((error: RoomcastError) => error);
+    await timers.advance(9_999);
+    expect(ws.sent.at(-1)?.action).toBe('history');
+    await timers.advance(1);
+    const error = await caught;
+    expect(error).toBeInstanceOf(RoomcastError);
+    expect(error).toMatchObject({ code: 'TIMEOUT' });
+  });
+
+  it('rejects with the code of the error frame that answers it', async () => {
+    const { client } = setup();
+    const ws = await open(client);
+    const room = client.room('private-x');
+    const joined = room.join();
+    await flush();
+    const probe = ws.lastOf('history');
+    ws.receive({ type: 'error', id: probe.id, code: 'FORBIDDEN', message: 'no' });
+    await flush();
+    ws.receive({
+      type: 'error',
+      id: ws.lastOf('join').id,
+      code: 'FORBIDDEN',
+      message: 'not in your rooms claim',
+    });
+    await expect(joined).rejects.toMatchObject({ code: 'FORBIDDEN', message: 'not in your rooms claim' });
+    expect(room.joined).toBe(false);
+  });
+});
+
+describe('ordering', () => {
+  it('delivers in seq order, holding early frames and dropping repeats', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 40);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data, meta) => seen.push([data, meta.seq, meta.room, meta.from]));
+    ws.receive(message('lobby', 42));
+    expect(seen).toEqual([]);
+    ws.receive(message('lobby', 41));
+    ws.receive(message('lobby', 41));
+    ws.receive(message('lobby', 42));
+    ws.receive(message('lobby', 43));
+    expect(seen).toEqual([
+      [41, 41, 'lobby', 'bob'],
+      [42, 42, 'lobby', 'bob'],
+      [43, 43, 'lobby', 'bob'],
+    ]);
+    // Repeats leave nothing behind that looks like a gap: no history request beyond the join's probe.
+    await timers.advance(5000);
+    expect(ws.sent.filter((f) => f.action === 'history')).toHaveLength(1);
+  });
+
+  it('delivers messages without seq (not stored) at once', async () => {
+    const { client } = setup();
+    const ws = await open(client);
+    const direct: unknown[] = [];
+    client.on('direct', (event, data, meta) => direct.push([event, data, meta.seq]));
+    ws.receive({ type: 'message', event: 'typing', data: 1, messageId: 'x', ts: 1 });
+    expect(direct).toEqual([['typing', 1, undefined]]);
+  });
+
+  it('fills a gap from history when the missing frame does not arrive', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 40);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    ws.receive(message('lobby', 41));
+    ws.receive(message('lobby', 44));
+    await timers.advance(999);
+    expect(() => ws.lastOf('history')).not.toThrow();
+    expect(ws.sent.filter((f) => f.action === 'history')).toHaveLength(1); // the probe only
+    await timers.advance(1);
+    const fill = ws.lastOf('history');
+    expect(fill).toMatchObject({ room: 'lobby', since: 41 });
+    ws.receive({
+      type: 'history',
+      id: fill.id,
+      room: 'lobby',
+      messages: [message('lobby', 42), message('lobby', 43), message('lobby', 44)],
+      seq: 44,
+      more: false,
+    });
+    await flush();
+    expect(seen).toEqual([41, 42, 43, 44]);
+  });
+
+  it('skips what history no longer has', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 10);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    ws.receive(message('lobby', 20));
+    await timers.advance(1000);
+    ws.receive({
+      type: 'history',
+      id: ws.lastOf('history').id,
+      room: 'lobby',
+      messages: [message('lobby', 18), message('lobby', 19), message('lobby', 20)],
+      seq: 20,
+      more: false,
+    });
+    await flush();
+    expect(seen).toEqual([18, 19, 20]);
+  });
+
+  it('does not fill a gap with its own message: the ack marks its seq as seen', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 5);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    const sent = lobby.send('chat', 'mine');
+    ws.ack('send', { messageId: 'm6', seq: 6, ts: 6 });
+    await sent;
+    ws.receive(message('lobby', 7));
+    await timers.advance(5000);
+    expect(seen).toEqual([7]);
+    expect(ws.sent.filter((f) => f.action === 'history')).toHaveLength(1);
+  });
+});
+
+describe('the user stream', () => {
+  it('fills a gap in direct messages by resuming the user stream', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const seen: unknown[] = [];
+    client.on('direct', (_event, data) => seen.push(data));
+    ws.receive(message(undefined, 7));
+    ws.receive(message(undefined, 9));
+    expect(seen).toEqual([7]);
+    await timers.advance(1000);
+    const fill = ws.lastOf('resume');
+    expect(fill).toMatchObject({ user: 7 });
+    expect(fill.rooms).toBeUndefined();
+    ws.receive(message(undefined, 8));
+    ws.receive(message(undefined, 9));
+    ws.ack('resume', { user: { seq: 9, recovered: true } });
+    await flush();
+    expect(seen).toEqual([7, 8, 9]);
+  });
+});
+
+describe('reconnect and resume', () => {
+  it('resumes every joined room and the user stream from the last seq seen', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 40);
+    await joinRoom(client, ws, 'team', 0);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    client.on('direct', (_e, data) => seen.push(`dm${data}`));
+    ws.receive(message('lobby', 41));
+    ws.receive(message(undefined, 7));
+    ws.drop();
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    expect(next.lastOf('resume')).toMatchObject({ rooms: { lobby: 41, team: 0 }, user: 7 });
+    // Replayed frames come before the answer; a repeat of 41 is dropped.
+    next.receive(message('lobby', 41));
+    next.receive(message('lobby', 42));
+    next.receive(message(undefined, 8));
+    next.ack('resume', { rooms: { lobby: { seq: 42, recovered: true }, team: { seq: 0, recovered: true } } });
+    await flush();
+    expect(client.state).toBe('open');
+    expect(seen).toEqual([41, 'dm7', 42, 'dm8']);
+  });
+
+  it('resumes a room a backend joined it to', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    ws.receive({ type: 'room', event: 'joined', room: 'ops', by: 'server' });
+    ws.receive(message('ops', 3));
+    ws.drop();
+    await timers.advance(1000);
+    FakeSocket.last().open();
+    await flush();
+    expect(FakeSocket.last().lastOf('resume')).toMatchObject({ rooms: { ops: 3 } });
+  });
+
+  it('pages history for a room the resume could not recover', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 3);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    ws.drop();
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    next.ack('resume', { rooms: { lobby: { seq: 300, recovered: false } } });
+    await flush();
+    const first = next.lastOf('history');
+    expect(first).toMatchObject({ room: 'lobby', since: 3 });
+    next.receive({
+      type: 'history',
+      id: first.id,
+      room: 'lobby',
+      messages: [message('lobby', 4)],
+      seq: 300,
+      more: true,
+    });
+    await flush();
+    expect(next.lastOf('history')).toMatchObject({ since: 4 });
+    next.receive({
+      type: 'history',
+      id: next.lastOf('history').id,
+      room: 'lobby',
+      messages: [message('lobby', 5)],
+      seq: 300,
+      more: false,
+    });
+    await flush();
+    expect(seen).toEqual([4, 5]);
+  });
+
+  it('reports a room it could not re-join and keeps the others', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const a = await joinRoom(client, ws, 'a', 1);
+    await joinRoom(client, ws, 'b', 1);
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    ws.drop();
+    await timers.advance(1000);
+    FakeSocket.last().open();
+    await flush();
+    FakeSocket.last().ack('resume', { rooms: { a: { error: 'FORBIDDEN' }, b: { seq: 1, recovered: true } } });
+    await flush();
+    expect(errors).toEqual(['FORBIDDEN']);
+    expect(a.joined).toBe(false);
+    expect(client.room('b').joined).toBe(true);
+  });
+
+  it('keeps positions in storage for the next page load', async () => {
+    const storage = memoryStorage();
+    const first = setup({ storage });
+    const ws = await open(first.client);
+    await joinRoom(first.client, ws, 'lobby', 9);
+    ws.receive(message('lobby', 10));
+    ws.receive(message(undefined, 3));
+    first.client.close();
+    const second = setup({ storage });
+    const connected = second.client.connect();
+    await flush();
+    const ws2 = FakeSocket.last();
+    ws2.open();
+    await flush();
+    expect(ws2.lastOf('resume')).toMatchObject({ user: 3 });
+    ws2.ack('resume', { user: { seq: 3, recovered: true } });
+    await connected;
+    const joined = second.client.room('lobby').join();
+    await flush();
+    expect(ws2.lastOf('resume')).toMatchObject({ rooms: { lobby: 10 } });
+    ws2.ack('resume', { rooms: { lobby: { seq: 10, recovered: true } } });
+    await joined;
+  });
+});
+
+describe('servers without resume', () => {
+  it('joins the plain way when resume is an unknown action', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 4);
+    ws.drop();
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    next.receive({
+      type: 'error',
+      id: next.lastOf('resume').id,
+      code: 'UNKNOWN_ACTION',
+      message: 'no resume',
+    });
+    await flush();
+    expect(next.lastOf('join')).toMatchObject({ room: 'lobby' });
+    next.ack('join');
+    await flush();
+    expect(client.state).toBe('open');
+    expect(lobby.joined).toBe(true);
+  });
+});
+
+describe('outbox', () => {
+  it('sends what was made while disconnected after the resume, with an idempotency key, and reports pending → sent', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 0);
+    const states: [string, string][] = [];
+    client.on('outgoing', (o: Outgoing) => states.push([o.key, o.state]));
+    ws.drop();
+    const sent = lobby.send('chat', { text: 'hi' });
+    const dm = client.direct('bob', 'dm', 1);
+    expect(states).toEqual([
+      [sent.key, 'pending'],
+      [dm.key, 'pending'],
+    ]);
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    expect(next.sent.map((f) => f.action)).toEqual(['resume']);
+    next.ack('resume', { rooms: { lobby: { seq: 0, recovered: true } } });
+    await flush();
+    expect(next.sent.map((f) => f.action)).toEqual(['resume', 'send', 'direct']);
+    expect(next.lastOf('send')).toMatchObject({
+      room: 'lobby',
+      idempotencyKey: sent.key,
+      data: { text: 'hi' },
+    });
+    next.ack('send', { messageId: 'm1', seq: 1, ts: 1 });
+    next.receive({
+      type: 'error',
+      id: next.lastOf('direct').id,
+      code: 'RATE_LIMITED',
+      message: 'slow',
+      retryAfterMs: 50,
+    });
+    await expect(sent).resolves.toMatchObject({ messageId: 'm1', seq: 1 });
+    await expect(dm).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 50 });
+    expect(states.slice(2)).toEqual([
+      [sent.key, 'sent'],
+      [dm.key, 'failed'],
+    ]);
+  });
+
+  it('sends a request again with the same key when its connection dropped before the ack', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 0);
+    const sent = lobby.send('chat', 'x');
+    const key = ws.lastOf('send').idempotencyKey;
+    ws.drop();
+    await timers.advance(20_000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    next.ack('resume', { rooms: { lobby: { seq: 1, recovered: true } } });
+    await flush();
+    expect(next.lastOf('send').idempotencyKey).toBe(key);
+    next.ack('send', { messageId: 'm1', seq: 1, ts: 1, replayed: true });
+    await expect(sent).resolves.toMatchObject({ messageId: 'm1', replayed: true });
+  });
+
+  it('rejects what waits with CLOSED on close()', async () => {
+    const { client } = setup();
+    const sent = client.emit('order.created', { id: 7 });
+    client.close();
+    await expect(sent).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+});
+
+describe('keeping the connection', () => {
+  it('pings after 5 quiet minutes and not before', async () => {
+    FakeSocket.autoPong = false;
+    const { client, timers } = setup();
+    const ws = await open(client);
+    await timers.advance(200_000);
+    ws.receive({ type: 'message', event: 'x', data: 1, messageId: 'a', ts: 1 });
+    await timers.advance(299_999);
+    expect(ws.sent.filter((f) => f.action === 'ping')).toHaveLength(0);
+    await timers.advance(1);
+    expect(ws.sent.filter((f) => f.action === 'ping')).toHaveLength(1);
+    ws.ack('ping', { ts: 1 }, 'pong');
+    await timers.advance(300_000);
+    expect(ws.sent.filter((f) => f.action === 'ping')).toHaveLength(2);
+  });
+
+  it('keeps pinging on the connection that replaced a lost one', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    await timers.advance(100_000);
+    ws.drop();
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    await timers.advance(300_000);
+    expect(next.sent.filter((f) => f.action === 'ping')).toHaveLength(1);
+  });
+
+  it('replaces a connection whose ping gets no pong', async () => {
+    FakeSocket.autoPong = false;
+    const { client, timers, states } = setup();
+    const ws = await open(client);
+    await timers.advance(300_000 + 10_000);
+    expect(ws.closed).toBe(true);
+    expect(states).toContain('reconnecting');
+    await timers.advance(1000);
+    expect(FakeSocket.all).toHaveLength(2);
+  });
+
+  it('rolls over before 2 hours with no gap and no repeat', async () => {
+    const { client, timers, tokens } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 0);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    ws.receive(message('lobby', 1));
+    await timers.advance(6_600_000 - 1);
+    expect(FakeSocket.all).toHaveLength(1);
+    await timers.advance(1);
+    const next = FakeSocket.last();
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(tokens()).toBe(2);
+    next.open();
+    await flush();
+    expect(next.lastOf('resume')).toMatchObject({ rooms: { lobby: 1 } });
+    // Published during the overlap: both connections get it, or only the old one.
+    ws.receive(message('lobby', 2));
+    next.receive(message('lobby', 2));
+    ws.receive(message('lobby', 3));
+    // Not stored (typing): the same frame on both connections.
+    const typing = { type: 'message', room: 'lobby', event: 'chat', data: 'typing', messageId: 't1', ts: 1 };
+    ws.receive(typing);
+    next.receive(typing);
+    next.ack('resume', { rooms: { lobby: { seq: 3, recovered: true } } });
+    await flush();
+    expect(ws.closed).toBe(true);
+    expect(client.state).toBe('open');
+    next.receive(message('lobby', 3));
+    next.receive(message('lobby', 4));
+    expect(seen).toEqual([1, 2, 3, 'typing', 4]);
+    // Requests now go on the new connection.
+    void client.ping();
+    expect(next.sent.at(-1)?.action).toBe('ping');
+  });
+});

@@ -1,0 +1,240 @@
+import {
+  type ClientState,
+  memoryStorage,
+  RoomcastClient,
+  type RoomcastClientOptions,
+  type WebSocketLike,
+} from '@roomcast/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { LocalStack } from '../../local/stack.js';
+import {
+  api,
+  connect,
+  connectionIdsOf,
+  eventually,
+  startTestStack,
+  type TestClient,
+  token,
+} from './harness.js';
+
+let stack: LocalStack | undefined;
+const clients: RoomcastClient[] = [];
+const raw: TestClient[] = [];
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  for (const client of raw.splice(0)) await client.close();
+  await stack?.close();
+  stack = undefined;
+});
+
+async function start(options: Parameters<typeof startTestStack>[0] = {}): Promise<LocalStack> {
+  stack = await startTestStack(options);
+  return stack;
+}
+
+function sdk(s: LocalStack, user: string, options: Partial<RoomcastClientOptions> = {}) {
+  const states: ClientState[] = [];
+  let tokens = 0;
+  const client = new RoomcastClient({
+    url: s.urls.websocket,
+    token: () => {
+      tokens += 1;
+      return token(user, { expiresIn: '5m' });
+    },
+    WebSocket,
+    storage: memoryStorage(),
+    ...options,
+  });
+  client.on('state', (state) => states.push(state));
+  clients.push(client);
+  return { client, states, tokens: () => tokens };
+}
+
+/** Resolves once the state has been reached (now or later). */
+function reached(
+  client: RoomcastClient,
+  states: ClientState[],
+  wanted: ClientState,
+  after = 0,
+): Promise<void> {
+  if (states.slice(after).includes(wanted)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const off = client.on('state', (state) => {
+      if (state === wanted) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+async function member(s: LocalStack, user: string, room: string): Promise<TestClient> {
+  const client = await connect(s, user);
+  raw.push(client);
+  expect(await client.request({ action: 'join', room })).toMatchObject({ type: 'ack' });
+  return client;
+}
+
+describe('client SDK against the local stack', () => {
+  it('sees every message exactly once and in order when the backend closes its connection mid-stream', async () => {
+    const s = await start();
+    const { client, states, tokens } = sdk(s, 'alice');
+    await client.connect();
+    const lobby = client.room('lobby');
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    await lobby.join();
+    const bob = await member(s, 'bob', 'lobby');
+
+    const total = 30;
+    for (let i = 1; i <= total; i++) {
+      expect(await bob.request({ action: 'send', room: 'lobby', event: 'chat', data: i })).toMatchObject({
+        type: 'ack',
+      });
+      if (i === 10) {
+        const [id] = await connectionIdsOf(s, 'alice');
+        expect((await api(s, 'DELETE', `/v1/connections/${id}`)).status).toBe(204);
+      }
+    }
+    await eventually(async () => expect(seen).toHaveLength(total), 10_000);
+    expect(seen).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(states).toContain('reconnecting');
+    expect(tokens()).toBeGreaterThanOrEqual(2);
+  });
+
+  it('recovers by resume what was published while it was away, with nothing after it to reveal the gap', async () => {
+    const s = await start();
+    let release: () => void = () => undefined;
+    let held: Promise<void> | undefined;
+    // Its reconnect waits (token() is held) until the publisher is done.
+    const { client: slow, states } = sdk(s, 'alice', {
+      token: async () => {
+        await held;
+        return token('alice', { expiresIn: '5m' });
+      },
+    });
+    const room = slow.room('lobby');
+    const seen: unknown[] = [];
+    room.on('chat', (data) => seen.push(data));
+    await slow.connect();
+    await room.join();
+    const bob = await member(s, 'bob', 'lobby');
+    await bob.request({ action: 'send', room: 'lobby', event: 'chat', data: 1 });
+    await eventually(async () => expect(seen).toEqual([1]));
+
+    held = new Promise((resolve) => {
+      release = resolve;
+    });
+    const [id] = await connectionIdsOf(s, 'alice');
+    await api(s, 'DELETE', `/v1/connections/${id}`);
+    await reached(slow, states, 'reconnecting');
+    for (let i = 2; i <= 6; i++) await bob.request({ action: 'send', room: 'lobby', event: 'chat', data: i });
+    release();
+
+    await eventually(async () => expect(seen).toEqual([1, 2, 3, 4, 5, 6]), 10_000);
+  });
+
+  it('rolls over before the lifetime limit and loses nothing', async () => {
+    const s = await start({ limits: { maxLifetimeMs: 4000 } });
+    let sockets = 0;
+    class Counting extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        sockets += 1;
+      }
+    }
+    const { client, states } = sdk(s, 'alice', { WebSocket: Counting, rolloverAfterMs: 1500 });
+    await client.connect();
+    const lobby = client.room('lobby');
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    await lobby.join();
+
+    // A backend publishes (a client's own connection would hit the short lifetime too) until the
+    // client has replaced its connection twice, then a few more.
+    let sent = 0;
+    let after = -1;
+    while (after < 5) {
+      sent += 1;
+      const push = await api(s, 'POST', '/v1/push', { body: { room: 'lobby', event: 'chat', data: sent } });
+      expect(push.status).toBe(200);
+      if (sockets >= 3 || after >= 0) after += 1;
+    }
+    await eventually(async () => expect(seen).toHaveLength(sent), 10_000);
+    expect(seen).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
+    // Replaced before the limit, never lost: the state never left 'open'.
+    expect(states).toEqual(['connecting', 'open']);
+  });
+
+  it('sends what was made during a disconnect after the resume, once', async () => {
+    const s = await start();
+    const { client, states } = sdk(s, 'alice');
+    await client.connect();
+    const lobby = client.room('lobby');
+    await lobby.join();
+    const bob = await member(s, 'bob', 'lobby');
+    const outgoing: string[] = [];
+    client.on('outgoing', (o) => outgoing.push(o.state));
+
+    const [id] = await connectionIdsOf(s, 'alice');
+    await api(s, 'DELETE', `/v1/connections/${id}`);
+    await reached(client, states, 'reconnecting');
+    const ack = await lobby.send('chat', { text: 'offline' });
+
+    expect(ack.messageId).toMatch(/^[0-9A-Z]{26}$/);
+    expect(typeof ack.seq).toBe('number');
+    expect(outgoing).toEqual(['pending', 'sent']);
+    await bob.next((f) => f.type === 'message' && f.messageId === ack.messageId);
+    // One more round trip, so a second copy would have arrived.
+    await bob.request({ action: 'ping' });
+    expect(bob.messages().filter((f) => f.messageId === ack.messageId)).toHaveLength(1);
+  });
+
+  it('delivers once when the ack of a send is lost with its connection', async () => {
+    const s = await start();
+    let dropped = false;
+    // Fault: the first ack of a send never reaches the client, and the socket dies with it.
+    class LosesFirstAck implements WebSocketLike {
+      private readonly ws: WebSocket;
+      onopen: WebSocketLike['onopen'] = null;
+      onmessage: WebSocketLike['onmessage'] = null;
+      onclose: WebSocketLike['onclose'] = null;
+      onerror: WebSocketLike['onerror'] = null;
+      constructor(url: string) {
+        this.ws = new WebSocket(url);
+        this.ws.onopen = (event) => this.onopen?.(event);
+        this.ws.onclose = (event) => this.onclose?.(event);
+        this.ws.onerror = (event) => this.onerror?.(event);
+        this.ws.onmessage = (event) => {
+          const frame = JSON.parse(String(event.data));
+          if (!dropped && frame.type === 'ack' && typeof frame.messageId === 'string') {
+            dropped = true;
+            this.ws.terminate();
+            return;
+          }
+          this.onmessage?.(event);
+        };
+      }
+      send(data: string): void {
+        this.ws.send(data);
+      }
+      close(code?: number, reason?: string): void {
+        this.ws.close(code, reason);
+      }
+    }
+    const { client } = sdk(s, 'alice', { WebSocket: LosesFirstAck });
+    await client.connect();
+    const lobby = client.room('lobby');
+    await lobby.join();
+    const bob = await member(s, 'bob', 'lobby');
+
+    const ack = await lobby.send('chat', { text: 'once' });
+
+    expect(dropped).toBe(true);
+    expect(ack).toMatchObject({ replayed: true });
+    await bob.request({ action: 'ping' });
+    expect(bob.messages().filter((f) => (f.data as { text?: string }).text === 'once')).toHaveLength(1);
+  });
+});
