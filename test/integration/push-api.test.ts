@@ -65,11 +65,18 @@ describe('push', () => {
     });
 
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ messageId: expect.stringMatching(ULID), delivered: 2, pruned: 0, failed: 0 });
+    expect(res.body).toEqual({
+      messageId: expect.stringMatching(ULID),
+      seq: 1,
+      delivered: 2,
+      pruned: 0,
+      failed: 0,
+    });
     for (const c of [a, b]) {
       expect(await c.next((f) => f.messageId === res.body.messageId)).toEqual({
         type: 'message',
         room: 'news',
+        seq: 1,
         event: 'headline',
         data: { n: 1 },
         messageId: res.body.messageId,

@@ -67,6 +67,7 @@ describe('rooms and messages', () => {
       expect(message).toEqual({
         type: 'message',
         room: 'lobby',
+        seq: ack.seq,
         event: 'chat',
         data: { text: 'hi' },
         from: 'alice',
@@ -139,6 +140,7 @@ describe('rooms and messages', () => {
       const message = await device.next((f) => f.messageId === ack.messageId);
       expect(message).toEqual({
         type: 'message',
+        seq: ack.seq,
         event: 'dm',
         data: 'psst',
         from: 'dm-sender',
@@ -153,12 +155,11 @@ describe('rooms and messages', () => {
     await Promise.all([sender.close(), senderOtherTab.close(), phone.close(), laptop.close()]);
   });
 
-  it('answers a direct message to a user with no connections with NOT_FOUND', async () => {
+  it('keeps a direct message to a user with no connections in the mailbox and acks it with its seq', async () => {
     const c = await connect(stack, 'lonely');
     expect(await c.request({ action: 'direct', userId: 'nobody-home', event: 'e', data: 1 })).toMatchObject({
-      type: 'error',
-      code: 'NOT_FOUND',
-      message: 'user nobody-home has no open connections',
+      type: 'ack',
+      seq: 1,
     });
     await c.close();
   });

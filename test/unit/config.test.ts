@@ -15,6 +15,15 @@ describe('loadConfig', () => {
     });
   });
 
+  it('keeps room messages a day and user messages a week by default; 0 turns storing off; negative is refused', () => {
+    expect(loadConfig({})).toMatchObject({ historyTtlSeconds: 86_400, mailboxTtlSeconds: 604_800 });
+    expect(loadConfig({ HISTORY_TTL_SECONDS: '0', MAILBOX_TTL_SECONDS: '60' })).toMatchObject({
+      historyTtlSeconds: 0,
+      mailboxTtlSeconds: 60,
+    });
+    expect(() => loadConfig({ HISTORY_TTL_SECONDS: '-1' })).toThrow(/HISTORY_TTL_SECONDS/);
+  });
+
   it('prefers OIDC, then a secret ARN, and IAM for the push API when asked', () => {
     const config = loadConfig({
       TABLE_NAME: 't',
