@@ -128,15 +128,25 @@ export class RoomcastService {
         return ackFrame(frame.id);
       case 'emit': {
         assertDataSize(frame.data, this.deps.settings.maxDataBytes);
-        if (!this.deps.events?.enabled) throw new NotFoundError('events to backends are off on this stage');
-        const messageId = this.deps.ids.messageId();
-        const ts = this.deps.clock.now();
-        const { userId, connectionId } = caller;
-        await this.deps.events.accept({
-          detailType: EVENT_TYPES.clientEvent,
-          detail: { userId, connectionId, event: frame.event, data: frame.data, messageId, ts },
-        });
-        return ackFrame(frame.id, { messageId, ts });
+        await this.deps.rateLimit?.check(caller.connectionId);
+        const { events } = this.deps;
+        if (!events?.enabled) throw new NotFoundError('events to backends are off on this stage');
+        const { id, idempotencyKey, ...body } = frame;
+        const { answer, replayed } = await this.deps.streams.once(
+          idempotencyKey === undefined ? undefined : `USER#${caller.userId}#${idempotencyKey}`,
+          body,
+          async () => {
+            const messageId = this.deps.ids.messageId();
+            const ts = this.deps.clock.now();
+            const { userId, connectionId } = caller;
+            await events.accept({
+              detailType: EVENT_TYPES.clientEvent,
+              detail: { userId, connectionId, event: frame.event, data: frame.data, messageId, ts },
+            });
+            return { messageId, ts };
+          },
+        );
+        return ackFrame(id, { ...answer, ...(replayed ? { replayed: true as const } : {}) });
       }
       case 'send': {
         assertDataSize(frame.data, this.deps.settings.maxDataBytes);

@@ -232,6 +232,44 @@ describe('events to backends through the local webhook', () => {
   });
 });
 
+describe('emit with an idempotency key', () => {
+  it('sends a repeated emit to the backends once and acks it with the first messageId, replayed', async () => {
+    const hook = await receiver(() => 200);
+    cleanups.push(hook.close);
+    const stack = await startTestStack({ webhook: { url: hook.url, secret: SECRET } });
+    cleanups.push(stack.close);
+    const erin = await connect(stack, 'erin');
+
+    const first = await erin.request({
+      action: 'emit',
+      event: 'pay',
+      data: { n: 1 },
+      idempotencyKey: 'order-9',
+    });
+    const again = await erin.request({
+      action: 'emit',
+      event: 'pay',
+      data: { n: 1 },
+      idempotencyKey: 'order-9',
+    });
+    const other = await erin.request({
+      action: 'emit',
+      event: 'pay',
+      data: { n: 2 },
+      idempotencyKey: 'order-9',
+    });
+    await erin.close();
+    await stack.webhook?.idle();
+
+    expect(first).toMatchObject({ type: 'ack', messageId: expect.any(String) });
+    expect(first.replayed).toBeUndefined();
+    expect(again).toMatchObject({ type: 'ack', messageId: first.messageId, replayed: true });
+    expect(other).toMatchObject({ type: 'error', code: 'CONFLICT' });
+    const clientEvents = hook.accepted().filter((e) => e['detail-type'] === 'client.event');
+    expect(clientEvents.map((e) => e.detail.messageId)).toEqual([first.messageId]);
+  });
+});
+
 describe('emit without events configured', () => {
   it('answers NOT_FOUND, and refuses bad names, long idempotency keys and oversized data', async () => {
     const stack = await startTestStack({ maxDataBytes: 64 });
