@@ -3,7 +3,9 @@
  * `npm start`: the whole roomcast service on this machine, no AWS account needed.
  * Environment: PORT, ROOMCAST_JWT_SECRET, ROOMCAST_API_KEY (comma-separated for
  * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, LOG_LEVEL.
+ * `npm start -- --dashboard` ends the banner with the dashboard's URL, highlighted.
  */
+import { parseArgs } from 'node:util';
 import * as z from 'zod';
 import { LOCAL_DEFAULTS, startLocalStack } from '../local/stack.js';
 
@@ -18,6 +20,7 @@ const env = z
   })
   .parse(process.env);
 
+const { values: flags } = parseArgs({ options: { dashboard: { type: 'boolean', default: false } } });
 const usingDefaults = !env.ROOMCAST_JWT_SECRET || !env.ROOMCAST_API_KEY;
 const stack = await startLocalStack({
   port: env.PORT,
@@ -35,6 +38,8 @@ console.log(`roomcast local stack is up
   WebSocket     ${stack.urls.websocket}?token=<jwt>
   push API      ${stack.urls.http}   (Authorization: Bearer ${apiKey})
   @connections  ${stack.urls.connections}/{connectionId}
+  dashboard     ${stack.urls.dashboard}
+  metrics       ${stack.urls.metrics}   (Prometheus text format)
   DynamoDB      ${stack.dynamoEndpoint} (table ${stack.tableName}${env.DYNAMODB_ENDPOINT ? '' : ', embedded dynalite, in memory'})
 
 Get a token:    npm run token -- alice --rooms private-ops
@@ -45,6 +50,11 @@ ${
     : ''
 }
 Ctrl-C stops it.`);
+if (flags.dashboard) {
+  // Bold on a terminal; plain text when piped.
+  const url = process.stdout.isTTY ? `\x1b[1m${stack.urls.dashboard}\x1b[0m` : stack.urls.dashboard;
+  console.log(`\nOpen the dashboard: ${url}`);
+}
 
 let stopping = false;
 const stop = async (signal: string) => {

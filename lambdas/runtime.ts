@@ -5,7 +5,11 @@ import { monotonicFactory } from 'ulid';
 import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth.js';
 import { DynamoConnectionStore } from './adapters/dynamo-store.js';
 import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
-import { createObservability, type Observability } from './adapters/observability.js';
+import {
+  createObservability,
+  type Observability,
+  type ObservabilityHooks,
+} from './adapters/observability.js';
 import { cachedSecret, parseApiKeys, parseJwtSecrets } from './adapters/secrets.js';
 import { type Config, ConfigError } from './config.js';
 import type { Clock, ConnectionGateway, ConnectionStore } from './domain/ports.js';
@@ -33,11 +37,12 @@ export function createDocumentClient(
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
-export function observabilityFor(config: Config): Observability {
+export function observabilityFor(config: Config, hooks?: ObservabilityHooks): Observability {
   return createObservability({
     serviceName: config.serviceName,
     namespace: config.metricsNamespace,
     logLevel: config.logLevel,
+    ...(hooks ? { hooks } : {}),
   });
 }
 
@@ -47,10 +52,10 @@ export function createStore(config: Config): ConnectionStore {
   return new DynamoConnectionStore(createDocumentClient(config), config.tableName, systemClock);
 }
 
-export function createRuntime(config: Config): Runtime {
+export function createRuntime(config: Config, hooks?: ObservabilityHooks): Runtime {
   if (!config.connectionsEndpoint) throw new ConfigError('CONNECTIONS_ENDPOINT is required');
   const store = createStore(config);
-  const observability = observabilityFor(config);
+  const observability = observabilityFor(config, hooks);
   const clock = systemClock;
   const gateway = new ManagementApiGateway(
     createManagementClient(config.connectionsEndpoint, config.region, config.fanoutConcurrency),

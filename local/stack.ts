@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { loadConfig } from '../lambdas/config.js';
 import { LIMITS } from '../lambdas/domain/constants.js';
 import { createAuthorizerHandler } from '../lambdas/handlers/authorizer.js';
@@ -8,9 +7,20 @@ import { createDisconnectHandler } from '../lambdas/handlers/disconnect.js';
 import { createExpiryHandler } from '../lambdas/handlers/expiry.js';
 import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
-import { createApiKeySource, createRuntime, createTokenVerifier } from '../lambdas/runtime.js';
+import {
+  createApiKeySource,
+  createDocumentClient,
+  createRuntime,
+  createTokenVerifier,
+  type Runtime,
+} from '../lambdas/runtime.js';
+import { createDashboard, type Dashboard } from './dashboard.js';
 import { ensureTable, type LocalDynamo, localDynamoClient, startDynalite, sweepExpired } from './dynamo.js';
+import { createEventFeed, type EventFeed } from './event-feed.js';
 import { type GatewayHandlers, type GatewayLimits, LocalGateway, type LocalRoute } from './gateway.js';
+import { CapturingLogger, LogRing } from './logs.js';
+import { createLocalMetrics, type LocalMetrics } from './metrics.js';
+import { roomsOfConnection } from './rooms.js';
 
 export const LOCAL_DEFAULTS = {
   host: '127.0.0.1',
@@ -39,11 +49,25 @@ export interface LocalStackOptions {
   sweepIntervalMs?: number;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   fanoutConcurrency?: number;
+  /** The Prometheus registry, `/metrics`, the dashboard and its log ring (default on). */
+  observe?: boolean;
+  /** How often the dashboard's live feed updates (default 2000 ms). */
+  dashboardIntervalMs?: number;
+}
+
+/** The local stack's operations side: `/metrics`, `/dashboard/`, the log ring, the sent-events feed. */
+export interface LocalObservability {
+  metrics: LocalMetrics;
+  logs: LogRing;
+  events: EventFeed;
+  dashboard: Dashboard;
 }
 
 export interface LocalStack {
   port: number;
-  urls: { websocket: string; http: string; connections: string };
+  urls: { websocket: string; http: string; connections: string; dashboard?: string; metrics?: string };
+  /** Undefined when started with `observe: false`. */
+  observability?: LocalObservability;
   /** The environment the handlers run with, as on AWS. */
   env: Record<string, string>;
   dynamoEndpoint: string;
@@ -67,7 +91,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     idleTimeoutMs: options.limits?.idleTimeoutMs ?? LIMITS.idleTimeoutMs,
     maxLifetimeMs: options.limits?.maxLifetimeMs ?? LIMITS.maxLifetimeMs,
   };
-  const logger = new Logger({ serviceName: 'roomcast-local', logLevel: options.logLevel ?? 'INFO' });
+  const observe = options.observe ?? true;
+  const logs = new LogRing(1000);
+  const events = createEventFeed();
+  const logger = new CapturingLogger(logs, {
+    serviceName: 'roomcast-local',
+    logLevel: options.logLevel ?? 'INFO',
+  });
+  let runtime: Runtime | undefined;
+  const metrics = observe
+    ? createLocalMetrics(() => {
+        if (!runtime) throw new Error('local stack is still starting');
+        return runtime.store.stats();
+      })
+    : undefined;
 
   // The SDK clients sign every request; the local endpoints accept any credentials.
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
@@ -125,13 +162,41 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     POWERTOOLS_SERVICE_NAME: 'roomcast',
     POWERTOOLS_METRICS_NAMESPACE: 'Roomcast',
   };
-  const runtime = createRuntime(loadConfig(env));
+  runtime = createRuntime(
+    loadConfig(env),
+    metrics ? { tee: metrics.sink, newLogger: (o) => new CapturingLogger(logs, o) } : undefined,
+  );
+  const { store } = runtime;
+  const doc = createDocumentClient(runtime.config);
+  const push = createPushHandler(runtime, createApiKeySource(runtime.config));
+  const apiKey = (options.apiKeys ?? [LOCAL_DEFAULTS.apiKey])[0] ?? '';
+  const dashboard = metrics
+    ? createDashboard({
+        metrics,
+        logs,
+        events,
+        stats: () => store.stats(),
+        connections: (limit) => gateway.openConnections(limit),
+        roomsOf: (connectionId) => roomsOfConnection(doc, tableName, connectionId),
+        roomSize: (room) => store.countMembers(room),
+        // The key stays on this side: the page asks the dashboard, the dashboard asks the push API.
+        disconnect: async (connectionId) =>
+          (
+            await fetch(`${base}/v1/connections/${encodeURIComponent(connectionId)}`, {
+              method: 'DELETE',
+              headers: { authorization: `Bearer ${apiKey}` },
+            })
+          ).status,
+        ...(options.dashboardIntervalMs ? { intervalMs: options.dashboardIntervalMs } : {}),
+      })
+    : undefined;
+  if (dashboard) routes.push(dashboard.route);
   handlers = {
     authorizer: createAuthorizerHandler(runtime, createTokenVerifier(runtime.config)),
     connect: createConnectHandler(runtime),
     disconnect: createDisconnectHandler(runtime),
     message: createMessageHandler(runtime),
-    push: createPushHandler(runtime, createApiKeySource(runtime.config)),
+    push: metrics ? (event) => metrics.countHttp(() => push(event)) : push,
   };
   const expiry = createExpiryHandler(runtime);
 
@@ -149,7 +214,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let closing: Promise<void> | undefined;
   return {
     port,
-    urls: { websocket: `ws://${host}:${port}/`, http: `${base}/v1`, connections: `${base}/@connections` },
+    urls: {
+      websocket: `ws://${host}:${port}/`,
+      http: `${base}/v1`,
+      connections: `${base}/@connections`,
+      ...(dashboard ? { dashboard: `${base}/dashboard/`, metrics: `${base}/metrics` } : {}),
+    },
+    ...(metrics && dashboard ? { observability: { metrics, logs, events, dashboard } } : {}),
     env,
     dynamoEndpoint: dynamo.endpoint,
     tableName,
@@ -158,11 +229,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     close: () => {
       closing ??= (async () => {
         if (sweeper) clearInterval(sweeper);
+        dashboard?.close();
         await gateway.shutdown();
         const closed = new Promise<void>((resolve) => gateway.server.close(() => resolve()));
         gateway.server.closeAllConnections();
         await closed;
         admin.destroy();
+        doc.destroy();
         await dynamo.close();
       })();
       return closing;
