@@ -48,6 +48,7 @@ describe('local metrics registry', () => {
     }
     const after = await m.registry.getMetricsAsJSON();
     const counted = after.filter((f) => f.name.startsWith('roomcast_') && String(f.type) === 'counter');
+    expect(counted.length).toBeGreaterThanOrEqual(8);
     for (const family of counted) {
       if (family.name === 'roomcast_http_requests_total') continue;
       const total = family.values.reduce((sum, v) => sum + v.value, 0);
