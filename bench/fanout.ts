@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout]`
+ * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-dashboard]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -15,9 +15,10 @@ import { createManagementClient } from '../lambdas/adapters/gateway.js';
 import { type LocalStack, startLocalStack } from '../local/stack.js';
 import { type BundleFigures, measureBundles } from './bundles.js';
 import { ClientPool } from './clients.js';
+import { dashboardBench } from './dashboard.js';
 
 const usage =
-  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout]';
+  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-dashboard]';
 
 interface Options {
   sizes: number[];
@@ -25,6 +26,7 @@ interface Options {
   concurrency: number;
   bundles: boolean;
   fanout: boolean;
+  dashboard: boolean;
 }
 
 function parseOptions(): Options {
@@ -35,6 +37,7 @@ function parseOptions(): Options {
       concurrency: { type: 'string', default: '64' },
       'no-bundles': { type: 'boolean', default: false },
       'no-fanout': { type: 'boolean', default: false },
+      'no-dashboard': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -54,7 +57,14 @@ function parseOptions(): Options {
       usage: true,
     });
   }
-  return { sizes, rounds, concurrency, bundles: !values['no-bundles'], fanout: !values['no-fanout'] };
+  return {
+    sizes,
+    rounds,
+    concurrency,
+    bundles: !values['no-bundles'],
+    fanout: !values['no-fanout'],
+    dashboard: !values['no-dashboard'],
+  };
 }
 
 /** The soft limit on open files, from /proc on Linux; undefined elsewhere. */
@@ -145,6 +155,7 @@ async function main(): Promise<void> {
   if (options.bundles) console.log('\nbundling each Lambda entry and timing its cold import ...');
   const bundles = options.bundles ? await measureBundles(3) : undefined;
   if (options.fanout) await fanoutBench(options);
+  if (options.dashboard) await dashboardBench({ concurrency: options.concurrency });
   if (bundles) printBundles(bundles);
 }
 
