@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-client]`
+ * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout]
+ *   [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-client] [--no-dashboard]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -16,6 +17,7 @@ import { type LocalStack, startLocalStack } from '../local/stack.js';
 import { type BundleFigures, measureBundles } from './bundles.js';
 import { clientBench } from './client.js';
 import { ClientPool } from './clients.js';
+import { dashboardBench } from './dashboard.js';
 import { eventsBench } from './events.js';
 import { CITED, measureWorker, model, type WorkerFigures } from './model.js';
 import { measurePosters, type PosterFigures } from './poster.js';
@@ -23,7 +25,8 @@ import { streamsBench } from './streams.js';
 import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
-  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-client]';
+  'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] ' +
+  '[--no-poster] [--no-model] [--no-streams] [--no-events] [--no-client] [--no-dashboard]';
 
 interface Options {
   sizes: number[];
@@ -36,6 +39,7 @@ interface Options {
   streams: boolean;
   events: boolean;
   client: boolean;
+  dashboard: boolean;
 }
 
 function parseOptions(): Options {
@@ -51,6 +55,7 @@ function parseOptions(): Options {
       'no-streams': { type: 'boolean', default: false },
       'no-events': { type: 'boolean', default: false },
       'no-client': { type: 'boolean', default: false },
+      'no-dashboard': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -81,6 +86,7 @@ function parseOptions(): Options {
     streams: !values['no-streams'],
     events: !values['no-events'],
     client: !values['no-client'],
+    dashboard: !values['no-dashboard'],
   };
 }
 
@@ -182,6 +188,7 @@ async function main(): Promise<void> {
   if (posters) printPosters(posters);
   if (worker) printModel(worker);
   if (options.streams) await streamsBench({ size: 1000, rounds: options.rounds });
+  if (options.dashboard) await dashboardBench({ concurrency: options.concurrency });
   if (bundles) printBundles(bundles);
   if (options.client) await clientBench();
 }

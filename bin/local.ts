@@ -6,7 +6,9 @@
  * ROOMCAST_RATE_LIMIT_PER_SECOND, ROOMCAST_RATE_LIMIT_BURST, ROOMCAST_HISTORY_TTL_SECONDS,
  * ROOMCAST_MAILBOX_TTL_SECONDS, LOG_LEVEL, ROOMCAST_WEBHOOK_URL and ROOMCAST_WEBHOOK_SECRET
  * (events to backends as signed POSTs).
+ * `npm start -- --dashboard` ends the banner with the dashboard's URL, highlighted.
  */
+import { parseArgs } from 'node:util';
 import * as z from 'zod';
 import { LOCAL_DEFAULTS, startLocalStack } from '../local/stack.js';
 
@@ -32,6 +34,7 @@ const env = z
   })
   .parse(process.env);
 
+const { values: flags } = parseArgs({ options: { dashboard: { type: 'boolean', default: false } } });
 const usingDefaults = !env.ROOMCAST_JWT_SECRET || !env.ROOMCAST_API_KEY;
 const stack = await startLocalStack({
   port: env.PORT,
@@ -66,6 +69,8 @@ console.log(`roomcast local stack is up
   WebSocket     ${stack.urls.websocket}?token=<jwt>
   push API      ${stack.urls.http}   (Authorization: Bearer ${apiKey})
   @connections  ${stack.urls.connections}/{connectionId}
+  dashboard     ${stack.urls.dashboard}
+  metrics       ${stack.urls.metrics}   (Prometheus text format)
   DynamoDB      ${stack.dynamoEndpoint} (table ${stack.tableName}${env.DYNAMODB_ENDPOINT ? '' : ', embedded dynalite, in memory'})
 
 Get a token:    TOKEN=$(npm run -s token -- alice --rooms private-ops)
@@ -81,6 +86,11 @@ ${
     : ''
 }
 Ctrl-C stops it.`);
+if (flags.dashboard) {
+  // Bold on a terminal; plain text when piped.
+  const url = process.stdout.isTTY ? `\x1b[1m${stack.urls.dashboard}\x1b[0m` : stack.urls.dashboard;
+  console.log(`\nOpen the dashboard: ${url}`);
+}
 
 let stopping = false;
 const stop = async (signal: string) => {

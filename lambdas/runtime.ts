@@ -10,7 +10,11 @@ import { DynamoStreamStore } from './adapters/dynamo-streams.js';
 import { createEventBridgeClient, EventBridgePublisher } from './adapters/eventbridge-publisher.js';
 import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
 import { createLeanPoster } from './adapters/lean-poster.js';
-import { createObservability, type Observability } from './adapters/observability.js';
+import {
+  createObservability,
+  type Observability,
+  type ObservabilityHooks,
+} from './adapters/observability.js';
 import { cachedSecret, parseApiKeys, parseJwtSecrets } from './adapters/secrets.js';
 import { type Config, ConfigError } from './config.js';
 import { BackendEvents } from './domain/events.js';
@@ -43,11 +47,12 @@ export function createDocumentClient(
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
-export function observabilityFor(config: Config): Observability {
+export function observabilityFor(config: Config, hooks?: ObservabilityHooks): Observability {
   return createObservability({
     serviceName: config.serviceName,
     namespace: config.metricsNamespace,
     logLevel: config.logLevel,
+    ...(hooks ? { hooks } : {}),
   });
 }
 
@@ -85,10 +90,13 @@ export function createBackendEvents(
   });
 }
 
-export function createRuntime(config: Config, overrides: { events?: EventPublisher } = {}): Runtime {
+export function createRuntime(
+  config: Config,
+  overrides: { events?: EventPublisher; hooks?: ObservabilityHooks } = {},
+): Runtime {
   if (!config.connectionsEndpoint) throw new ConfigError('CONNECTIONS_ENDPOINT is required');
   const store = createStore(config);
-  const observability = observabilityFor(config);
+  const observability = observabilityFor(config, overrides.hooks);
   const events = createBackendEvents(config, observability, overrides.events);
   const clock = systemClock;
   const gateway = new ManagementApiGateway(

@@ -165,6 +165,20 @@ export class LocalGateway {
     return this.virtualPosts;
   }
 
+  /** The first `limit` open connections (id, user, connected at), for the local dashboard. */
+  openConnections(limit: number): { connectionId: string; userId: string; connectedAt: number }[] {
+    const out: { connectionId: string; userId: string; connectedAt: number }[] = [];
+    for (const c of this.live.values()) {
+      if (out.length >= limit) break;
+      out.push({
+        connectionId: c.connectionId,
+        userId: String(c.authorizer?.userId ?? ''),
+        connectedAt: c.connectedAt,
+      });
+    }
+    return out;
+  }
+
   /** Closes every connection (running `$disconnect` for each) and waits for work in flight. */
   async shutdown(): Promise<void> {
     for (const connection of this.live.values()) connection.ws.close(1001, 'Going away');

@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { loadConfig } from '../lambdas/config.js';
 import { LIMITS } from '../lambdas/domain/constants.js';
 import { createAuthorizerHandler } from '../lambdas/handlers/authorizer.js';
@@ -10,12 +9,16 @@ import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
 import {
   createApiKeySource,
+  createDocumentClient,
   createRuntime,
   createTokenVerifier,
   observabilityFor,
+  type Runtime,
 } from '../lambdas/runtime.js';
+import { createDashboard, type Dashboard } from './dashboard.js';
 import { createDemoRoute } from './demo/route.js';
 import { ensureTable, type LocalDynamo, localDynamoClient, startDynalite, sweepExpired } from './dynamo.js';
+import { createEventFeed, type EventFeed } from './event-feed.js';
 import {
   type ConnectionsEmulation,
   type GatewayHandlers,
@@ -23,6 +26,9 @@ import {
   LocalGateway,
   type LocalRoute,
 } from './gateway.js';
+import { CapturingLogger, LogRing } from './logs.js';
+import { createLocalMetrics, type LocalMetrics } from './metrics.js';
+import { roomsOfConnection } from './rooms.js';
 import { WebhookSender, type WebhookSenderOptions } from './webhook-sender.js';
 
 export const LOCAL_DEFAULTS = {
@@ -66,11 +72,25 @@ export interface LocalStackOptions {
   webhook?: { url: string; secret?: string } & Partial<
     Pick<WebhookSenderOptions, 'maxQueue' | 'concurrency' | 'requestTimeoutMs' | 'retryForMs' | 'timers'>
   >;
+  /** The Prometheus registry, `/metrics`, the dashboard and its log ring (default on). */
+  observe?: boolean;
+  /** How often the dashboard's live feed updates (default 2000 ms). */
+  dashboardIntervalMs?: number;
+}
+
+/** The local stack's operations side: `/metrics`, `/dashboard/`, the log ring, the sent-events feed. */
+export interface LocalObservability {
+  metrics: LocalMetrics;
+  logs: LogRing;
+  events: EventFeed;
+  dashboard: Dashboard;
 }
 
 export interface LocalStack {
   port: number;
-  urls: { websocket: string; http: string; connections: string };
+  urls: { websocket: string; http: string; connections: string; dashboard?: string; metrics?: string };
+  /** Undefined when started with `observe: false`. */
+  observability?: LocalObservability;
   /** The environment the handlers run with, as on AWS. */
   env: Record<string, string>;
   dynamoEndpoint: string;
@@ -96,7 +116,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     idleTimeoutMs: options.limits?.idleTimeoutMs ?? LIMITS.idleTimeoutMs,
     maxLifetimeMs: options.limits?.maxLifetimeMs ?? LIMITS.maxLifetimeMs,
   };
-  const logger = new Logger({ serviceName: 'roomcast-local', logLevel: options.logLevel ?? 'INFO' });
+  const observe = options.observe ?? true;
+  const logs = new LogRing(1000);
+  const events = createEventFeed();
+  const logger = new CapturingLogger(logs, {
+    serviceName: 'roomcast-local',
+    logLevel: options.logLevel ?? 'INFO',
+  });
+  let runtime: Runtime | undefined;
+  const metrics = observe
+    ? createLocalMetrics(() => {
+        if (!runtime) throw new Error('local stack is still starting');
+        return runtime.store.stats();
+      })
+    : undefined;
 
   // The SDK clients sign every request; the local endpoints accept any credentials.
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
@@ -173,7 +206,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     POWERTOOLS_METRICS_NAMESPACE: 'Roomcast',
   };
   const config = loadConfig(env);
-  const observability = observabilityFor(config);
+  const hooks = metrics
+    ? {
+        tee: metrics.sink,
+        newLogger: (o: ConstructorParameters<typeof CapturingLogger>[1]) => new CapturingLogger(logs, o),
+      }
+    : undefined;
+  const observability = observabilityFor(config, hooks);
   const webhook = options.webhook
     ? new WebhookSender({
         secret: LOCAL_DEFAULTS.webhookSecret,
@@ -183,15 +222,50 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         account: api.accountId,
         metrics: observability.sink,
         warn: (message, fields) => logger.warn(message, fields ?? {}),
+        // The dashboard's "events sent to backends" panel shows how each one ended.
+        onOutcome: ({ event, result, at }) =>
+          events.record({
+            at,
+            type: event.detailType,
+            target: options.webhook?.url ?? '',
+            result,
+            detail: event.detail,
+          }),
       })
     : undefined;
-  const runtime = createRuntime(config, webhook ? { events: webhook } : {});
+  if (webhook) events.attach(`webhook ${options.webhook?.url}`);
+  runtime = createRuntime(config, { ...(webhook ? { events: webhook } : {}), ...(hooks ? { hooks } : {}) });
+  const { store } = runtime;
+  const doc = createDocumentClient(runtime.config);
+  const push = createPushHandler(runtime, createApiKeySource(runtime.config));
+  const apiKey = (options.apiKeys ?? [LOCAL_DEFAULTS.apiKey])[0] ?? '';
+  const dashboard = metrics
+    ? createDashboard({
+        metrics,
+        logs,
+        events,
+        stats: () => store.stats(),
+        connections: (limit) => gateway.openConnections(limit),
+        roomsOf: (connectionId) => roomsOfConnection(doc, tableName, connectionId),
+        roomSize: (room) => store.countMembers(room),
+        // The key stays on this side: the page asks the dashboard, the dashboard asks the push API.
+        disconnect: async (connectionId) =>
+          (
+            await fetch(`${base}/v1/connections/${encodeURIComponent(connectionId)}`, {
+              method: 'DELETE',
+              headers: { authorization: `Bearer ${apiKey}` },
+            })
+          ).status,
+        ...(options.dashboardIntervalMs ? { intervalMs: options.dashboardIntervalMs } : {}),
+      })
+    : undefined;
+  if (dashboard) routes.push(dashboard.route);
   handlers = {
     authorizer: createAuthorizerHandler(runtime, createTokenVerifier(runtime.config)),
     connect: createConnectHandler(runtime),
     disconnect: createDisconnectHandler(runtime),
     message: createMessageHandler(runtime),
-    push: createPushHandler(runtime, createApiKeySource(runtime.config)),
+    push: metrics ? (event) => metrics.countHttp(() => push(event)) : push,
   };
   const expiry = createExpiryHandler(runtime);
 
@@ -209,7 +283,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let closing: Promise<void> | undefined;
   return {
     port,
-    urls: { websocket: `ws://${host}:${port}/`, http: `${base}/v1`, connections: `${base}/@connections` },
+    urls: {
+      websocket: `ws://${host}:${port}/`,
+      http: `${base}/v1`,
+      connections: `${base}/@connections`,
+      ...(dashboard ? { dashboard: `${base}/dashboard/`, metrics: `${base}/metrics` } : {}),
+    },
+    ...(metrics && dashboard ? { observability: { metrics, logs, events, dashboard } } : {}),
     env,
     dynamoEndpoint: dynamo.endpoint,
     tableName,
@@ -219,12 +299,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     close: () => {
       closing ??= (async () => {
         if (sweeper) clearInterval(sweeper);
+        dashboard?.close();
         await gateway.shutdown();
         await webhook?.close();
         const closed = new Promise<void>((resolve) => gateway.server.close(() => resolve()));
         gateway.server.closeAllConnections();
         await closed;
         admin.destroy();
+        doc.destroy();
         await dynamo.close();
       })();
       return closing;

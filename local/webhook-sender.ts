@@ -49,10 +49,13 @@ export interface WebhookSenderOptions {
   capDelayMs?: number;
   timers?: SenderTimers;
   random?: () => number;
+  /** Told how each event ended: delivered (2xx), given up, or refused by a full queue (the local dashboard shows it). */
+  onOutcome?: (outcome: { id: string; event: BackendEvent; result: string; at: number }) => void;
 }
 
 interface Delivery {
   id: string;
+  event: BackendEvent;
   body: string;
   firstTriedAt: number | undefined;
   attempts: number;
@@ -76,8 +79,8 @@ export class WebhookSender implements EventPublisher {
   private readonly target: URL;
   private idleWaiters: (() => void)[] = [];
   private closed = false;
-  private readonly o: Required<Omit<WebhookSenderOptions, 'metrics' | 'warn'>> &
-    Pick<WebhookSenderOptions, 'metrics' | 'warn'>;
+  private readonly o: Required<Omit<WebhookSenderOptions, 'metrics' | 'warn' | 'onOutcome'>> &
+    Pick<WebhookSenderOptions, 'metrics' | 'warn' | 'onOutcome'>;
 
   constructor(options: WebhookSenderOptions) {
     this.o = {
@@ -107,6 +110,9 @@ export class WebhookSender implements EventPublisher {
     if (this.size + events.length > this.o.maxQueue) {
       this.o.metrics.count(METRICS.eventsFailed, events.length);
       this.o.warn('webhook queue is full; refusing new events', { refused: events.length, held: this.size });
+      for (const event of events) {
+        this.o.onOutcome?.({ id: '', event, result: 'refused: queue full', at: this.o.timers.now() });
+      }
       throw new Error(`the webhook queue is full (${this.o.maxQueue} events)`);
     }
     for (const event of events) this.waiting.push(this.delivery(event));
@@ -146,7 +152,11 @@ export class WebhookSender implements EventPublisher {
       resources: [],
       detail: event.detail,
     });
-    return { id, body, firstTriedAt: undefined, attempts: 0 };
+    return { id, event, body, firstTriedAt: undefined, attempts: 0 };
+  }
+
+  private tell(d: Delivery, result: string): void {
+    this.o.onOutcome?.({ id: d.id, event: d.event, result, at: this.o.timers.now() });
   }
 
   private pump(): void {
@@ -165,11 +175,13 @@ export class WebhookSender implements EventPublisher {
     d.firstTriedAt ??= this.o.timers.now();
     d.attempts += 1;
     const problem = await this.post(d);
+    if (problem === undefined) this.tell(d, d.attempts === 1 ? 'sent' : `sent (attempt ${d.attempts})`);
     if (problem === undefined || this.closed) return;
     const delay = this.backoff(d.attempts);
     if (this.o.timers.now() + delay - d.firstTriedAt > this.o.retryForMs) {
       this.o.metrics.count(METRICS.eventsFailed);
       this.o.warn('webhook gave up on an event', { id: d.id, attempts: d.attempts, problem });
+      this.tell(d, `gave up after ${d.attempts} attempts: ${problem}`);
       return;
     }
     this.retrying += 1;

@@ -80,7 +80,8 @@ export interface IdGenerator {
 
 /** Counts or timings the domain reports; the adapter turns them into CloudWatch metrics. */
 export interface MetricSink {
-  count(name: string, value?: number): void;
+  /** `dimensions` (bounded values only, e.g. the frame's route key) feed the local /metrics labels. */
+  count(name: string, value?: number, dimensions?: Readonly<Record<string, string>>): void;
   milliseconds(name: string, value: number): void;
 }
 

@@ -23,7 +23,7 @@ async function callerOf(event: WsEvent, runtime: Runtime): Promise<Caller> {
 /** `join`, `leave`, `send`, `direct`, `ping` and `$default`: one handler, routed by the frame's action. */
 export function createMessageHandler(runtime: Runtime) {
   return websocketRoute(runtime, 'message', async (event, { logger }) => {
-    runtime.observability.sink.count(METRICS.messagesIn);
+    runtime.observability.sink.count(METRICS.messagesIn, 1, { action: event.requestContext.routeKey });
     const frame = parseClientFrame(event.body, runtime.config.maxMessageBytes);
     const caller = await callerOf(event, runtime);
     const answer = await runtime.service.handleFrame(frame, caller);

@@ -25,6 +25,8 @@ const MAX_BODY_BYTES = 1024 * 1024;
 type Params = Record<string, string>;
 interface Route {
   method: string;
+  /** The route pattern, e.g. `/v1/rooms/{room}`: a bounded metric label. */
+  path: string;
   pattern: RegExp;
   names: string[];
   public?: boolean;
@@ -39,7 +41,7 @@ function route(method: string, path: string, run: Route['run'], isPublic = false
       return '([^/]+)';
     })}/?$`,
   );
-  return { method, pattern, names, run, public: isPublic };
+  return { method, path, pattern, names, run, public: isPublic };
 }
 
 function bodyOf(event: APIGatewayProxyEventV2): unknown {
@@ -198,7 +200,7 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
           : `no route ${quote(method, 16)} ${quote(path)}; the push API lives under /v1 (see the README)`,
       );
     }
-    runtime.observability.sink.count(METRICS.pushRequests);
+    runtime.observability.sink.count(METRICS.pushRequests, 1, { route: `${found.r.method} ${found.r.path}` });
     const params: Params = Object.fromEntries(
       found.r.names.map((name, i) => [name, found.match[i + 1] ?? '']),
     );

@@ -270,6 +270,33 @@ describe('emit with an idempotency key', () => {
   });
 });
 
+describe('the local dashboard and the webhook', () => {
+  it('shows how each event to the backends ended, after the receiver answered', async () => {
+    const hook = await receiver((n) => (n === 0 ? 500 : 200));
+    cleanups.push(hook.close);
+    const stack = await startTestStack({
+      webhook: { url: hook.url, secret: SECRET, timers: virtualTimers() },
+    });
+    cleanups.push(stack.close);
+    const feed = stack.observability?.events;
+    expect(feed?.publisher).toBe(`webhook ${hook.url}`);
+
+    const fay = await connect(stack, 'fay');
+    await fay.request({ action: 'emit', event: 'hello', data: 1 });
+    await fay.close();
+    await eventually(async () => expect(feed?.recent()).toHaveLength(5));
+
+    const recent = feed?.recent() ?? [];
+    // Every event is there once, with where it went; the first POST got a 500, so one went out on a second attempt.
+    expect(recent.map((e) => e.type).sort()).toEqual(
+      ['client.event', 'connection.closed', 'connection.opened', 'user.offline', 'user.online'].sort(),
+    );
+    expect(recent.every((e) => e.target === hook.url)).toBe(true);
+    expect(recent.map((e) => e.result).sort()).toEqual(['sent', 'sent', 'sent', 'sent', 'sent (attempt 2)']);
+    expect(recent.find((e) => e.type === 'client.event')?.detail).toMatchObject({ event: 'hello' });
+  });
+});
+
 describe('emit without events configured', () => {
   it('answers NOT_FOUND, and refuses bad names, long idempotency keys and oversized data', async () => {
     const stack = await startTestStack({ maxDataBytes: 64 });
