@@ -131,6 +131,7 @@ export class LocalGateway {
   private readonly live = new Map<string, LiveConnection>();
   private readonly inflight = new Set<Promise<unknown>>();
   private virtualPosts = 0;
+  private managementPosts = 0;
 
   constructor(
     private readonly api: ApiIdentity,
@@ -158,6 +159,11 @@ export class LocalGateway {
 
   get connectionCount(): number {
     return this.live.size;
+  }
+
+  /** `POST @connections/{id}` requests received (PostToConnection calls), of any outcome. */
+  get postsReceived(): number {
+    return this.managementPosts;
   }
 
   /** Posts accepted for virtual connections (see ConnectionsEmulation). */
@@ -366,6 +372,7 @@ export class LocalGateway {
     const open = connection && connection.ws.readyState === WebSocket.OPEN;
     switch (req.method) {
       case 'POST': {
+        this.managementPosts += 1;
         const body = await readBody(req, this.limits.maxMessageBytes);
         if (!body) {
           awsError(res, 413, 'PayloadTooLargeException', 'Message too long');

@@ -28,7 +28,8 @@ export function createMessageHandler(runtime: Runtime) {
     const caller = await callerOf(event, runtime);
     const answer = await runtime.service.handleFrame(frame, caller);
     logger.debug('frame handled', { action: frame.action });
-    await runtime.gateway.post(caller.connectionId, JSON.stringify(answer));
-    return { statusCode: 200 };
+    // Every message route is two-way: API Gateway sends this body to the client as the answer,
+    // so answering a frame costs no PostToConnection.
+    return { statusCode: 200, body: JSON.stringify(answer) };
   });
 }

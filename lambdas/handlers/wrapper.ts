@@ -78,8 +78,8 @@ export async function instrumented<T>(
 
 /**
  * The one wrapper for WebSocket routes: log context, metrics flush, and every
- * error turned into the contract's error frame, posted back to the sender. The
- * route always answers 200 so the connection stays open.
+ * error turned into the contract's error frame, returned as the route's answer
+ * (two-way routes). The route always answers 200 so the connection stays open.
  */
 export function websocketRoute(
   runtime: Runtime,
@@ -97,8 +97,8 @@ export function websocketRoute(
           return { statusCode: HTTP_STATUS[problem.code] };
         }
         const frame = errorFrame(frameIdOf(event.body), problem.code, problem.message, problem.retryAfterMs);
-        await runtime.gateway.post(connectionId, JSON.stringify(frame));
-        return OK;
+        // The route's answer (two-way routes): no PostToConnection for an error either.
+        return { statusCode: 200, body: JSON.stringify(frame) };
       }
     });
   };

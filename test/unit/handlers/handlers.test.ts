@@ -65,10 +65,10 @@ describe('connect, message and disconnect', () => {
     expect(await createConnectHandler(runtime)(fixture<WsEvent>('connect'))).toEqual({ statusCode: 200 });
     expect(store.connections.get(CID)).toMatchObject({ userId: 'alice', connectedAt: 1795255200000 });
 
-    expect(await createMessageHandler(runtime)(fixture<WsEvent>('message-join'))).toEqual({
-      statusCode: 200,
-    });
-    expect(gateway.framesTo(CID)).toEqual([{ type: 'ack', id: 'c1', ok: true }]);
+    const joined = await createMessageHandler(runtime)(fixture<WsEvent>('message-join'));
+    // Two-way route: the answer is the returned body, not a PostToConnection.
+    expect(joined).toEqual({ statusCode: 200, body: JSON.stringify({ type: 'ack', id: 'c1', ok: true }) });
+    expect(gateway.framesTo(CID)).toEqual([]);
     expect(await store.isMember('private-ops', CID)).toBe(true);
 
     expect(await createDisconnectHandler(runtime)(fixture<WsEvent>('disconnect'))).toEqual({
@@ -82,10 +82,15 @@ describe('connect, message and disconnect', () => {
     const { runtime, gateway } = fakeRuntime();
     const event = fixture<WsEvent>('message-join');
     event.body = '{"action":"join","id":"c9","room":"bad room"}';
-    expect(await createMessageHandler(runtime)(event)).toEqual({ statusCode: 200 });
-    expect(gateway.framesTo(CID)).toEqual([
-      { type: 'error', id: 'c9', code: 'VALIDATION_ERROR', message: expect.stringContaining('room must be') },
-    ]);
+    const answer = await createMessageHandler(runtime)(event);
+    expect(answer.statusCode).toBe(200);
+    expect(JSON.parse(answer.body ?? '')).toEqual({
+      type: 'error',
+      id: 'c9',
+      code: 'VALIDATION_ERROR',
+      message: expect.stringContaining('room must be'),
+    });
+    expect(gateway.posts).toHaveLength(0);
   });
 
   it('answers an internal fault with INTERNAL and the request id, never the error itself', async () => {
@@ -94,8 +99,9 @@ describe('connect, message and disconnect', () => {
     store.addMember = async () => {
       throw new Error('DynamoDB exploded at line 42');
     };
-    await createMessageHandler(runtime)(fixture<WsEvent>('message-join'));
-    const [frame] = gateway.framesTo(CID);
+    const answer = await createMessageHandler(runtime)(fixture<WsEvent>('message-join'));
+    const frame = JSON.parse(answer.body ?? '{}') as Record<string, unknown>;
+    expect(gateway.posts).toHaveLength(0);
     expect(frame).toMatchObject({ type: 'error', id: 'c1', code: 'INTERNAL' });
     expect(String(frame?.message)).toContain('Yx2cbHZ8DoEFpXQ=');
     expect(String(frame?.message)).not.toContain('exploded');
