@@ -43,6 +43,11 @@ export const environmentSchema = z
     MAX_DATA_BYTES: positiveInt(LIMITS.defaultMaxDataBytes),
     MAX_MESSAGE_BYTES: positiveInt(LIMITS.maxMessageBytes),
     FANOUT_CONCURRENCY: positiveInt(64),
+    /** Fan-outs to more connections than this go to the workers (SQS on AWS). */
+    INLINE_FANOUT_LIMIT: positiveInt(2000),
+    /** Connections per post job of a queued fan-out. */
+    FANOUT_JOB_SIZE: positiveInt(1000),
+    FANOUT_QUEUE_URL: z.url().optional(),
     CONNECTION_TTL_SECONDS: positiveInt(LIMITS.connectionTtlSeconds),
     HISTORY_TTL_SECONDS: z.coerce.number().int().nonnegative().default(LIMITS.historyTtlSeconds),
     MAILBOX_TTL_SECONDS: z.coerce.number().int().nonnegative().default(LIMITS.mailboxTtlSeconds),
@@ -87,6 +92,10 @@ export interface Config {
   maxDataBytes: number;
   maxMessageBytes: number;
   fanoutConcurrency: number;
+  inlineFanoutLimit: number;
+  fanoutJobSize: number;
+  /** The SQS queue of the fan-out workers; absent: every fan-out runs inline (unless a queue is given). */
+  fanoutQueueUrl: string | undefined;
   connectionTtlSeconds: number;
   /** Retention of room messages; 0 stores none. */
   historyTtlSeconds: number;
@@ -137,6 +146,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxDataBytes: e.MAX_DATA_BYTES,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     fanoutConcurrency: e.FANOUT_CONCURRENCY,
+    inlineFanoutLimit: e.INLINE_FANOUT_LIMIT,
+    fanoutJobSize: e.FANOUT_JOB_SIZE,
+    fanoutQueueUrl: e.FANOUT_QUEUE_URL,
     connectionTtlSeconds: e.CONNECTION_TTL_SECONDS,
     historyTtlSeconds: e.HISTORY_TTL_SECONDS,
     mailboxTtlSeconds: e.MAILBOX_TTL_SECONDS,

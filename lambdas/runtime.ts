@@ -1,9 +1,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { monotonicFactory } from 'ulid';
 import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth.js';
+import { DynamoJobLedger } from './adapters/dynamo-ledger.js';
 import { DynamoRateLimiter } from './adapters/dynamo-rate-limiter.js';
 import { DynamoConnectionStore } from './adapters/dynamo-store.js';
 import { DynamoStreamStore } from './adapters/dynamo-streams.js';
@@ -16,8 +18,10 @@ import {
   type ObservabilityHooks,
 } from './adapters/observability.js';
 import { cachedSecret, parseApiKeys, parseJwtSecrets } from './adapters/secrets.js';
+import { SqsFanoutQueue } from './adapters/sqs-queue.js';
 import { type Config, ConfigError } from './config.js';
 import { BackendEvents } from './domain/events.js';
+import { type FanoutQueue, FanoutWorker } from './domain/fanout-jobs.js';
 import type { Clock, ConnectionGateway, ConnectionStore, EventPublisher } from './domain/ports.js';
 import { clientRateLimit } from './domain/rate-limit.js';
 import { RoomcastService } from './domain/service.js';
@@ -33,6 +37,8 @@ export interface Runtime {
   service: RoomcastService;
   /** Events to backends (off when no bus or webhook is configured). */
   events?: BackendEvents;
+  /** Where large fan-outs go to the workers (absent: every fan-out runs inline). */
+  fanoutQueue?: FanoutQueue;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -92,7 +98,7 @@ export function createBackendEvents(
 
 export function createRuntime(
   config: Config,
-  overrides: { events?: EventPublisher; hooks?: ObservabilityHooks } = {},
+  overrides: { events?: EventPublisher; hooks?: ObservabilityHooks; fanoutQueue?: FanoutQueue } = {},
 ): Runtime {
   if (!config.connectionsEndpoint) throw new ConfigError('CONNECTIONS_ENDPOINT is required');
   const store = createStore(config);
@@ -126,8 +132,14 @@ export function createRuntime(
     metrics: observability.sink,
     settings: { historyTtlSeconds: config.historyTtlSeconds, mailboxTtlSeconds: config.mailboxTtlSeconds },
   });
+  const fanoutQueue =
+    overrides.fanoutQueue ??
+    (config.fanoutQueueUrl
+      ? new SqsFanoutQueue(new SQSClient({ region: config.region }), config.fanoutQueueUrl)
+      : undefined);
   const service = new RoomcastService({
     ...(rateLimit ? { rateLimit } : {}),
+    ...(fanoutQueue ? { fanout: { queue: fanoutQueue, inlineLimit: config.inlineFanoutLimit } } : {}),
     store,
     gateway,
     clock,
@@ -141,7 +153,33 @@ export function createRuntime(
     },
     streams,
   });
-  return { config, observability, clock, store, gateway, service, events };
+  return {
+    config,
+    observability,
+    clock,
+    store,
+    gateway,
+    service,
+    events,
+    ...(fanoutQueue ? { fanoutQueue } : {}),
+  };
+}
+
+/** The fan-out worker over a runtime: the same store, lean gateway, prune (with its events) and metrics. */
+export function createFanoutWorker(runtime: Runtime): FanoutWorker {
+  const { config, store, service, clock } = runtime;
+  if (!runtime.fanoutQueue) throw new ConfigError('FANOUT_QUEUE_URL is required for the fan-out worker');
+  if (!config.tableName) throw new ConfigError('TABLE_NAME is required');
+  return new FanoutWorker({
+    queue: runtime.fanoutQueue,
+    ledger: new DynamoJobLedger(createDocumentClient(config), config.tableName, clock),
+    gateway: runtime.gateway,
+    targets: (target) => ('room' in target ? store.roomConnectionIds(target.room) : store.allConnectionIds()),
+    prune: (connectionId) => service.disconnect(connectionId, 'gone'),
+    metrics: runtime.observability.sink,
+    clock,
+    settings: { concurrency: config.fanoutConcurrency, jobSize: config.fanoutJobSize },
+  });
 }
 
 /**

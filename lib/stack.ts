@@ -18,6 +18,7 @@ import { LAMBDA_ENTRIES, type LambdaName } from '../lambdas/entries/index.js';
 import type { StageSettings } from './config.js';
 import { RoomcastAuth } from './constructs/auth.js';
 import { RoomcastEventBus } from './constructs/event-bus.js';
+import { FanoutQueue } from './constructs/fanout-queue.js';
 import { RoomcastFunction } from './constructs/function.js';
 import { RoomcastMonitoring } from './constructs/monitoring.js';
 import { RoomcastPushApi } from './constructs/push-api.js';
@@ -53,6 +54,8 @@ export const FUNCTION_BINDINGS: Record<
     maxDataBytes?: boolean;
     /** Publishes events to backends (PutEvents on the stage's bus only). */
     events?: boolean;
+    /** Hands large fan-outs to the workers (`produce`), or is the worker (`consume`). */
+    fanoutQueue?: 'produce' | 'consume';
   }
 > = {
   // Verifies the token and the origin only.
@@ -71,10 +74,12 @@ export const FUNCTION_BINDINGS: Record<
       'roomConnectionIds',
       'userConnections',
       'removeConnection',
+      'memberCount',
     ],
     connections: ['POST'],
     maxDataBytes: true,
     events: true,
+    fanoutQueue: 'produce',
   },
   // Every /v1 route; posts messages and closes connections.
   push: {
@@ -90,15 +95,25 @@ export const FUNCTION_BINDINGS: Record<
       'countMembers',
       'stats',
       'checkHealth',
+      'memberCount',
     ],
     connections: ['POST', 'DELETE'],
     maxDataBytes: true,
     events: true,
+    fanoutQueue: 'produce',
   },
   // Settles counters for items TTL deleted: counter updates only (plus reading the stream).
   expiry: { store: ['settleExpired'], events: true },
   // apikey stages: checks the push API key before the push function (its secret only, bound below).
   pushAuthorizer: {},
+  // Runs queued fan-out jobs: reads a room's (or everyone's) connections, posts, prunes gone ones,
+  // records finished jobs; a plan job enqueues post jobs.
+  fanoutWorker: {
+    store: ['roomConnectionIds', 'allConnectionIds', 'removeConnection', 'isJobDone', 'markJobDone'],
+    connections: ['POST'],
+    events: true,
+    fanoutQueue: 'consume',
+  },
 };
 
 /** Functions whose reserved concurrency the stage setting connectReservedConcurrency sets. */
@@ -113,6 +128,8 @@ const TIMEOUTS: Record<LambdaName, Duration> = {
   push: Duration.seconds(29),
   expiry: Duration.seconds(60),
   pushAuthorizer: Duration.seconds(10),
+  // A job of FANOUT_JOB_SIZE posts at ~15 ms each, 64 at a time, takes well under a second.
+  fanoutWorker: Duration.seconds(60),
 };
 
 /** The stage's functions: every entry, but the push API's key authorizer only on apikey stages. */
@@ -134,6 +151,7 @@ export class RoomcastStack extends Stack {
   readonly pushApi: RoomcastPushApi;
   readonly monitoring: RoomcastMonitoring;
   readonly eventBus: RoomcastEventBus;
+  readonly fanoutQueue: FanoutQueue;
 
   constructor(scope: Construct, id: string, props: RoomcastStackProps) {
     super(scope, id, props);
@@ -177,6 +195,7 @@ export class RoomcastStack extends Stack {
       message: makeFunction('message', 'MessageFunction'),
       push: makeFunction('push', 'PushFunction'),
       expiry: makeFunction('expiry', 'ExpiryFunction'),
+      fanoutWorker: makeFunction('fanoutWorker', 'FanoutWorkerFunction'),
       ...(settings.pushAuth === 'apikey'
         ? { pushAuthorizer: makeFunction('pushAuthorizer', 'PushAuthorizerFunction') }
         : {}),
@@ -223,6 +242,11 @@ export class RoomcastStack extends Stack {
       removalPolicy,
     });
 
+    this.fanoutQueue = new FanoutQueue(this, 'Fanout', {
+      // SQS event sources need at least the worker's timeout.
+      visibilityTimeout: TIMEOUTS.fanoutWorker,
+      removalPolicy,
+    });
     this.eventBus = new RoomcastEventBus(this, 'Events', {
       bus: settings.eventBus,
       name: `roomcast-${settings.stage}`,
@@ -242,6 +266,8 @@ export class RoomcastStack extends Stack {
         fn.addEnvironment('MAILBOX_TTL_SECONDS', String(settings.mailboxTtlSeconds));
       }
       if (binding.events) this.eventBus.bind(fn);
+      if (binding.fanoutQueue === 'produce') this.fanoutQueue.bindProducer(fn);
+      if (binding.fanoutQueue === 'consume') this.fanoutQueue.bindWorker(fn);
     }
     this.auth.bindClientAuth(authorizer);
     if (settings.allowedOrigins.length > 0) {
@@ -268,6 +294,7 @@ export class RoomcastStack extends Stack {
       errorsAreNotFaults: { authorizer: TIMEOUTS.authorizer },
       thresholds: settings.alarms,
       eventsToBackends: this.eventBus.bus !== undefined,
+      deadLetterQueues: { Fanout: this.fanoutQueue.deadLetterQueue },
       ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
     });
 

@@ -1,15 +1,18 @@
 import type { AddressInfo } from 'node:net';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { loadConfig } from '../lambdas/config.js';
 import { LIMITS } from '../lambdas/domain/constants.js';
 import { createAuthorizerHandler } from '../lambdas/handlers/authorizer.js';
 import { createConnectHandler } from '../lambdas/handlers/connect.js';
 import { createDisconnectHandler } from '../lambdas/handlers/disconnect.js';
 import { createExpiryHandler } from '../lambdas/handlers/expiry.js';
+import { createFanoutWorkerHandler } from '../lambdas/handlers/fanout-worker.js';
 import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
 import {
   createApiKeySource,
   createDocumentClient,
+  createFanoutWorker,
   createRuntime,
   createTokenVerifier,
   observabilityFor,
@@ -28,6 +31,7 @@ import {
 } from './gateway.js';
 import { CapturingLogger, LogRing } from './logs.js';
 import { createLocalMetrics, type LocalMetrics } from './metrics.js';
+import { LocalFanoutQueue } from './queue.js';
 import { roomsOfConnection } from './rooms.js';
 import { WebhookSender, type WebhookSenderOptions } from './webhook-sender.js';
 
@@ -63,6 +67,12 @@ export interface LocalStackOptions {
   sweepIntervalMs?: number;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   fanoutConcurrency?: number;
+  /** Fan-outs to more connections than this go to the in-process workers (default 2000, as on AWS). */
+  inlineFanoutLimit?: number;
+  /** Connections per post job of a queued fan-out (default 1000). */
+  fanoutJobSize?: number;
+  /** Worker invocations at once on the in-process queue (default 4). */
+  fanoutWorkers?: number;
   /** Benchmarks only: `@connections` latency and socketless virtual connections. */
   connections?: ConnectionsEmulation;
   /** Retention of room messages and of user messages (seconds; 0 stores none). */
@@ -98,6 +108,8 @@ export interface LocalStack {
   gateway: LocalGateway;
   /** The webhook sender when `webhook` was given. */
   webhook: WebhookSender | undefined;
+  /** The in-process fan-out queue (large fan-outs). */
+  fanoutQueue: LocalFanoutQueue;
   /** Runs one TTL sweep now; returns the number of items deleted. */
   sweep(): Promise<number>;
   close(): Promise<void>;
@@ -199,6 +211,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     MAX_DATA_BYTES: String(options.maxDataBytes ?? LIMITS.defaultMaxDataBytes),
     MAX_MESSAGE_BYTES: String(limits.maxMessageBytes),
     FANOUT_CONCURRENCY: String(options.fanoutConcurrency ?? 64),
+    INLINE_FANOUT_LIMIT: String(options.inlineFanoutLimit ?? 2000),
+    FANOUT_JOB_SIZE: String(options.fanoutJobSize ?? 1000),
     LOG_LEVEL: options.logLevel ?? 'INFO',
     HISTORY_TTL_SECONDS: String(options.historyTtlSeconds ?? LIMITS.historyTtlSeconds),
     MAILBOX_TTL_SECONDS: String(options.mailboxTtlSeconds ?? LIMITS.mailboxTtlSeconds),
@@ -234,7 +248,28 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       })
     : undefined;
   if (webhook) events.attach(`webhook ${options.webhook?.url}`);
-  runtime = createRuntime(config, { ...(webhook ? { events: webhook } : {}), ...(hooks ? { hooks } : {}) });
+  // Large fan-outs go to the same worker handler as on AWS, fed SQS-shaped events by an in-process queue.
+  let consume: ((event: SQSEvent) => Promise<SQSBatchResponse>) | undefined;
+  const fanoutQueue = new LocalFanoutQueue(
+    (event) => {
+      if (!consume) throw new Error('local stack is still starting');
+      return consume(event);
+    },
+    {
+      workers: options.fanoutWorkers ?? 4,
+      batchSize: 1,
+      maxReceives: 3,
+      region: LOCAL_DEFAULTS.region,
+      queueArn: `arn:aws:sqs:${LOCAL_DEFAULTS.region}:${api.accountId}:roomcast-local-fanout`,
+      onDeadLetter: (record) => logger.error('fan-out job dead-lettered', { messageId: record.messageId }),
+    },
+  );
+  runtime = createRuntime(config, {
+    ...(webhook ? { events: webhook } : {}),
+    ...(hooks ? { hooks } : {}),
+    fanoutQueue,
+  });
+  consume = createFanoutWorkerHandler(runtime, createFanoutWorker(runtime));
   const { store } = runtime;
   const doc = createDocumentClient(runtime.config);
   const push = createPushHandler(runtime, createApiKeySource(runtime.config));
@@ -295,12 +330,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     tableName,
     gateway,
     webhook,
+    fanoutQueue,
     sweep,
     close: () => {
       closing ??= (async () => {
         if (sweeper) clearInterval(sweeper);
         dashboard?.close();
         await gateway.shutdown();
+        await fanoutQueue.idle();
         await webhook?.close();
         const closed = new Promise<void>((resolve) => gateway.server.close(() => resolve()));
         gateway.server.closeAllConnections();

@@ -12,14 +12,14 @@ export class DynamoJobLedger implements JobLedger {
     private readonly ttlSeconds = 24 * 3600,
   ) {}
 
-  async isDone(jobId: string): Promise<boolean> {
+  async isJobDone(jobId: string): Promise<boolean> {
     const out = await this.doc.send(
       new GetCommand({ TableName: this.tableName, Key: keys.fanoutJob(jobId), ConsistentRead: true }),
     );
     return out.Item !== undefined;
   }
 
-  async markDone(jobId: string): Promise<void> {
+  async markJobDone(jobId: string): Promise<void> {
     await this.doc.send(
       new PutCommand({
         TableName: this.tableName,

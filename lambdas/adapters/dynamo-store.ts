@@ -247,6 +247,17 @@ export class DynamoConnectionStore implements ConnectionStore {
     return count;
   }
 
+  async memberCount(room: string): Promise<number> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.roomMeta(room),
+        ProjectionExpression: 'members',
+      }),
+    );
+    return Math.max(0, Number(out.Item?.members ?? 0));
+  }
+
   async stats(): Promise<Stats> {
     const out = await this.doc.send(
       new QueryCommand({

@@ -88,3 +88,15 @@ export class InternalError extends RoomcastError {
     this.name = 'InternalError';
   }
 }
+
+/**
+ * A dependency the request needs is unavailable right now (the fan-out queue): the
+ * push API answers 503, a client frame INTERNAL; retrying later is the remedy.
+ */
+export class UnavailableError extends RoomcastError {
+  readonly status = 503;
+  constructor(message: string, cause?: unknown) {
+    super('INTERNAL', message, { cause });
+    this.name = 'UnavailableError';
+  }
+}

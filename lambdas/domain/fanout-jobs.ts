@@ -86,8 +86,8 @@ export interface FanoutQueue {
 
 /** Which post jobs finished, so a redelivered one is not posted again. */
 export interface JobLedger {
-  isDone(jobId: string): Promise<boolean>;
-  markDone(jobId: string): Promise<void>;
+  isJobDone(jobId: string): Promise<boolean>;
+  markJobDone(jobId: string): Promise<void>;
 }
 
 export interface FanoutWorkerDeps {
@@ -161,7 +161,7 @@ export class FanoutWorker {
 
   private async post(job: PostJob): Promise<FanoutResult> {
     const { deps } = this;
-    if (await deps.ledger.isDone(job.jobId)) return { delivered: 0, pruned: 0, failed: 0 };
+    if (await deps.ledger.isJobDone(job.jobId)) return { delivered: 0, pruned: 0, failed: 0 };
     const started = deps.clock.now();
     const result = await fanOut(job.targets, job.payload, {
       gateway: deps.gateway,
@@ -172,7 +172,7 @@ export class FanoutWorker {
     deps.metrics.count(METRICS.pruned, result.pruned);
     deps.metrics.count(METRICS.failed, result.failed);
     deps.metrics.milliseconds(METRICS.fanoutDuration, deps.clock.now() - started);
-    await deps.ledger.markDone(job.jobId);
+    await deps.ledger.markJobDone(job.jobId);
     return result;
   }
 }

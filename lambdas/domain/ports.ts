@@ -52,6 +52,8 @@ export interface ConnectionStore {
   allConnectionIds(): AsyncIterable<string[]>;
   listMembers(room: string, options: { limit: number; nextToken?: string }): Promise<Page<MemberRecord>>;
   countMembers(room: string): Promise<number>;
+  /** A room's member count from its counter (one small read; the room itself is not read). */
+  memberCount(room: string): Promise<number>;
   stats(): Promise<Stats>;
   /** Throws when the store cannot be reached. */
   checkHealth(): Promise<void>;

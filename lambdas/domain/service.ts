@@ -1,5 +1,5 @@
 import { METRICS } from './constants.js';
-import { ForbiddenError, NotFoundError } from './errors.js';
+import { ForbiddenError, NotFoundError, UnavailableError } from './errors.js';
 import {
   type BackendEvent,
   type BackendEvents,
@@ -8,6 +8,7 @@ import {
   EVENT_TYPES,
 } from './events.js';
 import { type FanoutResult, fanOut } from './fanout.js';
+import type { FanoutQueue, FanoutTarget, PlanJob } from './fanout-jobs.js';
 import { ackFrame, messageFrame, pongFrame, roomFrame, type ServerFrame } from './frames.js';
 import { mayJoin } from './permissions.js';
 import type {
@@ -48,6 +49,8 @@ export interface ServiceDeps {
   streams: Streams;
   /** Events to backends; absent when they are off. */
   events?: BackendEvents;
+  /** Fan-outs to more than `inlineLimit` connections go to workers through this queue (absent: all inline). */
+  fanout?: { queue: FanoutQueue; inlineLimit: number };
 }
 
 /** Who sent a client frame, as the authorizer established it on `$connect`. */
@@ -62,6 +65,8 @@ export interface PushResult extends FanoutResult {
   messageId: string;
   /** The message's seq in the room's or user's stream, when it was stored. */
   seq?: number;
+  /** Connections a large fan-out was queued for (workers deliver it); absent when delivered inline. */
+  queued?: number;
 }
 
 /** What a stored (or live-only) publish answers. */
@@ -69,6 +74,7 @@ interface Sent extends FanoutResult {
   messageId: string;
   ts: number;
   seq?: number;
+  queued?: number;
 }
 
 export interface UserPresence {
@@ -165,6 +171,7 @@ export class RoomcastService {
                 { room: frame.room, event: frame.event, data: frame.data, from: caller.userId },
                 new Set([caller.connectionId]),
                 frame.store === false ? undefined : roomStream(frame.room),
+                { room: frame.room },
               ),
             ),
         );
@@ -256,6 +263,7 @@ export class RoomcastService {
       body.room === undefined ? content : { ...content, room: body.room },
       except,
       stream,
+      body.room !== undefined ? { room: body.room } : body.broadcast ? { broadcast: true } : undefined,
     );
     return {
       messageId: sent.messageId,
@@ -263,6 +271,7 @@ export class RoomcastService {
       delivered: sent.delivered,
       pruned: sent.pruned,
       failed: sent.failed,
+      ...(sent.queued === undefined ? {} : { queued: sent.queued }),
     };
   }
 
@@ -391,22 +400,35 @@ export class RoomcastService {
     this.deps.events?.notify(events);
   }
 
+  /**
+   * Stores (when the stream keeps messages) and then delivers one message. A room or
+   * broadcast larger than the inline limit is handed to the fan-out workers as one
+   * plan job instead: counted from the counters (the room is not read here), and
+   * answered once the job is queued.
+   */
   private async publish(
     targets: Iterable<string> | AsyncIterable<string[]>,
     content: { room?: string; event: string; data: unknown; from?: string },
     except: ReadonlySet<string>,
     stream?: StreamId,
+    whole?: FanoutTarget,
   ): Promise<Sent> {
     const messageId = this.deps.ids.messageId();
     const ts = this.deps.clock.now();
     const frameAt = (seq?: number) => JSON.stringify(messageFrame({ ...content, seq, messageId, ts }));
-    const deliver = (payload: string) =>
-      fanOut(targets, payload, {
+    const queued = whole ? await this.queuedSize(whole) : undefined;
+    const deliver = async (payload: string): Promise<FanoutResult> => {
+      if (whole && queued !== undefined) {
+        await this.queuePlan(whole, messageId, payload, except);
+        return { delivered: 0, pruned: 0, failed: 0 };
+      }
+      return fanOut(targets, payload, {
         gateway: this.deps.gateway,
         prune: (connectionId) => this.disconnect(connectionId, 'gone'),
         concurrency: this.deps.settings.fanoutConcurrency,
         except,
       });
+    };
     const started = this.deps.clock.now();
     // Stored before any live delivery, so whatever a receiver saw, history and resume find too.
     let seq: number | undefined;
@@ -426,12 +448,53 @@ export class RoomcastService {
     } else {
       result = await deliver(frameAt());
     }
-    const { metrics } = this.deps;
-    metrics.count(METRICS.delivered, result.delivered);
-    metrics.count(METRICS.pruned, result.pruned);
-    metrics.count(METRICS.failed, result.failed);
-    metrics.milliseconds(METRICS.fanoutDuration, this.deps.clock.now() - started);
-    return { ...result, messageId, ts, ...(seq === undefined ? {} : { seq }) };
+    if (queued === undefined) {
+      // Queued fan-outs are counted by the workers that deliver them.
+      const { metrics } = this.deps;
+      metrics.count(METRICS.delivered, result.delivered);
+      metrics.count(METRICS.pruned, result.pruned);
+      metrics.count(METRICS.failed, result.failed);
+      metrics.milliseconds(METRICS.fanoutDuration, this.deps.clock.now() - started);
+    }
+    return {
+      ...result,
+      messageId,
+      ts,
+      ...(seq === undefined ? {} : { seq }),
+      ...(queued === undefined ? {} : { queued }),
+    };
+  }
+
+  /** The target's size when it is too large to deliver inline and workers exist; else undefined. */
+  private async queuedSize(target: FanoutTarget): Promise<number | undefined> {
+    const { fanout, store } = this.deps;
+    if (!fanout) return undefined;
+    const size = 'room' in target ? await store.memberCount(target.room) : (await store.stats()).connections;
+    return size > fanout.inlineLimit ? size : undefined;
+  }
+
+  private async queuePlan(
+    target: FanoutTarget,
+    messageId: string,
+    payload: string,
+    except: ReadonlySet<string>,
+  ) {
+    const plan: PlanJob = {
+      kind: 'plan',
+      jobId: `${messageId}.plan`,
+      messageId,
+      payload,
+      target,
+      except: [...except],
+    };
+    try {
+      await this.deps.fanout?.queue.enqueue([plan]);
+    } catch (cause) {
+      throw new UnavailableError(
+        'the fan-out queue is unavailable; nothing was delivered, retry shortly',
+        cause,
+      );
+    }
   }
 }
 

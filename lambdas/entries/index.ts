@@ -7,6 +7,7 @@ export const LAMBDA_ENTRIES = [
   'push',
   'expiry',
   'pushAuthorizer',
+  'fanoutWorker',
 ] as const;
 export type LambdaName = (typeof LAMBDA_ENTRIES)[number];
 

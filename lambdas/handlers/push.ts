@@ -100,7 +100,15 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
         key === undefined ? undefined : validate(pushIdempotencyKey, key, 'Idempotency-Key header');
       const body = validate(pushBody, bodyOf(event), 'push body');
       const { replayed, ...answer } = await service.push(body, idempotencyKey);
-      const result = json(200, answer);
+      // A fan-out handed to the workers answers 202: accepted, stored, queued, not yet delivered.
+      const result =
+        answer.queued === undefined
+          ? json(200, answer)
+          : json(202, {
+              messageId: answer.messageId,
+              ...(answer.seq === undefined ? {} : { seq: answer.seq }),
+              queued: answer.queued,
+            });
       if (replayed) result.headers = { ...result.headers, 'idempotent-replayed': 'true' };
       return result;
     }),
@@ -120,7 +128,7 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
               error: {
                 code: problem.code,
                 message: problem.message,
-                status: HTTP_STATUS[problem.code],
+                status: problem.status ?? HTTP_STATUS[problem.code],
                 ...(problem.details ? { details: problem.details } : {}),
               },
             };

@@ -6,7 +6,7 @@ import type {
   Context,
 } from 'aws-lambda';
 import { HTTP_STATUS, METRICS } from '../domain/constants.js';
-import { type ErrorDetail, RateLimitedError, RoomcastError } from '../domain/errors.js';
+import { type ErrorDetail, RateLimitedError, RoomcastError, UnavailableError } from '../domain/errors.js';
 import { errorFrame } from '../domain/frames.js';
 import { boundedProblem } from '../domain/input.js';
 import { frameIdOf } from '../domain/schemas.js';
@@ -39,13 +39,25 @@ export function describeProblem(
   runtime: Pick<Runtime, 'observability'>,
 ) {
   const { sink } = runtime.observability;
+  if (error instanceof UnavailableError) {
+    // Ours, not the caller's (a dependency is down), but the message is fit to show: retry later.
+    sink.count(METRICS.internalErrors);
+    invocation.logger.warn('dependency unavailable', { reason: error.message, cause: String(error.cause) });
+    return {
+      code: error.code,
+      message: error.message,
+      details: undefined,
+      retryAfterMs: undefined,
+      status: 503,
+    };
+  }
   if (error instanceof RoomcastError) {
     sink.count(error.code === 'VALIDATION_ERROR' ? METRICS.validationErrors : METRICS.clientErrors);
     // Messages may quote input: cut so that any error frame or body stays under 1 KiB.
     const { message, details } = boundedProblem(error.message, error.details);
     invocation.logger.info('request refused', { code: error.code, reason: message });
     const retryAfterMs = error instanceof RateLimitedError ? error.retryAfterMs : undefined;
-    return { code: error.code, message, details, retryAfterMs };
+    return { code: error.code, message, details, retryAfterMs, status: undefined };
   }
   sink.count(METRICS.internalErrors);
   invocation.logger.error('request failed', error as Error);
@@ -54,6 +66,7 @@ export function describeProblem(
     message: `something went wrong on our side; quote request id ${invocation.requestId} when reporting it`,
     details: undefined as ErrorDetail[] | undefined,
     retryAfterMs: undefined,
+    status: undefined,
   };
 }
 
@@ -94,7 +107,7 @@ export function websocketRoute(
       } catch (error) {
         const problem = describeProblem(error, invocation, runtime);
         if (event.requestContext.eventType !== 'MESSAGE') {
-          return { statusCode: HTTP_STATUS[problem.code] };
+          return { statusCode: problem.status ?? HTTP_STATUS[problem.code] };
         }
         const frame = errorFrame(frameIdOf(event.body), problem.code, problem.message, problem.retryAfterMs);
         // The route's answer (two-way routes): no PostToConnection for an error either.
@@ -133,7 +146,7 @@ export function httpRoute(
           return await handle(event, invocation);
         } catch (error) {
           const problem = describeProblem(error, invocation, runtime);
-          return json(HTTP_STATUS[problem.code], {
+          return json(problem.status ?? HTTP_STATUS[problem.code], {
             error: {
               code: problem.code,
               message: problem.message,

@@ -16,6 +16,7 @@ import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TABLE_SCHEMA } from '../../lambdas/adapters/table.js';
 import { METRICS, type MetricName } from '../../lambdas/domain/constants.js';
@@ -70,6 +71,11 @@ export interface RoomcastMonitoringProps {
    * @default false
    */
   readonly eventsToBackends?: boolean;
+  /**
+   * Dead-letter queues to alarm on: any message in one is a job (or record) that failed every retry.
+   * @default - none
+   */
+  readonly deadLetterQueues?: Record<string, IQueue>;
 }
 
 /**
@@ -300,6 +306,11 @@ export class RoomcastMonitoring extends Construct {
         this.customMetric(METRICS.eventsFailed),
         this.customMetric(METRICS.eventsSlow),
       ]),
+      graph('Stored delivery', [
+        this.customMetric(METRICS.stored),
+        this.customMetric(METRICS.seqConflicts),
+        this.customMetric(METRICS.replayed),
+      ]),
     );
   }
 
@@ -322,6 +333,14 @@ export class RoomcastMonitoring extends Construct {
 
   private addAlarms(): void {
     const { thresholds } = this.props;
+    for (const [name, queue] of Object.entries(this.props.deadLetterQueues ?? {})) {
+      this.alarm(
+        `${name}DeadLetters`,
+        `roomcast: ${name} jobs that failed every retry are waiting in the dead-letter queue`,
+        queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+        1,
+      );
+    }
     const notFaults = this.props.errorsAreNotFaults ?? {};
     for (const [name, fn] of Object.entries(this.props.functions)) {
       const title = name.charAt(0).toUpperCase() + name.slice(1);

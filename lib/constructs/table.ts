@@ -10,6 +10,7 @@ import {
 import { Grant } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { TABLE_SCHEMA } from '../../lambdas/adapters/table.js';
+import type { JobLedger } from '../../lambdas/domain/fanout-jobs.js';
 import type { ConnectionStore } from '../../lambdas/domain/ports.js';
 import type { IBindableFunction } from './function.js';
 
@@ -20,7 +21,7 @@ export type StoreAction = 'GetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'Dele
 export type StoreCall = readonly [action: StoreAction, on: 'table' | 'index'];
 
 /** A ConnectionStore operation (a method of the port, lambdas/domain/ports.ts). */
-export type StoreOperation = keyof ConnectionStore;
+export type StoreOperation = keyof ConnectionStore | keyof JobLedger;
 
 /**
  * What each store operation calls on DynamoDB, read off
@@ -57,6 +58,10 @@ export const STORE_CALLS = {
   allConnectionIds: [['Query', 'table']],
   listMembers: [['Query', 'table']],
   countMembers: [['Query', 'table']],
+  memberCount: [['GetItem', 'table']],
+  // The fan-out workers' record of finished jobs (lambdas/adapters/dynamo-ledger.ts).
+  isJobDone: [['GetItem', 'table']],
+  markJobDone: [['PutItem', 'table']],
   stats: [['Query', 'table']],
   checkHealth: [['GetItem', 'table']],
 } as const satisfies Record<StoreOperation, readonly StoreCall[]>;

@@ -39,6 +39,9 @@ describe('the CDK app', () => {
       'Name',
     ];
     const NOT_UNIQUE = new Set(['AWS::ApiGatewayV2::Api', 'AWS::ApiGatewayV2::Authorizer']);
+    // Regional names: a second region of the same stage has its own namespace (the contract names the
+    // stage's bus roomcast-{stage} in every region).
+    const REGIONAL = new Set(['AWS::Events::EventBus', 'AWS::Events::Archive']);
     for (const [stage, context] of [
       ['prod', { alarmEmail: 'ops@example.com' }],
       ['owner', { apiGatewayCloudWatchRole: 'true' }],
@@ -51,7 +54,7 @@ describe('the CDK app', () => {
         for (const property of NAME_PROPERTIES) {
           const name = resource.Properties?.[property];
           // API names need not be unique, an authorizer's is scoped to its API; a Ref or GetAtt names another resource.
-          if (name === undefined || NOT_UNIQUE.has(resource.Type)) continue;
+          if (name === undefined || NOT_UNIQUE.has(resource.Type) || REGIONAL.has(resource.Type)) continue;
           if (typeof name === 'object' && name !== null && !('Fn::Join' in name)) continue;
           expect(JSON.stringify(name), `${id} ${property}`).toContain('"Ref":"AWS::Region"');
         }

@@ -48,7 +48,8 @@ describe('events to backends (EventBridge)', () => {
   });
 
   it('grants events:PutEvents on that bus only, to the functions that publish only', () => {
-    expect(publishers).toEqual(['connect', 'disconnect', 'message', 'push', 'expiry']);
+    // The fan-out worker publishes too: a prune closes a connection (connection.closed, reason gone).
+    expect(publishers).toEqual(['connect', 'disconnect', 'message', 'push', 'expiry', 'fanoutWorker']);
     const bus = logicalIdOf(dev, 'AWS::Events::EventBus', 'EventsBus');
     for (const name of publishers) {
       expect(putEvents(dev, name), name).toEqual([

@@ -1,5 +1,6 @@
 import { createObservability } from '../../lambdas/adapters/observability.js';
 import { loadConfig } from '../../lambdas/config.js';
+import type { FanoutJob, FanoutQueue } from '../../lambdas/domain/fanout-jobs.js';
 import type {
   Clock,
   ConnectionGateway,
@@ -89,6 +90,9 @@ export class MemoryStore implements ConnectionStore {
       : { items };
   }
   async countMembers(room: string) {
+    return this.members.get(room)?.size ?? 0;
+  }
+  async memberCount(room: string) {
     return this.members.get(room)?.size ?? 0;
   }
   async stats(): Promise<Stats> {
@@ -247,8 +251,16 @@ export function memoryStreams(
   });
 }
 
+/** A fan-out queue that keeps what was enqueued (the workers are tested on their own). */
+export class MemoryFanoutQueue implements FanoutQueue {
+  readonly jobs: FanoutJob[] = [];
+  async enqueue(jobs: readonly FanoutJob[]) {
+    this.jobs.push(...jobs);
+  }
+}
+
 export function serviceWithFakes(
-  settings: Partial<ServiceSettings> = {},
+  settings: Partial<ServiceSettings & { inlineFanoutLimit: number }> = {},
   streamSettings: Partial<StreamSettings> = {},
 ) {
   const clock = fixedClock();
@@ -257,22 +269,31 @@ export function serviceWithFakes(
   const metrics = new CountingSink();
   const streamStore = new MemoryStreamStore(clock);
   const streams = memoryStreams(clock, metrics, streamSettings, streamStore);
+  const fanoutQueue = new MemoryFanoutQueue();
   let seq = 0;
   const service = new RoomcastService({
+    fanout: { queue: fanoutQueue, inlineLimit: settings.inlineFanoutLimit ?? 2000 },
     store,
     gateway,
     clock,
     metrics,
     ids: { messageId: () => `01JD4Z3M8N6V0Q2W7E5R9T1Y${String(seq++).padStart(2, '0')}` },
-    settings: { maxDataBytes: 32 * 1024, fanoutConcurrency: 4, connectionTtlSeconds: 7800, ...settings },
+    settings: {
+      maxDataBytes: settings.maxDataBytes ?? 32 * 1024,
+      fanoutConcurrency: settings.fanoutConcurrency ?? 4,
+      connectionTtlSeconds: settings.connectionTtlSeconds ?? 7800,
+    },
     streams,
   });
-  return { service, store, gateway, metrics, clock, streamStore };
+  return { service, store, gateway, metrics, clock, streamStore, fanoutQueue };
 }
 
 /** A handler Runtime over the in-memory fakes, configured the way the Lambda environment would be. */
-export function fakeRuntime(env: Record<string, string> = {}) {
-  const parts = serviceWithFakes();
+export function fakeRuntime(
+  env: Record<string, string> = {},
+  settings: Parameters<typeof serviceWithFakes>[0] = {},
+) {
+  const parts = serviceWithFakes(settings);
   const config = loadConfig({
     TABLE_NAME: 'roomcast-test',
     CONNECTIONS_ENDPOINT: 'https://abcdef1234.execute-api.eu-west-1.amazonaws.com/dev',

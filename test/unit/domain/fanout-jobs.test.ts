@@ -1,4 +1,4 @@
-import type { SQSEvent } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, SQSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import {
   type FanoutJob,
@@ -10,6 +10,7 @@ import {
   postJobs,
 } from '../../../lambdas/domain/fanout-jobs.js';
 import { createFanoutWorkerHandler } from '../../../lambdas/handlers/fanout-worker.js';
+import { createPushHandler } from '../../../lambdas/handlers/push.js';
 import { LocalFanoutQueue } from '../../../local/queue.js';
 import { CountingSink, fakeRuntime, fixedClock, RecordingGateway } from '../fakes.js';
 
@@ -25,10 +26,10 @@ async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
 
 class MemoryLedger implements JobLedger {
   readonly done = new Set<string>();
-  async isDone(jobId: string) {
+  async isJobDone(jobId: string) {
     return this.done.has(jobId);
   }
-  async markDone(jobId: string) {
+  async markJobDone(jobId: string) {
     this.done.add(jobId);
   }
 }
@@ -183,3 +184,87 @@ describe('the worker handler on the local queue', () => {
     expect(JSON.parse(dead[0] ?? '{}').jobId).toBe('m1.1');
   });
 });
+
+describe('handing a large fan-out to the workers', () => {
+  it('queues one plan job for a room over the inline limit and answers 202 with the stored seq', async () => {
+    const { runtime, service, store, clock, fanoutQueue, gateway } = fakeRuntime(
+      {},
+      { inlineFanoutLimit: 1 },
+    );
+    for (const id of ['c1', 'c2']) {
+      await service.connect(id, `user-${id}`, clock.now());
+      await store.addMember({
+        room: 'big',
+        connectionId: id,
+        userId: `user-${id}`,
+        joinedAt: 1,
+        expiresAt: 4_102_444_800,
+      });
+    }
+    const push = createPushHandler(runtime, async () => ['test-key']);
+
+    const answer = await push(pushEvent({ room: 'big', event: 'e', data: 1, exceptConnectionId: 'c2' }));
+
+    expect(answer.statusCode).toBe(202);
+    expect(JSON.parse(answer.body ?? '')).toEqual({ messageId: expect.any(String), seq: 1, queued: 2 });
+    expect(fanoutQueue.jobs).toEqual([
+      expect.objectContaining({ kind: 'plan', target: { room: 'big' }, except: ['c2'] }),
+    ]);
+    expect(gateway.posts).toHaveLength(0);
+  });
+
+  it('answers 503 when the queue is unavailable, and delivers nothing', async () => {
+    const { runtime, service, store, clock, fanoutQueue, gateway } = fakeRuntime(
+      {},
+      { inlineFanoutLimit: 1 },
+    );
+    for (const id of ['c1', 'c2']) {
+      await service.connect(id, `user-${id}`, clock.now());
+      await store.addMember({
+        room: 'big',
+        connectionId: id,
+        userId: `user-${id}`,
+        joinedAt: 1,
+        expiresAt: 4_102_444_800,
+      });
+    }
+    fanoutQueue.enqueue = async () => {
+      throw new Error('connect ECONNREFUSED sqs');
+    };
+    const push = createPushHandler(runtime, async () => ['test-key']);
+
+    const answer = await push(pushEvent({ room: 'big', event: 'e', data: 1 }));
+
+    expect(answer.statusCode).toBe(503);
+    expect(JSON.parse(answer.body ?? '').error).toMatchObject({
+      code: 'INTERNAL',
+      message: expect.stringContaining('fan-out queue is unavailable'),
+    });
+    expect(answer.body).not.toContain('ECONNREFUSED');
+    expect(gateway.posts).toHaveLength(0);
+  });
+});
+
+function pushEvent(body: unknown): APIGatewayProxyEventV2 {
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: '/v1/push',
+    rawQueryString: '',
+    headers: { authorization: 'Bearer test-key', 'content-type': 'application/json' },
+    requestContext: {
+      accountId: '1',
+      apiId: 'a',
+      domainName: 'x',
+      domainPrefix: 'x',
+      http: { method: 'POST', path: '/v1/push', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 't' },
+      requestId: 'r1',
+      routeKey: '$default',
+      stage: '$default',
+      time: '',
+      timeEpoch: 0,
+    },
+    body: JSON.stringify(body),
+    isBase64Encoded: false,
+  };
+}

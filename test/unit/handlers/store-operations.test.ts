@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, DynamoDBRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import type { ConnectionStore } from '../../../lambdas/domain/ports.js';
+import { DynamoJobLedger } from '../../../lambdas/adapters/dynamo-ledger.js';
 import type { LambdaName } from '../../../lambdas/entries/index.js';
 import { createConnectHandler } from '../../../lambdas/handlers/connect.js';
 import { createDisconnectHandler } from '../../../lambdas/handlers/disconnect.js';
@@ -11,7 +13,7 @@ import { createPushHandler } from '../../../lambdas/handlers/push.js';
 import type { WsEvent } from '../../../lambdas/handlers/wrapper.js';
 import { STORE_CALLS } from '../../../lib/constructs/table.js';
 import { FUNCTION_BINDINGS } from '../../../lib/stack.js';
-import { fakeRuntime } from '../fakes.js';
+import { fakeRuntime, fixedClock } from '../fakes.js';
 
 /**
  * The grants of each function (FUNCTION_BINDINGS, lib/stack.ts) list the store
@@ -161,11 +163,19 @@ describe('each function calls exactly the store operations its grants list', () 
     expect(FUNCTION_BINDINGS.authorizer.store).toBeUndefined();
   });
 
-  it('every store operation a binding names is one the port has', () => {
+  it('every store operation a binding names is one the ports have (the store, or the fan-out job ledger)', () => {
     const { store } = fakeRuntime();
+    const ledger = new DynamoJobLedger(
+      DynamoDBDocumentClient.from(new DynamoDBClient({})),
+      't',
+      fixedClock(),
+    );
     for (const name of Object.keys(FUNCTION_BINDINGS) as LambdaName[]) {
       for (const operation of FUNCTION_BINDINGS[name].store ?? []) {
-        expect(typeof (store as ConnectionStore)[operation], `${name}: ${operation}`).toBe('function');
+        const owner = operation in ledger ? ledger : store;
+        expect(typeof (owner as unknown as Record<string, unknown>)[operation], `${name}: ${operation}`).toBe(
+          'function',
+        );
       }
     }
   });

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalStack } from '../../local/stack.js';
+import { api, connect, startTestStack, type TestClient } from './harness.js';
+
+// A tiny inline limit and job size, so that a room of 7 takes the workers' path: a plan job, then
+// post jobs of 2 connections each, run by the same worker handler as on AWS.
+let stack: LocalStack;
+let members: TestClient[];
+beforeAll(async () => {
+  stack = await startTestStack({ inlineFanoutLimit: 3, fanoutJobSize: 2 });
+  members = await Promise.all(Array.from({ length: 7 }, (_, i) => connect(stack, `member-${i}`)));
+  for (const m of members) await m.request({ action: 'join', room: 'big' });
+});
+afterAll(async () => {
+  await Promise.all(members.map((m) => m.close()));
+  await stack?.close();
+});
+
+describe('fan-out workers', () => {
+  it('answers a push to a room over the inline limit with 202, stores it, and delivers it once to every member', async () => {
+    const before = stack.gateway.postsReceived;
+    const answer = await api(stack, 'POST', '/v1/push', {
+      body: { room: 'big', event: 'news', data: { n: 1 } },
+    });
+
+    expect(answer.status).toBe(202);
+    expect(answer.body).toEqual({ messageId: expect.any(String), seq: expect.any(Number), queued: 7 });
+    for (const m of members) {
+      await m.next((f) => f.type === 'message' && f.messageId === answer.body.messageId);
+    }
+    await stack.fanoutQueue.idle();
+    expect(stack.gateway.postsReceived - before).toBe(7);
+    for (const m of members) {
+      expect(m.messages().filter((f) => f.messageId === answer.body.messageId)).toHaveLength(1);
+    }
+    const history = await api(stack, 'GET', '/v1/rooms/big/history?limit=1');
+    expect(history.body.messages[0]).toMatchObject({
+      messageId: answer.body.messageId,
+      seq: answer.body.seq,
+    });
+  });
+
+  it('acks a client send once it is stored and queued, and the other members get it from the workers', async () => {
+    const [sender, ...others] = members as [TestClient, ...TestClient[]];
+    const ack = await sender.request({ action: 'send', room: 'big', event: 'chat', data: 'hi' });
+
+    expect(ack).toMatchObject({ type: 'ack', messageId: expect.any(String), seq: expect.any(Number) });
+    for (const m of others) {
+      await m.next((f) => f.type === 'message' && f.messageId === ack.messageId);
+    }
+    await stack.fanoutQueue.idle();
+    expect(sender.messages().filter((f) => f.messageId === ack.messageId)).toHaveLength(0);
+  });
+
+  it('takes a broadcast over the limit through the workers too', async () => {
+    const answer = await api(stack, 'POST', '/v1/push', {
+      body: { broadcast: true, event: 'all', data: null },
+    });
+
+    expect(answer.status).toBe(202);
+    expect(answer.body.queued).toBeGreaterThanOrEqual(7);
+    for (const m of members) {
+      await m.next((f) => f.type === 'message' && f.messageId === answer.body.messageId);
+    }
+  });
+
+  it('delivers a room within the limit inline, answering 200 with the counts', async () => {
+    const a = await connect(stack, 'small-a');
+    const b = await connect(stack, 'small-b');
+    await a.request({ action: 'join', room: 'small' });
+    await b.request({ action: 'join', room: 'small' });
+
+    const answer = await api(stack, 'POST', '/v1/push', { body: { room: 'small', event: 'e', data: 1 } });
+
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ delivered: 2, pruned: 0, failed: 0 });
+    await Promise.all([a.close(), b.close()]);
+  });
+});
