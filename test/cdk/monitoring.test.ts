@@ -93,7 +93,8 @@ describe('alarms', () => {
           (d: { Value: unknown }) => JSON.stringify(d.Value) === JSON.stringify({ Ref: fn }),
         ),
       );
-      expect(forFn.map((a) => a.Properties.MetricName).sort(), name).toEqual(['Errors', 'Throttles']);
+      const expected = name === 'expiry' ? ['Errors', 'IteratorAge', 'Throttles'] : ['Errors', 'Throttles'];
+      expect(forFn.map((a) => a.Properties.MetricName).sort(), name).toEqual(expected);
     }
     expect(alarm(prod, 'MonitoringPushErrors').Properties.Threshold).toBe(PROD_PRESET.alarms.lambdaErrors);
   });

@@ -63,7 +63,12 @@ describe('expiry handler', () => {
       settled.push(item);
     };
     const answer = await createExpiryHandler(runtime)({
-      Records: [record('REMOVE', ttl, '1'), record('REMOVE', ttl, '2'), record('REMOVE', ttl, '3'), record('MODIFY', ttl, '4')],
+      Records: [
+        record('REMOVE', ttl, '1'),
+        record('REMOVE', ttl, '2'),
+        record('REMOVE', ttl, '3'),
+        record('MODIFY', ttl, '4'),
+      ],
     });
     expect(answer).toEqual({
       batchItemFailures: [{ itemIdentifier: '2' }, { itemIdentifier: '3' }, { itemIdentifier: '4' }],
