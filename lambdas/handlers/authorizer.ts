@@ -60,13 +60,13 @@ export function createAuthorizerHandler(
         const origin = header(event.headers, 'origin');
         if (allowedOrigins.length > 0 && (!origin || !allowedOrigins.includes(origin))) {
           sink.count(METRICS.authFailures);
-          logger.info('connection refused: origin not allowed', { origin });
+          logger.warn('connection refused', { reason: 'origin not allowed', origin });
           return policy('anonymous', 'Deny', event.methodArn);
         }
         const token = event.queryStringParameters?.token;
         if (!token) {
           sink.count(METRICS.authFailures);
-          logger.info('connection refused: no token');
+          logger.warn('connection refused', { reason: 'missing token' });
           throw new Error('Unauthorized');
         }
         try {
@@ -78,7 +78,7 @@ export function createAuthorizerHandler(
         } catch (error) {
           sink.count(METRICS.authFailures);
           if (!(error instanceof RoomcastError)) logger.error('token verification failed', error as Error);
-          else logger.info('connection refused', { reason: error.message });
+          else logger.warn('connection refused', { reason: error.message });
           throw new Error('Unauthorized');
         }
       },
