@@ -61,6 +61,22 @@ const stack = await startLocalStack({
         },
       }
     : {}),
+}).catch((error: unknown) => {
+  // An unreachable store is a setup mistake: say what was tried, without a stack trace.
+  const reason = error instanceof Error ? error.message || error.name : String(error);
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET'].includes(
+    String(code),
+  );
+  const where = env.DYNAMODB_ENDPOINT
+    ? `DynamoDB at DYNAMODB_ENDPOINT=${env.DYNAMODB_ENDPOINT}`
+    : 'the embedded DynamoDB (dynalite)';
+  console.error(
+    unreachable
+      ? `roomcast local stack could not start: ${where} is not reachable (${reason}).`
+      : `roomcast local stack could not start (PORT=${env.PORT}, ${where}): ${reason}`,
+  );
+  process.exit(1);
 });
 const webhookDefaultSecret = env.ROOMCAST_WEBHOOK_URL !== undefined && !env.ROOMCAST_WEBHOOK_SECRET;
 

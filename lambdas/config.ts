@@ -22,6 +22,10 @@ export const environmentSchema = z
     CONNECTIONS_ENDPOINT: z.url().optional(),
     AWS_REGION: z.string().min(1).default('us-east-1'),
     DYNAMODB_ENDPOINT: z.url().optional(),
+    // Every DynamoDB call is bounded: worst case attempts × (connect + request) + backoff < the Lambda timeouts (10 s).
+    DYNAMODB_CONNECT_TIMEOUT_MS: positiveInt(1000),
+    DYNAMODB_REQUEST_TIMEOUT_MS: positiveInt(2500),
+    DYNAMODB_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(5).default(2),
     JWT_SECRET: z.string().min(1).optional(),
     JWT_SECRET_ARN: z.string().min(1).optional(),
     JWT_ISSUER: z.string().min(1).optional(),
@@ -83,6 +87,7 @@ export interface Config {
   tableName: string | undefined;
   region: string;
   dynamoEndpoint: string | undefined;
+  dynamoTimeouts: { connectMs: number; requestMs: number; maxAttempts: number };
   connectionsEndpoint: string | undefined;
   clientAuth: ClientAuthConfig | undefined;
   allowedOrigins: string[];
@@ -153,6 +158,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     historyTtlSeconds: e.HISTORY_TTL_SECONDS,
     mailboxTtlSeconds: e.MAILBOX_TTL_SECONDS,
     secretCacheMs: e.SECRET_CACHE_SECONDS * 1000,
+    dynamoTimeouts: {
+      connectMs: e.DYNAMODB_CONNECT_TIMEOUT_MS,
+      requestMs: e.DYNAMODB_REQUEST_TIMEOUT_MS,
+      maxAttempts: e.DYNAMODB_MAX_ATTEMPTS,
+    },
     serviceName: e.POWERTOOLS_SERVICE_NAME,
     metricsNamespace: e.POWERTOOLS_METRICS_NAMESPACE,
     logLevel: e.LOG_LEVEL,

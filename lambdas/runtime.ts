@@ -43,11 +43,26 @@ export interface Runtime {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+/** DynamoDB's bounds when the caller gives none (the defaults of lambdas/config.ts). */
+const DEFAULT_DYNAMO_TIMEOUTS: Config['dynamoTimeouts'] = { connectMs: 500, requestMs: 1500, maxAttempts: 3 };
+
+/**
+ * The DynamoDB client: every call has a connection timeout, a request timeout
+ * and a bounded number of attempts, so a hung store fails fast instead of
+ * holding a handler until its Lambda timeout.
+ */
 export function createDocumentClient(
-  config: Pick<Config, 'region' | 'dynamoEndpoint'>,
+  config: Pick<Config, 'region' | 'dynamoEndpoint'> & Partial<Pick<Config, 'dynamoTimeouts'>>,
 ): DynamoDBDocumentClient {
+  const timeouts = config.dynamoTimeouts ?? DEFAULT_DYNAMO_TIMEOUTS;
   const client = new DynamoDBClient({
     region: config.region,
+    maxAttempts: timeouts.maxAttempts,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: timeouts.connectMs,
+      requestTimeout: timeouts.requestMs,
+      throwOnRequestTimeout: true,
+    }),
     ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
   });
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });

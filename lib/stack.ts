@@ -9,10 +9,13 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import { CfnAccount } from 'aws-cdk-lib/aws-apigateway';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
-import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { LAMBDA_ENTRIES, type LambdaName } from '../lambdas/entries/index.js';
 import type { StageSettings } from './config.js';
@@ -152,6 +155,8 @@ export class RoomcastStack extends Stack {
   readonly monitoring: RoomcastMonitoring;
   readonly eventBus: RoomcastEventBus;
   readonly fanoutQueue: FanoutQueue;
+  /** The expiry consumer's on-failure destination. */
+  readonly expiryFailures: Queue;
 
   constructor(scope: Construct, id: string, props: RoomcastStackProps) {
     super(scope, id, props);
@@ -201,6 +206,16 @@ export class RoomcastStack extends Stack {
         : {}),
     };
     const { authorizer, connect, disconnect, message, push, expiry, pushAuthorizer } = this.functions;
+    // Records the expiry consumer gave up on (after retries) land here, for inspection and replay.
+    this.expiryFailures = new Queue(this, 'ExpiryFailures', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.expiryFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter (on-failure) destination of the expiry stream consumer.',
+    });
     expiry.function.addEventSource(
       new DynamoEventSource(this.table.table, {
         startingPosition: StartingPosition.TRIM_HORIZON,
@@ -208,6 +223,7 @@ export class RoomcastStack extends Stack {
         bisectBatchOnError: true,
         retryAttempts: 5,
         reportBatchItemFailures: true,
+        onFailure: new SqsDlq(this.expiryFailures),
         // Only deletions made by DynamoDB's TTL; the handlers' own deletes settle counters themselves.
         filters: [
           FilterCriteria.filter({
@@ -297,6 +313,7 @@ export class RoomcastStack extends Stack {
       deadLetterQueues: { Fanout: this.fanoutQueue.deadLetterQueue },
       ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
     });
+    this.addExpiryAlarms();
 
     this.addOutputs();
     this.addNagSuppressions();
@@ -309,6 +326,40 @@ export class RoomcastStack extends Stack {
       const fn = all[entry];
       return fn ? [[entry, fn] as [LambdaName, RoomcastFunction]] : [];
     });
+  }
+
+  /** The expiry consumer falls behind (IteratorAge) or gives up on records (its failure queue has messages). */
+  private addExpiryAlarms(): void {
+    const action = new SnsAction(this.monitoring.alarmTopic);
+    const alarms = [
+      new Alarm(this, 'ExpiryIteratorAgeAlarm', {
+        alarmDescription: 'The expiry stream consumer is more than 5 minutes behind the table stream',
+        metric: this.functions.expiry.function.metric('IteratorAge', {
+          statistic: 'Maximum',
+          period: Duration.minutes(5),
+        }),
+        threshold: 300_000,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, 'ExpiryFailuresAlarm', {
+        alarmDescription: 'Stream records the expiry consumer gave up on are waiting in its failure queue',
+        metric: this.expiryFailures.metricApproximateNumberOfMessagesVisible({
+          statistic: 'Maximum',
+          period: Duration.minutes(5),
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    for (const alarm of alarms) {
+      alarm.addAlarmAction(action);
+      alarm.addOkAction(action);
+      this.monitoring.alarms.push(alarm);
+    }
   }
 
   /**

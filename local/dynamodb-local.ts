@@ -41,18 +41,25 @@ export async function startDynamoDbLocal(timeoutMs = 60_000): Promise<LocalDynam
   const endpoint = `http://127.0.0.1:${port}`;
   const client = localDynamoClient(endpoint, 'us-east-1');
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await Promise.race([client.send(new ListTablesCommand({})), exited]);
-      break;
-    } catch (error) {
-      if ((error as Error).message.startsWith('DynamoDB Local')) throw error;
-      if (Date.now() > deadline)
-        throw new Error(`DynamoDB Local did not answer within ${timeoutMs} ms: ${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+  try {
+    for (;;) {
+      try {
+        await Promise.race([client.send(new ListTablesCommand({})), exited]);
+        break;
+      } catch (error) {
+        if ((error as Error).message.startsWith('DynamoDB Local')) throw error;
+        if (Date.now() > deadline)
+          throw new Error(`DynamoDB Local did not answer within ${timeoutMs} ms: ${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
     }
+  } catch (error) {
+    // It never became usable: stop its Java process rather than leave it running.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    throw error;
+  } finally {
+    client.destroy();
   }
-  client.destroy();
   return {
     endpoint,
     close: async () => {

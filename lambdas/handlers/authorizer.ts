@@ -73,13 +73,13 @@ export function createAuthorizerHandler(
         const originRefused = !origin ? !allowNoOrigin : !allowedOrigins.includes(origin);
         if (allowedOrigins.length > 0 && originRefused) {
           sink.count(METRICS.authFailures);
-          logger.info('connection refused: origin not allowed', { origin });
+          logger.warn('connection refused', { reason: 'origin not allowed', origin });
           return policy('anonymous', 'Deny', event.methodArn);
         }
         const token = event.queryStringParameters?.token;
         if (!token) {
           sink.count(METRICS.authFailures);
-          logger.info('connection refused: no token');
+          logger.warn('connection refused', { reason: 'missing token' });
           throw new Error(UNAUTHORIZED);
         }
         try {
@@ -95,7 +95,7 @@ export function createAuthorizerHandler(
             throw new AuthorizerFaultError('the token could not be checked', { cause: error });
           }
           sink.count(METRICS.authFailures);
-          logger.info('connection refused', { reason: error.message });
+          logger.warn('connection refused', { reason: error.message });
           throw new Error(UNAUTHORIZED);
         }
       },

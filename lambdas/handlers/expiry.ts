@@ -17,21 +17,27 @@ export function isTtlDeletion(record: DynamoDBRecord): boolean {
 /**
  * The table's stream consumer: when TTL deletes a connection or membership that
  * no handler removed (a lost `$disconnect`), the stats counters are settled.
- * Failed records are reported one by one so only they are retried.
+ * Records are settled in order and processing stops at the first failure: that
+ * record and every later one are reported as batchItemFailures, so Lambda
+ * resumes the shard from there and never replays a record that already succeeded.
  */
 export function createExpiryHandler(runtime: Pick<Runtime, 'observability' | 'store' | 'events'>) {
   return (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> =>
     instrumented(runtime, 'expiry', { requestId: context?.awsRequestId }, context, async ({ logger }) => {
       const batchItemFailures: DynamoDBBatchResponse['batchItemFailures'] = [];
-      for (const record of event.Records) {
+      const records = event.Records;
+      for (const [index, record] of records.entries()) {
         if (!isTtlDeletion(record) || !record.dynamodb?.OldImage) continue;
         try {
           const item = unmarshall(record.dynamodb.OldImage as Record<string, AttributeValue>);
           const expired = await runtime.store.settleExpired(item);
           if (expired) runtime.events?.notify(closedEvents(expired, 'expired'));
         } catch (error) {
-          logger.error('settling an expired item failed', error as Error);
-          batchItemFailures.push({ itemIdentifier: record.dynamodb.SequenceNumber ?? '' });
+          logger.error('settling an expired item failed; stopping the batch here', error as Error);
+          for (const rest of records.slice(index)) {
+            batchItemFailures.push({ itemIdentifier: rest.dynamodb?.SequenceNumber ?? '' });
+          }
+          break;
         }
       }
       return { batchItemFailures };

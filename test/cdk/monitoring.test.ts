@@ -96,9 +96,13 @@ describe('alarms', () => {
         ),
       );
       // The authorizer throws to refuse a bad token (API Gateway's 401): its Errors are not faults.
-      expect(forFn.map((a) => a.Properties.MetricName).sort(), name).toEqual(
-        name === 'authorizer' ? ['Duration', 'Throttles'] : ['Errors', 'Throttles'],
-      );
+      const expected =
+        name === 'authorizer'
+          ? ['Duration', 'Throttles']
+          : name === 'expiry'
+            ? ['Errors', 'IteratorAge', 'Throttles']
+            : ['Errors', 'Throttles'];
+      expect(forFn.map((a) => a.Properties.MetricName).sort(), name).toEqual(expected);
     }
     // Its faults count InternalErrors (below); a hung authorizer shows as an invocation near its 10 s timeout.
     expect(alarm(prod, 'MonitoringAuthorizerTimeouts').Properties).toMatchObject({

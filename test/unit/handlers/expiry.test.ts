@@ -54,6 +54,31 @@ describe('expiry handler', () => {
     expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: '7' }] });
   });
 
+  it('stops at the first failure and reports it and every later record, settling nothing after it', async () => {
+    const { runtime, store } = fakeRuntime();
+    const settled: unknown[] = [];
+    let calls = 0;
+    store.settleExpired = async (item) => {
+      calls += 1;
+      if (calls === 2) throw new Error('throttled');
+      settled.push(item);
+      return undefined;
+    };
+    const answer = await createExpiryHandler(runtime)({
+      Records: [
+        record('REMOVE', ttl, '1'),
+        record('REMOVE', ttl, '2'),
+        record('REMOVE', ttl, '3'),
+        record('MODIFY', ttl, '4'),
+      ],
+    });
+    expect(answer).toEqual({
+      batchItemFailures: [{ itemIdentifier: '2' }, { itemIdentifier: '3' }, { itemIdentifier: '4' }],
+    });
+    expect(settled).toHaveLength(1);
+    expect(calls).toBe(2);
+  });
+
   it('tells TTL deletions from deletions by a handler', () => {
     expect(isTtlDeletion(record('REMOVE', ttl, '1'))).toBe(true);
     expect(isTtlDeletion(record('REMOVE', { type: 'Service', principalId: 'someone' }, '1'))).toBe(false);
