@@ -4,7 +4,7 @@
  * Environment: PORT, ROOMCAST_JWT_SECRET, ROOMCAST_API_KEY (comma-separated for
  * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, ROOMCAST_ALLOW_NO_ORIGIN,
  * ROOMCAST_RATE_LIMIT_PER_SECOND, ROOMCAST_RATE_LIMIT_BURST, ROOMCAST_HISTORY_TTL_SECONDS,
- * ROOMCAST_MAILBOX_TTL_SECONDS, LOG_LEVEL, ROOMCAST_WEBHOOK_URL and ROOMCAST_WEBHOOK_SECRET
+ * ROOMCAST_MAILBOX_TTL_SECONDS, ROOMCAST_INLINE_FANOUT_LIMIT, LOG_LEVEL, ROOMCAST_WEBHOOK_URL and ROOMCAST_WEBHOOK_SECRET
  * (events to backends as signed POSTs).
  * `npm start -- --dashboard` ends the banner with the dashboard's URL, highlighted.
  */
@@ -28,6 +28,12 @@ const env = z
     ROOMCAST_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(40),
     ROOMCAST_HISTORY_TTL_SECONDS: z.coerce.number().int().nonnegative().optional(),
     ROOMCAST_MAILBOX_TTL_SECONDS: z.coerce.number().int().nonnegative().optional(),
+    ROOMCAST_INLINE_FANOUT_LIMIT: z
+      .string()
+      .regex(/^[0-9]+$/, 'a whole number of connections')
+      .transform(Number)
+      .pipe(z.number().int().positive())
+      .optional(),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('WARN'),
     ROOMCAST_WEBHOOK_URL: z.url().optional(),
     ROOMCAST_WEBHOOK_SECRET: z.string().min(1).optional(),
@@ -53,6 +59,9 @@ const stack = await startLocalStack({
     ? {}
     : { mailboxTtlSeconds: env.ROOMCAST_MAILBOX_TTL_SECONDS }),
   logLevel: env.LOG_LEVEL,
+  ...(env.ROOMCAST_INLINE_FANOUT_LIMIT === undefined
+    ? {}
+    : { inlineFanoutLimit: env.ROOMCAST_INLINE_FANOUT_LIMIT }),
   ...(env.ROOMCAST_WEBHOOK_URL
     ? {
         webhook: {
