@@ -96,10 +96,13 @@ export class Streams {
       }),
     ]);
     const last = page.messages.at(-1)?.seq ?? 0;
+    // One answer is one WebSocket frame (128 KiB at most on API Gateway): a page of large messages is
+    // cut to fit, keeping the end nearest to where the reader started, and `more` says the rest exists.
+    const fitted = fitInFrame(page.messages, query.since === undefined ? 'newest' : 'oldest');
     return {
-      messages: page.messages.map((m) => JSON.parse(m.frame) as unknown),
+      messages: fitted.map((m) => JSON.parse(m.frame) as unknown),
       seq: Math.max(latest, last),
-      more: page.more,
+      more: page.more || fitted.length < page.messages.length,
     };
   }
 
@@ -221,4 +224,27 @@ export function fingerprint(body: unknown): string {
   return createHash('sha256')
     .update(JSON.stringify(body) ?? 'null')
     .digest('base64url');
+}
+
+/** Room for the history answer's own fields (type, id, room, seq, more) within one frame. */
+const HISTORY_ENVELOPE_BYTES = 1024;
+
+/**
+ * The longest run of messages (ascending seq) whose frames fit one WebSocket
+ * message with the answer's envelope: the oldest ones when paging forward
+ * (`since`), the newest otherwise. At least one message is kept: any single
+ * stored frame fits, as a frame larger than a message is refused on the way in.
+ */
+export function fitInFrame<T extends { frame: string }>(messages: readonly T[], keep: 'oldest' | 'newest'): T[] {
+  const budget = LIMITS.maxMessageBytes - HISTORY_ENVELOPE_BYTES;
+  const ordered = keep === 'oldest' ? messages : [...messages].reverse();
+  const kept: T[] = [];
+  let used = 0;
+  for (const message of ordered) {
+    const size = Buffer.byteLength(message.frame) + 1;
+    if (kept.length > 0 && used + size > budget) break;
+    kept.push(message);
+    used += size;
+  }
+  return keep === 'oldest' ? kept : kept.reverse();
 }

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack.js';
-import { connect, startTestStack, type TestClient } from './harness.js';
+import { api, connect, startTestStack, type TestClient } from './harness.js';
 
 /** `history` answers with its own frame type, not an ack. */
-async function history(client: TestClient, room: string) {
-  client.ws.send(JSON.stringify({ action: 'history', id: 'h1', room }));
-  return client.next((f) => f.type === 'history' && f.id === 'h1');
+async function history(client: TestClient, room: string, query: Record<string, unknown> = {}) {
+  const id = `h${client.frames.length}`;
+  client.ws.send(JSON.stringify({ action: 'history', id, room, ...query }));
+  return client.next((f) => f.type === 'history' && f.id === id);
 }
 
 let stack: LocalStack;
@@ -56,5 +57,26 @@ describe('two-way routes', () => {
 
     expect(stack.gateway.postsReceived - before).toBe(1);
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('keeps a history answer within one 128 KiB frame, cutting a page of large messages and saying more', async () => {
+    const reader = await connect(stack, 'big-reader');
+    const big = 'x'.repeat(32 * 1024 - 2); // data at the 32 KiB limit, serialized with its quotes
+    for (let i = 0; i < 5; i += 1) {
+      const pushed = await api(stack, 'POST', '/v1/push', { body: { room: 'bulky', event: 'e', data: big } });
+      expect(pushed.status).toBe(200);
+    }
+
+    const latest = await history(reader, 'bulky', { limit: 5 });
+    const oldest = await history(reader, 'bulky', { since: 0, limit: 5 });
+
+    for (const page of [latest, oldest]) {
+      expect(Buffer.byteLength(JSON.stringify(page))).toBeLessThanOrEqual(128 * 1024);
+      expect(page.more).toBe(true);
+    }
+    const seqs = (page: Record<string, unknown>) => (page.messages as { seq: number }[]).map((m) => m.seq);
+    expect(seqs(latest)).toEqual([3, 4, 5]);
+    expect(seqs(oldest)).toEqual([1, 2, 3]);
+    await reader.close();
   });
 });
