@@ -235,7 +235,10 @@ const HISTORY_ENVELOPE_BYTES = 1024;
  * (`since`), the newest otherwise. At least one message is kept: any single
  * stored frame fits, as a frame larger than a message is refused on the way in.
  */
-export function fitInFrame<T extends { frame: string }>(messages: readonly T[], keep: 'oldest' | 'newest'): T[] {
+export function fitInFrame<T extends { frame: string }>(
+  messages: readonly T[],
+  keep: 'oldest' | 'newest',
+): T[] {
   const budget = LIMITS.maxMessageBytes - HISTORY_ENVELOPE_BYTES;
   const ordered = keep === 'oldest' ? messages : [...messages].reverse();
   const kept: T[] = [];
