@@ -21,6 +21,7 @@ const HANDLER_ENV: Record<string, string> = {
   CONNECTIONS_ENDPOINT: 'http://127.0.0.1:9/local',
   JWT_SECRET: 'dev-jwt-secret',
   PUSH_API_KEYS: 'dev-api-key',
+  FANOUT_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/roomcast-bench-fanout',
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'bench',
   AWS_SECRET_ACCESS_KEY: 'bench',
