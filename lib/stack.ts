@@ -9,6 +9,8 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import { CfnAccount } from 'aws-cdk-lib/aws-apigateway';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -59,8 +61,9 @@ export const FUNCTION_BINDINGS: Record<
   authorizer: {},
   // Stores the connection (connection item, broadcast entry, counters).
   connect: { store: ['putConnection'], connections: [], events: true },
-  // Removes the connection and its memberships (found on the index).
-  disconnect: { store: ['removeConnection'], connections: [], events: true },
+  // Removes the connection and its memberships (found on the index); announces presence leaves to the
+  // rooms' members (a delivery that meets a gone connection prunes it).
+  disconnect: { store: ['removeConnection', 'roomConnectionIds'], connections: ['POST'], events: true },
   // join/leave/send/direct; a delivery that meets a gone connection prunes it. Posts acks, errors, messages.
   message: {
     store: [
@@ -71,6 +74,7 @@ export const FUNCTION_BINDINGS: Record<
       'roomConnectionIds',
       'userConnections',
       'removeConnection',
+      'roomPresence',
     ],
     connections: ['POST'],
     maxDataBytes: true,
@@ -90,13 +94,20 @@ export const FUNCTION_BINDINGS: Record<
       'countMembers',
       'stats',
       'checkHealth',
+      'roomPresence',
     ],
     connections: ['POST', 'DELETE'],
     maxDataBytes: true,
     events: true,
   },
-  // Settles counters for items TTL deleted: counter updates only (plus reading the stream).
-  expiry: { store: ['settleExpired'], events: true },
+  // Settles counters for items TTL deleted (plus reading the stream); announces the presence leaves.
+  expiry: {
+    store: ['settleExpired', 'roomConnectionIds', 'removeConnection'],
+    connections: ['POST'],
+    events: true,
+  },
+  // Every 5 minutes: recounts the counters (the only Scan) and deletes orphans.
+  reconcile: { store: ['reconcile'] },
   // apikey stages: checks the push API key before the push function (its secret only, bound below).
   pushAuthorizer: {},
 };
@@ -112,6 +123,8 @@ const TIMEOUTS: Record<LambdaName, Duration> = {
   message: Duration.seconds(29),
   push: Duration.seconds(29),
   expiry: Duration.seconds(60),
+  // A Scan of the whole table; it runs every 5 minutes.
+  reconcile: Duration.minutes(5),
   pushAuthorizer: Duration.seconds(10),
 };
 
@@ -177,11 +190,19 @@ export class RoomcastStack extends Stack {
       message: makeFunction('message', 'MessageFunction'),
       push: makeFunction('push', 'PushFunction'),
       expiry: makeFunction('expiry', 'ExpiryFunction'),
+      reconcile: makeFunction('reconcile', 'ReconcileFunction'),
       ...(settings.pushAuth === 'apikey'
         ? { pushAuthorizer: makeFunction('pushAuthorizer', 'PushAuthorizerFunction') }
         : {}),
     };
-    const { authorizer, connect, disconnect, message, push, expiry, pushAuthorizer } = this.functions;
+    const { authorizer, connect, disconnect, message, push, expiry, reconcile, pushAuthorizer } =
+      this.functions;
+    // The counters converge to the truth within one period after any fault (CONTRACT section 5).
+    new Rule(this, 'ReconcileSchedule', {
+      description: 'Recounts the roomcast counters and deletes orphaned items',
+      schedule: Schedule.rate(Duration.minutes(5)),
+      targets: [new LambdaFunction(reconcile.function, { retryAttempts: 0 })],
+    });
     expiry.function.addEventSource(
       new DynamoEventSource(this.table.table, {
         startingPosition: StartingPosition.TRIM_HORIZON,

@@ -2,12 +2,14 @@ import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { loadConfig } from '../lambdas/config.js';
 import { LIMITS } from '../lambdas/domain/constants.js';
+import type { ReconcileReport } from '../lambdas/domain/ports.js';
 import { createAuthorizerHandler } from '../lambdas/handlers/authorizer.js';
 import { createConnectHandler } from '../lambdas/handlers/connect.js';
 import { createDisconnectHandler } from '../lambdas/handlers/disconnect.js';
 import { createExpiryHandler } from '../lambdas/handlers/expiry.js';
 import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
+import { createReconcileHandler } from '../lambdas/handlers/reconcile.js';
 import {
   createApiKeySource,
   createRuntime,
@@ -55,6 +57,8 @@ export interface LocalStackOptions {
   limits?: Partial<GatewayLimits>;
   /** How often expired items are deleted (DynamoDB TTL's stand-in); 0 turns the sweeper off. */
   sweepIntervalMs?: number;
+  /** How often the counters are reconciled (the `reconcile` function's schedule on AWS); 0 turns it off. */
+  reconcileIntervalMs?: number;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   fanoutConcurrency?: number;
   /** Benchmarks only: `@connections` latency and socketless virtual connections. */
@@ -80,6 +84,8 @@ export interface LocalStack {
   webhook: WebhookSender | undefined;
   /** Runs one TTL sweep now; returns the number of items deleted. */
   sweep(): Promise<number>;
+  /** Runs one reconciliation of the counters now (as the `reconcile` function does on AWS). */
+  reconcile(): Promise<ReconcileReport>;
   close(): Promise<void>;
 }
 
@@ -205,6 +211,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }, sweepEvery)
       : undefined;
   sweeper?.unref();
+  const reconcile = createReconcileHandler(runtime);
+  const reconcileEvery = options.reconcileIntervalMs ?? 5 * 60_000;
+  const reconciler =
+    reconcileEvery > 0
+      ? setInterval(() => {
+          reconcile().catch(() => undefined); // logged by the handler; the next run starts over
+        }, reconcileEvery)
+      : undefined;
+  reconciler?.unref();
 
   let closing: Promise<void> | undefined;
   return {
@@ -216,9 +231,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     gateway,
     webhook,
     sweep,
+    reconcile: () => reconcile(),
     close: () => {
       closing ??= (async () => {
         if (sweeper) clearInterval(sweeper);
+        if (reconciler) clearInterval(reconciler);
         await gateway.shutdown();
         await webhook?.close();
         const closed = new Promise<void>((resolve) => gateway.server.close(() => resolve()));

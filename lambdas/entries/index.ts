@@ -6,6 +6,7 @@ export const LAMBDA_ENTRIES = [
   'message',
   'push',
   'expiry',
+  'reconcile',
   'pushAuthorizer',
 ] as const;
 export type LambdaName = (typeof LAMBDA_ENTRIES)[number];

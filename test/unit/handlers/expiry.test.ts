@@ -31,7 +31,7 @@ describe('expiry handler', () => {
     const settled: Record<string, unknown>[] = [];
     store.settleExpired = async (item) => {
       settled.push(item);
-      return undefined;
+      return { rooms: [] };
     };
     const handler = createExpiryHandler(runtime);
 
