@@ -125,8 +125,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   routes.push(
     createDemoRoute({
       jwtSecret: options.jwtSecret ?? LOCAL_DEFAULTS.jwtSecret,
-      apiKey: options.apiKeys?.[0] ?? LOCAL_DEFAULTS.apiKey,
-      base: () => base,
     }),
   );
   const api = {
