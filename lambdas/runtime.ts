@@ -5,7 +5,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { monotonicFactory } from 'ulid';
 import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth.js';
 import { DynamoRateLimiter } from './adapters/dynamo-rate-limiter.js';
-import { DynamoConnectionStore } from './adapters/dynamo-store.js';
+import { DynamoConnectionStore, type TableReconciler } from './adapters/dynamo-store.js';
 import { DynamoStreamStore } from './adapters/dynamo-streams.js';
 import { createEventBridgeClient, EventBridgePublisher } from './adapters/eventbridge-publisher.js';
 import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
@@ -52,9 +52,15 @@ export function observabilityFor(config: Config): Observability {
 }
 
 /** The DynamoDB store alone, for functions that need no @connections client (the stream consumer). */
-export function createStore(config: Config): ConnectionStore {
+export function createStore(config: Config, options: { reconciler?: TableReconciler } = {}): ConnectionStore {
   if (!config.tableName) throw new ConfigError('TABLE_NAME is required');
-  return new DynamoConnectionStore(createDocumentClient(config), config.tableName, systemClock);
+  return new DynamoConnectionStore(
+    createDocumentClient(config),
+    config.tableName,
+    systemClock,
+    undefined,
+    options.reconciler,
+  );
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { reconcileTable } from '../lambdas/adapters/dynamo-reconcile.js';
 import { loadConfig } from '../lambdas/config.js';
 import { LIMITS } from '../lambdas/domain/constants.js';
 import type { ReconcileReport } from '../lambdas/domain/ports.js';
@@ -13,6 +14,7 @@ import { createReconcileHandler } from '../lambdas/handlers/reconcile.js';
 import {
   createApiKeySource,
   createRuntime,
+  createStore,
   createTokenVerifier,
   observabilityFor,
 } from '../lambdas/runtime.js';
@@ -209,7 +211,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }, sweepEvery)
       : undefined;
   sweeper?.unref();
-  const reconcile = createReconcileHandler(runtime);
+  const reconcile = createReconcileHandler({
+    observability: runtime.observability,
+    store: createStore(config, { reconciler: reconcileTable }),
+  });
   const reconcileEvery = options.reconcileIntervalMs ?? 5 * 60_000;
   const reconciler =
     reconcileEvery > 0

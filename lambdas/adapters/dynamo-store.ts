@@ -21,10 +21,16 @@ import type {
   RoomPresence,
   Stats,
 } from '../domain/ports.js';
-import { reconcileTable } from './dynamo-reconcile.js';
 import { EVERYONE_SHARDS, keys, STATS_SHARDS, shardOf, TABLE_SCHEMA } from './table.js';
 
 type Item = Record<string, unknown>;
+
+/** Recounts the table's counters (reconcileTable in dynamo-reconcile.ts). */
+export type TableReconciler = (
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  nowSeconds: number,
+) => Promise<ReconcileReport>;
 
 const LIVE = '#ttl > :now';
 const TTL_NAME = { '#ttl': TABLE_SCHEMA.ttlAttribute };
@@ -44,6 +50,11 @@ export class DynamoConnectionStore implements ConnectionStore {
      * the TTL of anything it counts, as DynamoDB's TTL deletes in no set order.
      */
     private readonly counterTtlSeconds = 7 * 24 * 3600,
+    /**
+     * The reconciliation (dynamo-reconcile.ts), given only where it runs (the reconcile
+     * function, the local stack), so the other functions' bundles do not carry it.
+     */
+    private readonly reconciler?: TableReconciler,
   ) {}
 
   async putConnection(c: ConnectionRecord): Promise<{ firstOfUser: boolean }> {
@@ -146,10 +157,15 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   /** Settles the counters of a membership that is gone: the user's presence in the room, the room's counts, stats. */
   private async memberGone(room: string, connectionId: string, userId: string): Promise<RoomChange> {
-    const userLeft =
-      (await this.addCounter(keys.roomUser(room, userId), 'connections', -1, { room, userId })) === 0;
-    const meta = await this.addCounters(keys.roomMeta(room), { members: -1, users: userLeft ? -1 : 0 });
-    if (meta.members === 0) await this.addStats(connectionId, { rooms: -1 });
+    const [inRoom, members] = await Promise.all([
+      this.addCounter(keys.roomUser(room, userId), 'connections', -1, { room, userId }),
+      this.addCounter(keys.roomMeta(room), 'members', -1),
+    ]);
+    const userLeft = inRoom === 0;
+    await Promise.all([
+      userLeft ? this.addCounter(keys.roomMeta(room), 'users', -1) : undefined,
+      members === 0 ? this.addStats(connectionId, { rooms: -1 }) : undefined,
+    ]);
     return { room, connectionId, userId, userChanged: userLeft };
   }
 
@@ -180,13 +196,17 @@ export class DynamoConnectionStore implements ConnectionStore {
       }),
     );
     if (out.Attributes) return undefined;
-    const userJoined =
-      (await this.addCounter(keys.roomUser(m.room, m.userId), 'connections', 1, {
-        room: m.room,
-        userId: m.userId,
-      })) === 1;
-    const meta = await this.addCounters(keys.roomMeta(m.room), { members: 1, users: userJoined ? 1 : 0 });
-    if (meta.members === 1) await this.addStats(m.connectionId, { rooms: 1 });
+    // The user's count in the room and the room's member count move at once; the room's users
+    // count (and the stats) only on their transitions.
+    const [inRoom, members] = await Promise.all([
+      this.addCounter(keys.roomUser(m.room, m.userId), 'connections', 1, { room: m.room, userId: m.userId }),
+      this.addCounter(keys.roomMeta(m.room), 'members', 1),
+    ]);
+    const userJoined = inRoom === 1;
+    await Promise.all([
+      userJoined ? this.addCounter(keys.roomMeta(m.room), 'users', 1) : undefined,
+      members === 1 ? this.addStats(m.connectionId, { rooms: 1 }) : undefined,
+    ]);
     return { room: m.room, connectionId: m.connectionId, userId: m.userId, userChanged: userJoined };
   }
 
@@ -333,8 +353,9 @@ export class DynamoConnectionStore implements ConnectionStore {
     return users;
   }
 
-  reconcile(): Promise<ReconcileReport> {
-    return reconcileTable(this.doc, this.tableName, this.nowSeconds());
+  async reconcile(): Promise<ReconcileReport> {
+    if (!this.reconciler) throw new Error('this store was built without its reconciler (see createStore)');
+    return this.reconciler(this.doc, this.tableName, this.nowSeconds());
   }
 
   async checkHealth(): Promise<void> {
