@@ -1,11 +1,12 @@
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
+  PutCommand,
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ReconcileReport } from '../domain/ports.js';
-import { keys } from './table.js';
+import { EVERYONE_SHARDS, keys, shardOf } from './table.js';
 
 type Item = Record<string, unknown>;
 type Key = { pk: string; sk: string };
@@ -23,8 +24,8 @@ const STATS_FIELDS = ['connections', 'users', 'rooms'] as const;
 /**
  * The counters' reconciliation, off the hot path: one paginated Scan of the table
  * recounts what every counter counts and sets each counter that is wrong to the
- * truth, and deletes orphans (an "everyone" entry or a membership whose connection
- * item is gone). Items it does not own (streams, idempotency records, fan-out jobs)
+ * truth, deletes orphans (an "everyone" entry or a membership whose connection
+ * item is gone), and puts back a live connection's missing "everyone" entry. Items it does not own (streams, idempotency records, fan-out jobs)
  * are skipped.
  *
  * An item counts while it is stored, expired or not: the expiry consumer takes it
@@ -38,6 +39,7 @@ export async function reconcileTable(
   nowSeconds: number,
 ): Promise<ReconcileReport> {
   const connections = new Map<string, string>(); // connectionId → userId
+  const connectionExpiry = new Map<string, unknown>();
   const everyone: Key[] = [];
   const memberships: { key: Key; room: string; connectionId: string; userId: string }[] = [];
   const counters = new Map<string, Counter>();
@@ -63,6 +65,7 @@ export async function reconcileTable(
       const key = { pk, sk };
       if (pk.startsWith(keys.connPrefix) && sk === 'META') {
         connections.set(String(item.connectionId), String(item.userId));
+        connectionExpiry.set(String(item.connectionId), item.expiresAt);
       } else if (pk.startsWith('ALL#') && sk.startsWith(keys.connPrefix)) {
         everyone.push(key);
       } else if (pk.startsWith(keys.roomPrefix) && sk.startsWith(keys.connPrefix)) {
@@ -96,8 +99,11 @@ export async function reconcileTable(
     const c = counter(keys.userCounter(userId) as Key);
     c.truth.connections = (c.truth.connections ?? 0) + 1;
   }
+  const listed = new Set<string>();
   for (const entry of everyone) {
-    if (!connections.has(entry.sk.slice(keys.connPrefix.length))) orphans.push(entry);
+    const connectionId = entry.sk.slice(keys.connPrefix.length);
+    listed.add(connectionId);
+    if (!connections.has(connectionId)) orphans.push(entry);
   }
   const rooms = new Set<string>();
   for (const m of memberships) {
@@ -115,6 +121,24 @@ export async function reconcileTable(
 
   let countersFixed = 0;
   let orphansDeleted = 0;
+  // A connection missing from the broadcast list (its entry's write was lost) gets it back.
+  for (const connectionId of connections.keys()) {
+    if (listed.has(connectionId)) continue;
+    const restored = await conditional(() =>
+      doc.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: {
+            ...keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId),
+            connectionId,
+            expiresAt: connectionExpiry.get(connectionId),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      ),
+    );
+    if (restored) countersFixed += 1;
+  }
   for (const key of orphans) {
     await doc.send(new DeleteCommand({ TableName: tableName, Key: key }));
     orphansDeleted += 1;

@@ -69,6 +69,7 @@ export const STORE_CALLS = {
     ['Scan', 'table'],
     ['UpdateItem', 'table'],
     ['DeleteItem', 'table'],
+    ['PutItem', 'table'],
   ],
 } as const satisfies Record<StoreOperation, readonly StoreCall[]>;
 

@@ -308,7 +308,7 @@ describe('IAM', () => {
       },
     ],
     // reconcile: the one Scan (recount), SETs and orphan deletes.
-    ['reconcile', { table: ['DeleteItem', 'Scan', 'UpdateItem'], index: [], other: [] }],
+    ['reconcile', { table: ['DeleteItem', 'PutItem', 'Scan', 'UpdateItem'], index: [], other: [] }],
   ] as const)(
     'grants %s exactly the DynamoDB calls its store operations make, on the table or gsi1',
     (name, expected) => {

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { EVERYONE_SHARDS, keys, shardOf } from '../../lambdas/adapters/table.js';
 import { type LocalDynamo, startDynalite } from '../../local/dynamo.js';
 import type { LocalStack } from '../../local/stack.js';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
-import { api, connect, eventually, startTestStack, type TestClient } from './harness.js';
+import { api, connect, connectionIdsOf, eventually, startTestStack, type TestClient } from './harness.js';
 
 /**
  * Counters under DynamoDB faults (issue 6 point 1): lost answers make the SDK
@@ -116,6 +119,26 @@ describe('counters after DynamoDB faults', () => {
       fresh.push(c);
     }
     expect(await stats()).toEqual({ connections: 4, users: 3, rooms: 1 });
+    // A stored connection missing from the broadcast list (that write lost) is put back on it.
+    const [lostId] = await connectionIdsOf(stack, 'cut-user');
+    const doc = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        endpoint: proxy.url,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      }),
+    );
+    await doc.send(
+      new DeleteCommand({
+        TableName: stack.tableName,
+        Key: keys.everyoneItem(shardOf(String(lostId), EVERYONE_SHARDS), String(lostId)),
+      }),
+    );
+    const everyone = () => api(stack, 'POST', '/v1/push', { body: { broadcast: true, event: 'e', data: 1 } });
+    expect((await everyone()).body).toMatchObject({ delivered: 3 });
+    expect(await stack.reconcile()).toEqual({ countersFixed: 1, orphansDeleted: 0 });
+    expect((await everyone()).body).toMatchObject({ delivered: 4 });
+    doc.destroy();
     expect((await room('presence-faults')).count).toBe(4);
     const listed = await presence('presence-faults');
     expect(listed.count).toBe(3);
