@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout]
- *   [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-client] [--no-dashboard]`
+ *   [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -21,12 +21,13 @@ import { dashboardBench } from './dashboard.js';
 import { eventsBench } from './events.js';
 import { CITED, measureWorker, model, type WorkerFigures } from './model.js';
 import { measurePosters, type PosterFigures } from './poster.js';
+import { presenceBench } from './presence.js';
 import { streamsBench } from './streams.js';
 import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
   'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] ' +
-  '[--no-poster] [--no-model] [--no-streams] [--no-events] [--no-client] [--no-dashboard]';
+  '[--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard]';
 
 interface Options {
   sizes: number[];
@@ -38,6 +39,7 @@ interface Options {
   model: boolean;
   streams: boolean;
   events: boolean;
+  presence: boolean;
   client: boolean;
   dashboard: boolean;
 }
@@ -54,6 +56,7 @@ function parseOptions(): Options {
       'no-model': { type: 'boolean', default: false },
       'no-streams': { type: 'boolean', default: false },
       'no-events': { type: 'boolean', default: false },
+      'no-presence': { type: 'boolean', default: false },
       'no-client': { type: 'boolean', default: false },
       'no-dashboard': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -85,6 +88,7 @@ function parseOptions(): Options {
     model: !values['no-model'],
     streams: !values['no-streams'],
     events: !values['no-events'],
+    presence: !values['no-presence'],
     client: !values['no-client'],
     dashboard: !values['no-dashboard'],
   };
@@ -185,6 +189,7 @@ async function main(): Promise<void> {
   const worker = options.model ? await measureWorker(options.rounds) : undefined;
   if (options.fanout) await fanoutBench(options);
   if (options.events) await eventsBench(options.rounds);
+  if (options.presence) await presenceBench(options.rounds);
   if (posters) printPosters(posters);
   if (worker) printModel(worker);
   if (options.streams) await streamsBench({ size: 1000, rounds: options.rounds });

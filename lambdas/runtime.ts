@@ -7,7 +7,7 @@ import { monotonicFactory } from 'ulid';
 import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth.js';
 import { DynamoJobLedger } from './adapters/dynamo-ledger.js';
 import { DynamoRateLimiter } from './adapters/dynamo-rate-limiter.js';
-import { DynamoConnectionStore } from './adapters/dynamo-store.js';
+import { DynamoConnectionStore, type TableReconciler } from './adapters/dynamo-store.js';
 import { DynamoStreamStore } from './adapters/dynamo-streams.js';
 import { createEventBridgeClient, EventBridgePublisher } from './adapters/eventbridge-publisher.js';
 import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
@@ -78,9 +78,15 @@ export function observabilityFor(config: Config, hooks?: ObservabilityHooks): Ob
 }
 
 /** The DynamoDB store alone, for functions that need no @connections client (the stream consumer). */
-export function createStore(config: Config): ConnectionStore {
+export function createStore(config: Config, options: { reconciler?: TableReconciler } = {}): ConnectionStore {
   if (!config.tableName) throw new ConfigError('TABLE_NAME is required');
-  return new DynamoConnectionStore(createDocumentClient(config), config.tableName, systemClock);
+  return new DynamoConnectionStore(
+    createDocumentClient(config),
+    config.tableName,
+    systemClock,
+    undefined,
+    options.reconciler,
+  );
 }
 
 /**

@@ -11,6 +11,8 @@ import {
 import { CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -65,8 +67,9 @@ export const FUNCTION_BINDINGS: Record<
   authorizer: {},
   // Stores the connection (connection item, broadcast entry, counters).
   connect: { store: ['putConnection'], connections: [], events: true },
-  // Removes the connection and its memberships (found on the index).
-  disconnect: { store: ['removeConnection'], connections: [], events: true },
+  // Removes the connection and its memberships (found on the index); announces presence leaves to the
+  // rooms' members (a delivery that meets a gone connection prunes it).
+  disconnect: { store: ['removeConnection', 'roomConnectionIds'], connections: ['POST'], events: true },
   // join/leave/send/direct; a delivery that meets a gone connection prunes it. Posts acks, errors, messages.
   message: {
     store: [
@@ -78,6 +81,7 @@ export const FUNCTION_BINDINGS: Record<
       'userConnections',
       'removeConnection',
       'memberCount',
+      'roomPresence',
     ],
     connections: ['POST'],
     maxDataBytes: true,
@@ -99,14 +103,21 @@ export const FUNCTION_BINDINGS: Record<
       'stats',
       'checkHealth',
       'memberCount',
+      'roomPresence',
     ],
     connections: ['POST', 'DELETE'],
     maxDataBytes: true,
     events: true,
     fanoutQueue: 'produce',
   },
-  // Settles counters for items TTL deleted: counter updates only (plus reading the stream).
-  expiry: { store: ['settleExpired'], events: true },
+  // Settles counters for items TTL deleted (plus reading the stream); announces the presence leaves.
+  expiry: {
+    store: ['settleExpired', 'roomConnectionIds', 'removeConnection'],
+    connections: ['POST'],
+    events: true,
+  },
+  // Every 5 minutes: recounts the counters (the only Scan) and deletes orphans.
+  reconcile: { store: ['reconcile'] },
   // apikey stages: checks the push API key before the push function (its secret only, bound below).
   pushAuthorizer: {},
   // Runs queued fan-out jobs: reads a room's (or everyone's) connections, posts, prunes gone ones,
@@ -130,6 +141,8 @@ const TIMEOUTS: Record<LambdaName, Duration> = {
   message: Duration.seconds(29),
   push: Duration.seconds(29),
   expiry: Duration.seconds(60),
+  // A Scan of the whole table; it runs every 5 minutes.
+  reconcile: Duration.minutes(5),
   pushAuthorizer: Duration.seconds(10),
   // A job of FANOUT_JOB_SIZE posts at ~15 ms each, 64 at a time, takes well under a second.
   fanoutWorker: Duration.seconds(60),
@@ -201,11 +214,13 @@ export class RoomcastStack extends Stack {
       push: makeFunction('push', 'PushFunction'),
       expiry: makeFunction('expiry', 'ExpiryFunction'),
       fanoutWorker: makeFunction('fanoutWorker', 'FanoutWorkerFunction'),
+      reconcile: makeFunction('reconcile', 'ReconcileFunction'),
       ...(settings.pushAuth === 'apikey'
         ? { pushAuthorizer: makeFunction('pushAuthorizer', 'PushAuthorizerFunction') }
         : {}),
     };
-    const { authorizer, connect, disconnect, message, push, expiry, pushAuthorizer } = this.functions;
+    const { authorizer, connect, disconnect, message, push, expiry, reconcile, pushAuthorizer } =
+      this.functions;
     // Records the expiry consumer gave up on (after retries) land here, for inspection and replay.
     this.expiryFailures = new Queue(this, 'ExpiryFailures', {
       encryption: QueueEncryption.SQS_MANAGED,
@@ -215,6 +230,12 @@ export class RoomcastStack extends Stack {
     Validations.of(this.expiryFailures).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason: 'This queue is itself the dead-letter (on-failure) destination of the expiry stream consumer.',
+    });
+    // The counters converge to the truth within one period after any fault (CONTRACT section 5).
+    new Rule(this, 'ReconcileSchedule', {
+      description: 'Recounts the roomcast counters and deletes orphaned items',
+      schedule: Schedule.rate(Duration.minutes(5)),
+      targets: [new LambdaFunction(reconcile.function, { retryAttempts: 0 })],
     });
     expiry.function.addEventSource(
       new DynamoEventSource(this.table.table, {

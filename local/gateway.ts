@@ -185,6 +185,11 @@ export class LocalGateway {
     return out;
   }
 
+  /** Resolves once no handler work ($connect, frames, $disconnect) is in flight; tests wait on it. */
+  async idle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
   /** Closes every connection (running `$disconnect` for each) and waits for work in flight. */
   async shutdown(): Promise<void> {
     for (const connection of this.live.values()) connection.ws.close(1001, 'Going away');

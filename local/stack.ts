@@ -1,7 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { reconcileTable } from '../lambdas/adapters/dynamo-reconcile.js';
 import { loadConfig } from '../lambdas/config.js';
 import { LIMITS } from '../lambdas/domain/constants.js';
+import type { ReconcileReport } from '../lambdas/domain/ports.js';
 import { createAuthorizerHandler } from '../lambdas/handlers/authorizer.js';
 import { createConnectHandler } from '../lambdas/handlers/connect.js';
 import { createDisconnectHandler } from '../lambdas/handlers/disconnect.js';
@@ -9,11 +11,13 @@ import { createExpiryHandler } from '../lambdas/handlers/expiry.js';
 import { createFanoutWorkerHandler } from '../lambdas/handlers/fanout-worker.js';
 import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
+import { createReconcileHandler } from '../lambdas/handlers/reconcile.js';
 import {
   createApiKeySource,
   createDocumentClient,
   createFanoutWorker,
   createRuntime,
+  createStore,
   createTokenVerifier,
   observabilityFor,
   type Runtime,
@@ -65,6 +69,8 @@ export interface LocalStackOptions {
   limits?: Partial<GatewayLimits>;
   /** How often expired items are deleted (DynamoDB TTL's stand-in); 0 turns the sweeper off. */
   sweepIntervalMs?: number;
+  /** How often the counters are reconciled (the `reconcile` function's schedule on AWS); 0 turns it off. */
+  reconcileIntervalMs?: number;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   fanoutConcurrency?: number;
   /** Fan-outs to more connections than this go to the in-process workers (default 2000, as on AWS). */
@@ -112,6 +118,8 @@ export interface LocalStack {
   fanoutQueue: LocalFanoutQueue;
   /** Runs one TTL sweep now; returns the number of items deleted. */
   sweep(): Promise<number>;
+  /** Runs one reconciliation of the counters now (as the `reconcile` function does on AWS). */
+  reconcile(): Promise<ReconcileReport>;
   close(): Promise<void>;
 }
 
@@ -164,8 +172,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   routes.push(
     createDemoRoute({
       jwtSecret: options.jwtSecret ?? LOCAL_DEFAULTS.jwtSecret,
-      apiKey: options.apiKeys?.[0] ?? LOCAL_DEFAULTS.apiKey,
-      base: () => base,
     }),
   );
   const api = {
@@ -314,6 +320,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }, sweepEvery)
       : undefined;
   sweeper?.unref();
+  const reconcile = createReconcileHandler({
+    observability: runtime.observability,
+    store: createStore(config, { reconciler: reconcileTable }),
+  });
+  const reconcileEvery = options.reconcileIntervalMs ?? 5 * 60_000;
+  const reconciler =
+    reconcileEvery > 0
+      ? setInterval(() => {
+          reconcile().catch(() => undefined); // logged by the handler; the next run starts over
+        }, reconcileEvery)
+      : undefined;
+  reconciler?.unref();
 
   let closing: Promise<void> | undefined;
   return {
@@ -332,10 +350,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     webhook,
     fanoutQueue,
     sweep,
+    reconcile: () => reconcile(),
     close: () => {
       closing ??= (async () => {
         if (sweeper) clearInterval(sweeper);
         dashboard?.close();
+        if (reconciler) clearInterval(reconciler);
         await gateway.shutdown();
         await fanoutQueue.idle();
         await webhook?.close();

@@ -12,14 +12,25 @@ import type {
   Clock,
   ConnectionRecord,
   ConnectionStore,
+  Expired,
   MemberRecord,
   Page,
+  ReconcileReport,
   RemovedConnection,
+  RoomChange,
+  RoomPresence,
   Stats,
 } from '../domain/ports.js';
 import { EVERYONE_SHARDS, keys, STATS_SHARDS, shardOf, TABLE_SCHEMA } from './table.js';
 
 type Item = Record<string, unknown>;
+
+/** Recounts the table's counters (reconcileTable in dynamo-reconcile.ts). */
+export type TableReconciler = (
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  nowSeconds: number,
+) => Promise<ReconcileReport>;
 
 const LIVE = '#ttl > :now';
 const TTL_NAME = { '#ttl': TABLE_SCHEMA.ttlAttribute };
@@ -39,6 +50,11 @@ export class DynamoConnectionStore implements ConnectionStore {
      * the TTL of anything it counts, as DynamoDB's TTL deletes in no set order.
      */
     private readonly counterTtlSeconds = 7 * 24 * 3600,
+    /**
+     * The reconciliation (dynamo-reconcile.ts), given only where it runs (the reconcile
+     * function, the local stack), so the other functions' bundles do not carry it.
+     */
+    private readonly reconciler?: TableReconciler,
   ) {}
 
   async putConnection(c: ConnectionRecord): Promise<{ firstOfUser: boolean }> {
@@ -94,7 +110,7 @@ export class DynamoConnectionStore implements ConnectionStore {
         ReturnValues: 'ALL_OLD',
       }),
     );
-    await Promise.all([
+    const [, rooms] = await Promise.all([
       this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
@@ -105,34 +121,52 @@ export class DynamoConnectionStore implements ConnectionStore {
     ]);
     const old = removed.Attributes;
     if (!old) return undefined;
-    return this.connectionGone(connectionId, String(old.userId));
+    return { ...(await this.connectionGone(connectionId, String(old.userId))), rooms };
   }
 
   /**
    * Settles the counters for an item DynamoDB's TTL deleted (from the table's
    * stream): a connection or membership that nothing removed in time.
    */
-  async settleExpired(item: Record<string, unknown>): Promise<RemovedConnection | undefined> {
+  async settleExpired(item: Record<string, unknown>): Promise<Expired> {
     const { pk, sk } = item;
-    if (typeof pk !== 'string' || typeof sk !== 'string') return undefined;
+    if (typeof pk !== 'string' || typeof sk !== 'string') return { rooms: [] };
     if (pk.startsWith(keys.connPrefix) && sk === keys.connection('').sk) {
-      return this.connectionGone(String(item.connectionId), String(item.userId));
+      const connectionId = String(item.connectionId);
+      return {
+        connection: { ...(await this.connectionGone(connectionId, String(item.userId))), rooms: [] },
+        rooms: [],
+      };
     }
     if (pk.startsWith(keys.roomPrefix) && sk.startsWith(keys.connPrefix)) {
-      await this.memberGone(String(item.room), String(item.connectionId));
+      return {
+        rooms: [await this.memberGone(String(item.room), String(item.connectionId), String(item.userId))],
+      };
     }
-    return undefined;
+    return { rooms: [] };
   }
 
-  private async connectionGone(connectionId: string, userId: string): Promise<RemovedConnection> {
+  private async connectionGone(
+    connectionId: string,
+    userId: string,
+  ): Promise<Omit<RemovedConnection, 'rooms'>> {
     const left = await this.addCounter(keys.userCounter(userId), 'connections', -1);
     await this.addStats(connectionId, { connections: -1, users: left === 0 ? -1 : 0 });
     return { connectionId, userId, lastOfUser: left === 0 };
   }
 
-  private async memberGone(room: string, connectionId: string): Promise<void> {
-    const members = await this.addCounter(keys.roomMeta(room), 'members', -1);
-    if (members === 0) await this.addStats(connectionId, { rooms: -1 });
+  /** Settles the counters of a membership that is gone: the user's presence in the room, the room's counts, stats. */
+  private async memberGone(room: string, connectionId: string, userId: string): Promise<RoomChange> {
+    const [inRoom, members] = await Promise.all([
+      this.addCounter(keys.roomUser(room, userId), 'connections', -1, { room, userId }),
+      this.addCounter(keys.roomMeta(room), 'members', -1),
+    ]);
+    const userLeft = inRoom === 0;
+    await Promise.all([
+      userLeft ? this.addCounter(keys.roomMeta(room), 'users', -1) : undefined,
+      members === 0 ? this.addStats(connectionId, { rooms: -1 }) : undefined,
+    ]);
+    return { room, connectionId, userId, userChanged: userLeft };
   }
 
   async userConnections(userId: string): Promise<ConnectionRecord[]> {
@@ -144,7 +178,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     return items.map(toConnection);
   }
 
-  async addMember(m: MemberRecord): Promise<boolean> {
+  async addMember(m: MemberRecord): Promise<RoomChange | undefined> {
     const out = await this.doc.send(
       new PutCommand({
         TableName: this.tableName,
@@ -161,13 +195,22 @@ export class DynamoConnectionStore implements ConnectionStore {
         ReturnValues: 'ALL_OLD',
       }),
     );
-    if (out.Attributes) return false;
-    const members = await this.addCounter(keys.roomMeta(m.room), 'members', 1);
-    if (members === 1) await this.addStats(m.connectionId, { rooms: 1 });
-    return true;
+    if (out.Attributes) return undefined;
+    // The user's count in the room and the room's member count move at once; the room's users
+    // count (and the stats) only on their transitions.
+    const [inRoom, members] = await Promise.all([
+      this.addCounter(keys.roomUser(m.room, m.userId), 'connections', 1, { room: m.room, userId: m.userId }),
+      this.addCounter(keys.roomMeta(m.room), 'members', 1),
+    ]);
+    const userJoined = inRoom === 1;
+    await Promise.all([
+      userJoined ? this.addCounter(keys.roomMeta(m.room), 'users', 1) : undefined,
+      members === 1 ? this.addStats(m.connectionId, { rooms: 1 }) : undefined,
+    ]);
+    return { room: m.room, connectionId: m.connectionId, userId: m.userId, userChanged: userJoined };
   }
 
-  async removeMember(room: string, connectionId: string): Promise<boolean> {
+  async removeMember(room: string, connectionId: string): Promise<RoomChange | undefined> {
     const out = await this.doc.send(
       new DeleteCommand({
         TableName: this.tableName,
@@ -175,9 +218,9 @@ export class DynamoConnectionStore implements ConnectionStore {
         ReturnValues: 'ALL_OLD',
       }),
     );
-    if (!out.Attributes) return false;
-    await this.memberGone(room, connectionId);
-    return this.isLive(out.Attributes);
+    if (!out.Attributes) return undefined;
+    const change = await this.memberGone(room, connectionId, String(out.Attributes.userId));
+    return this.isLive(out.Attributes) ? change : undefined;
   }
 
   async isMember(room: string, connectionId: string): Promise<boolean> {
@@ -280,6 +323,52 @@ export class DynamoConnectionStore implements ConnectionStore {
     };
   }
 
+  async roomPresence(room: string, limit: number): Promise<RoomPresence> {
+    const [meta, users] = await Promise.all([
+      this.doc.send(
+        new GetCommand({ TableName: this.tableName, Key: keys.roomMeta(room), ConsistentRead: true }),
+      ),
+      this.presenceUsers(room, limit),
+    ]);
+    const counted = Math.max(0, Number(meta.Item?.users ?? 0));
+    // The counter may lag a listing that is still short of the limit: the listing is then the truth.
+    return { count: users.length < limit ? users.length : Math.max(counted, users.length), users };
+  }
+
+  private async presenceUsers(room: string, limit: number): Promise<RoomPresence['users']> {
+    const users: RoomPresence['users'] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          ConsistentRead: true,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :user)',
+          FilterExpression: '#c > :zero',
+          ProjectionExpression: 'userId, #c',
+          ExpressionAttributeNames: { '#c': 'connections' },
+          ExpressionAttributeValues: {
+            ':pk': keys.roomPartition(room),
+            ':user': keys.userPrefix,
+            ':zero': 0,
+          },
+          Limit: limit - users.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        users.push({ userId: String(item.userId), connections: Number(item.connections) });
+      }
+      start = out.LastEvaluatedKey;
+    } while (start && users.length < limit);
+    return users;
+  }
+
+  async reconcile(): Promise<ReconcileReport> {
+    if (!this.reconciler) throw new Error('this store was built without its reconciler (see createStore)');
+    return this.reconciler(this.doc, this.tableName, this.nowSeconds());
+  }
+
   async checkHealth(): Promise<void> {
     await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.statsShard(0) }));
   }
@@ -341,13 +430,16 @@ export class DynamoConnectionStore implements ConnectionStore {
     return items;
   }
 
-  private async removeMemberships(connectionId: string): Promise<void> {
+  private async removeMemberships(connectionId: string): Promise<RoomChange[]> {
     const memberships = await this.queryAll({
       IndexName: TABLE_SCHEMA.gsi1.indexName,
       KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :room)',
       ExpressionAttributeValues: { ':pk': keys.connectionIndex(connectionId), ':room': keys.roomPrefix },
     });
-    await Promise.all(memberships.map((m) => this.removeMember(String(m.room), connectionId)));
+    const changes = await Promise.all(
+      memberships.map((m) => this.removeMember(String(m.room), connectionId)),
+    );
+    return changes.filter((c): c is RoomChange => c !== undefined);
   }
 
   /**
@@ -356,18 +448,48 @@ export class DynamoConnectionStore implements ConnectionStore {
    * (or connects and disconnects) always net out. The item expires once nothing
    * has touched it for a connection's lifetime.
    */
-  private async addCounter(key: Item, attribute: string, delta: number): Promise<number> {
+  private async addCounter(key: Item, attribute: string, delta: number, labels: Item = {}): Promise<number> {
+    return (await this.addCounters(key, { [attribute]: delta }, labels))[attribute] ?? 0;
+  }
+
+  /**
+   * Adds to several counters of one item at once and returns their new values.
+   * Counters are never floored here: a leave that races a join for the same
+   * membership passes through -1 and back to 0, so the transitions still net out.
+   * Readers clamp at 0, and the reconciler sets whatever drifted back to the truth.
+   */
+  private async addCounters(
+    key: Item,
+    deltas: Record<string, number>,
+    labels: Item = {},
+  ): Promise<Record<string, number>> {
+    const entries = Object.entries(deltas);
+    const names: Record<string, string> = { ...TTL_NAME };
+    const values: Item = { ':ttl': this.nowSeconds() + this.counterTtlSeconds };
+    const adds: string[] = [];
+    entries.forEach(([name, delta], i) => {
+      if (delta === 0) return;
+      names[`#a${i}`] = name;
+      values[`:d${i}`] = delta;
+      adds.push(`#a${i} :d${i}`);
+    });
+    const sets = ['#ttl = :ttl'];
+    Object.entries(labels).forEach(([name, value], i) => {
+      names[`#l${i}`] = name;
+      values[`:l${i}`] = value;
+      sets.push(`#l${i} = :l${i}`);
+    });
     const out = await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: key,
-        UpdateExpression: 'ADD #n :d SET #ttl = :ttl',
-        ExpressionAttributeNames: { '#n': attribute, ...TTL_NAME },
-        ExpressionAttributeValues: { ':d': delta, ':ttl': this.nowSeconds() + this.counterTtlSeconds },
-        ReturnValues: 'UPDATED_NEW',
+        UpdateExpression: `${adds.length > 0 ? `ADD ${adds.join(', ')} ` : ''}SET ${sets.join(', ')}`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
       }),
     );
-    return Number(out.Attributes?.[attribute] ?? 0);
+    return Object.fromEntries(entries.map(([name]) => [name, Number(out.Attributes?.[name] ?? 0)]));
   }
 
   private async addStats(seed: string, deltas: Partial<Stats>): Promise<void> {

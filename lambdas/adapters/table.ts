@@ -18,6 +18,9 @@ export const keys = {
   roomPartition: (room: string) => `ROOM#${room}`,
   roomMeta: (room: string) => ({ pk: `ROOM#${room}`, sk: '#META' }),
   userCounter: (userId: string) => ({ pk: `USER#${userId}`, sk: '#COUNT' }),
+  /** A user's connections in a room (presence), beside the room's memberships. */
+  roomUser: (room: string, userId: string) => ({ pk: `ROOM#${room}`, sk: `USER#${userId}` }),
+  userPrefix: 'USER#',
   everyone: (shard: number) => `ALL#${shard}`,
   everyoneItem: (shard: number, connectionId: string) => ({ pk: `ALL#${shard}`, sk: `CONN#${connectionId}` }),
   statsShard: (shard: number) => ({ pk: 'STATS', sk: `SHARD#${shard}` }),

@@ -16,6 +16,7 @@ export const ROUTE_KEYS = {
   resume: 'resume',
   history: 'history',
   emit: 'emit',
+  presence: 'presence',
 } as const;
 
 /** The client actions that have their own route; everything else lands on `$default`. */
@@ -28,6 +29,7 @@ export const ACTION_ROUTES = [
   ROUTE_KEYS.resume,
   ROUTE_KEYS.history,
   ROUTE_KEYS.emit,
+  ROUTE_KEYS.presence,
 ] as const;
 
 export const ERROR_CODES = [
@@ -103,6 +105,8 @@ export const LIMITS = {
   /** Default retention of room messages and of user messages (the mailbox). */
   historyTtlSeconds: 86_400,
   mailboxTtlSeconds: 604_800,
+  /** Users a presence answer lists (`count` is the total). */
+  maxPresenceUsers: 1000,
   /** How long an idempotency key is remembered. */
   idempotencyTtlSeconds: 86_400,
 } as const;

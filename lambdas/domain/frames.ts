@@ -69,7 +69,31 @@ export interface ErrorFrame {
   retryAfterMs?: number;
 }
 
-export type ServerFrame = MessageFrame | AckFrame | PongFrame | ErrorFrame | RoomFrame | HistoryFrame;
+/** The answer to a `presence` frame (CONTRACT section 7). */
+export interface PresenceAnswerFrame {
+  type: 'presence';
+  id?: string;
+  room: string;
+  count: number;
+  users: { userId: string; connections: number }[];
+}
+
+/** A presence room's announcement: a user's first connection joined, or its last one left (not stored). */
+export interface PresenceEventFrame {
+  type: 'presence';
+  room: string;
+  event: 'join' | 'leave';
+  userId: string;
+}
+
+export type ServerFrame =
+  | MessageFrame
+  | AckFrame
+  | PongFrame
+  | ErrorFrame
+  | RoomFrame
+  | HistoryFrame
+  | PresenceAnswerFrame;
 
 export function messageFrame(fields: Omit<MessageFrame, 'type'>): MessageFrame {
   return {

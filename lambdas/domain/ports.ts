@@ -41,10 +41,10 @@ export interface ConnectionStore {
   /** Removes the connection and all its memberships; what it removed, undefined when it was no longer stored. Idempotent. */
   removeConnection(connectionId: string): Promise<RemovedConnection | undefined>;
   userConnections(userId: string): Promise<ConnectionRecord[]>;
-  /** Adds a membership; true when it is new. */
-  addMember(member: MemberRecord): Promise<boolean>;
-  /** Removes a membership; true when it existed. */
-  removeMember(room: string, connectionId: string): Promise<boolean>;
+  /** Adds a membership; what changed when it is new, undefined when it was already stored. */
+  addMember(member: MemberRecord): Promise<RoomChange | undefined>;
+  /** Removes a membership; what changed when a live one existed, undefined otherwise. */
+  removeMember(room: string, connectionId: string): Promise<RoomChange | undefined>;
   isMember(room: string, connectionId: string): Promise<boolean>;
   /** Connection ids of a room's live members, page by page, for fan-out. */
   roomConnectionIds(room: string): AsyncIterable<string[]>;
@@ -58,7 +58,14 @@ export interface ConnectionStore {
   /** Throws when the store cannot be reached. */
   checkHealth(): Promise<void>;
   /** Settles the counters for an item the store's TTL deleted without any handler removing it. */
-  settleExpired(item: Record<string, unknown>): Promise<RemovedConnection | undefined>;
+  settleExpired(item: Record<string, unknown>): Promise<Expired>;
+  /** Who is in a room: the first `limit` users with their connection counts, and the total (from counters). */
+  roomPresence(room: string, limit: number): Promise<RoomPresence>;
+  /**
+   * Recounts every counter from the items it counts and sets it to the truth; deletes
+   * "everyone" entries and memberships whose connection is gone. Off the hot path (a Scan).
+   */
+  reconcile(): Promise<ReconcileReport>;
 }
 
 export type PostOutcome = 'delivered' | 'gone' | 'failed';
@@ -144,6 +151,37 @@ export interface RemovedConnection {
   userId: string;
   /** The user's connection count went from 1 to 0 with this removal. */
   lastOfUser: boolean;
+  /** The memberships removed with it. */
+  rooms: RoomChange[];
+}
+
+/** One membership added or removed. */
+export interface RoomChange {
+  room: string;
+  connectionId: string;
+  userId: string;
+  /** The user's connection count in the room went 0→1 (added) or 1→0 (removed): a presence change. */
+  userChanged: boolean;
+}
+
+/** What a TTL deletion settled: a connection, or one membership. */
+export interface Expired {
+  connection?: RemovedConnection;
+  rooms: RoomChange[];
+}
+
+export interface RoomPresence {
+  /** Users in the room. */
+  count: number;
+  users: { userId: string; connections: number }[];
+}
+
+/** What one reconciliation corrected. */
+export interface ReconcileReport {
+  /** Counter items whose value was wrong and was set. */
+  countersFixed: number;
+  /** Orphans deleted: "everyone" entries and memberships of connections that are gone, empty presence items. */
+  orphansDeleted: number;
 }
 
 /** Hands events to the backends (EventBridge on AWS, a signed webhook locally). */

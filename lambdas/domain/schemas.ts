@@ -134,6 +134,12 @@ export const emitFrame = z.strictObject({
     .optional(),
 });
 
+export const presenceFrame = z.strictObject({
+  action: z.literal('presence'),
+  id: clientId.optional(),
+  room: roomName,
+});
+
 export const clientFrame = z.discriminatedUnion('action', [
   joinFrame,
   leaveFrame,
@@ -143,6 +149,7 @@ export const clientFrame = z.discriminatedUnion('action', [
   resumeFrame,
   historyFrame,
   emitFrame,
+  presenceFrame,
 ]);
 export type ClientFrame = z.infer<typeof clientFrame>;
 

@@ -16,6 +16,7 @@ import type {
   ConnectionGateway,
   ConnectionRecord,
   ConnectionStore,
+  Expired,
   IdGenerator,
   MemberRecord,
   MetricSink,
@@ -23,6 +24,7 @@ import type {
   Stats,
   StreamId,
 } from './ports.js';
+import { announce, listPresence, type PresenceList, roomLeftEvents } from './presence.js';
 import type { ClientRateLimit } from './rate-limit.js';
 import { assertDataSize, type ClientFrame, type PushBody } from './schemas.js';
 import { roomStream, type Streams, userStream } from './streams.js';
@@ -112,7 +114,32 @@ export class RoomcastService {
     const removed = await this.deps.store.removeConnection(connectionId);
     if (!removed) return;
     this.deps.metrics.count(METRICS.connectionsClosed);
-    this.notify(closedEvents(removed, reason));
+    this.notify([...roomLeftEvents(removed.rooms), ...closedEvents(removed, reason)]);
+    await announce(this.presenceDeps(), 'leave', removed.rooms);
+  }
+
+  /** What a TTL deletion settled: events to backends and presence announcements (from the expiry consumer). */
+  async expired(expired: Expired): Promise<void> {
+    const rooms = [...expired.rooms, ...(expired.connection?.rooms ?? [])];
+    this.notify([
+      ...roomLeftEvents(rooms),
+      ...(expired.connection ? closedEvents(expired.connection, 'expired') : []),
+    ]);
+    await announce(this.presenceDeps(), 'leave', rooms);
+  }
+
+  /** Who is in a room (backends; no join rules). */
+  presence(room: string): Promise<PresenceList> {
+    return listPresence(this.deps.store, room);
+  }
+
+  private presenceDeps() {
+    return {
+      store: this.deps.store,
+      gateway: this.deps.gateway,
+      concurrency: this.deps.settings.fanoutConcurrency,
+      prune: (id: string) => this.disconnect(id, 'gone'),
+    };
   }
 
   /** Carries out one client frame and returns the answer for the sender. */
@@ -213,6 +240,16 @@ export class RoomcastService {
           },
         });
         return ackFrame(frame.id, outcome);
+      }
+      case 'presence': {
+        if (!mayJoin(frame.room, caller.rooms)) {
+          throw new ForbiddenError(`room ${frame.room} is not in your token's rooms claim`);
+        }
+        return {
+          type: 'presence',
+          ...(frame.id === undefined ? {} : { id: frame.id }),
+          ...(await listPresence(this.deps.store, frame.room)),
+        };
       }
       case 'history': {
         if (!mayJoin(frame.room, caller.rooms)) {
@@ -385,14 +422,19 @@ export class RoomcastService {
       await store.removeMember(room, connectionId);
       return false;
     }
-    if (added) this.notify([{ detailType: EVENT_TYPES.roomJoined, detail: { room, userId, connectionId } }]);
+    if (added) {
+      this.notify([{ detailType: EVENT_TYPES.roomJoined, detail: { room, userId, connectionId } }]);
+      await announce(this.presenceDeps(), 'join', [added]);
+    }
     return true;
   }
 
   private async leaveConnection(room: string, connectionId: string, userId: string): Promise<boolean> {
     const left = await this.deps.store.removeMember(room, connectionId);
-    if (left) this.notify([{ detailType: EVENT_TYPES.roomLeft, detail: { room, userId, connectionId } }]);
-    return left;
+    if (!left) return false;
+    this.notify([{ detailType: EVENT_TYPES.roomLeft, detail: { room, userId, connectionId } }]);
+    await announce(this.presenceDeps(), 'leave', [left]);
+    return true;
   }
 
   /** Tells the backends; the handler wrapper waits for it a bounded time once the answer is out. */

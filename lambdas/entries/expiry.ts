@@ -1,13 +1,7 @@
-// Lambda entry: the table stream consumer that settles counters for TTL deletions.
-// It needs the table only: no @connections client, no CONNECTIONS_ENDPOINT.
+// Lambda entry: the table stream consumer that settles counters for TTL deletions and
+// announces the presence changes they make (so it posts to @connections too).
 import { loadConfig } from '../config.js';
 import { createExpiryHandler } from '../handlers/expiry.js';
-import { createBackendEvents, createStore, observabilityFor } from '../runtime.js';
+import { createRuntime } from '../runtime.js';
 
-const config = loadConfig(process.env);
-const observability = observabilityFor(config);
-export const handler = createExpiryHandler({
-  observability,
-  store: createStore(config),
-  events: createBackendEvents(config, observability),
-});
+export const handler = createExpiryHandler(createRuntime(loadConfig(process.env)));

@@ -6,6 +6,7 @@ export const LAMBDA_ENTRIES = [
   'message',
   'push',
   'expiry',
+  'reconcile',
   'pushAuthorizer',
   'fanoutWorker',
 ] as const;

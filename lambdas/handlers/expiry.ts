@@ -1,7 +1,6 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { closedEvents } from '../domain/events.js';
 import type { Runtime } from '../runtime.js';
 import { instrumented } from './wrapper.js';
 
@@ -16,12 +15,13 @@ export function isTtlDeletion(record: DynamoDBRecord): boolean {
 
 /**
  * The table's stream consumer: when TTL deletes a connection or membership that
- * no handler removed (a lost `$disconnect`), the stats counters are settled.
+ * no handler removed (a lost `$disconnect`), the stats counters are settled, and
+ * presence rooms and backends are told the connection or membership left.
  * Records are settled in order and processing stops at the first failure: that
  * record and every later one are reported as batchItemFailures, so Lambda
  * resumes the shard from there and never replays a record that already succeeded.
  */
-export function createExpiryHandler(runtime: Pick<Runtime, 'observability' | 'store' | 'events'>) {
+export function createExpiryHandler(runtime: Pick<Runtime, 'observability' | 'store' | 'service'>) {
   return (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> =>
     instrumented(runtime, 'expiry', { requestId: context?.awsRequestId }, context, async ({ logger }) => {
       const batchItemFailures: DynamoDBBatchResponse['batchItemFailures'] = [];
@@ -30,8 +30,8 @@ export function createExpiryHandler(runtime: Pick<Runtime, 'observability' | 'st
         if (!isTtlDeletion(record) || !record.dynamodb?.OldImage) continue;
         try {
           const item = unmarshall(record.dynamodb.OldImage as Record<string, AttributeValue>);
-          const expired = await runtime.store.settleExpired(item);
-          if (expired) runtime.events?.notify(closedEvents(expired, 'expired'));
+          // Counters first; then the backends and the presence rooms are told (a lost frame is not retried).
+          await runtime.service.expired(await runtime.store.settleExpired(item));
         } catch (error) {
           logger.error('settling an expired item failed; stopping the batch here', error as Error);
           for (const rest of records.slice(index)) {

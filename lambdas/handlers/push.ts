@@ -161,6 +161,9 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
       const query = validate(historyQuery, event.queryStringParameters ?? {}, 'query');
       return json(200, { room, ...(await service.history(room, query)) });
     }),
+    route('GET', '/v1/rooms/{room}/presence', async (params) =>
+      json(200, await service.presence(param(params, 'room', roomName))),
+    ),
     route('POST', '/v1/rooms/{room}/members', async (params, event) => {
       const room = param(params, 'room', roomName);
       const { userId } = validate(roomMemberBody, bodyOf(event), 'member body');

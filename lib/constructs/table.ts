@@ -15,7 +15,7 @@ import type { ConnectionStore } from '../../lambdas/domain/ports.js';
 import type { IBindableFunction } from './function.js';
 
 /** The DynamoDB item actions the store uses (no Scan, no batch reads, no streams). */
-export type StoreAction = 'GetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem';
+export type StoreAction = 'GetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Scan';
 
 /** One DynamoDB call a store operation makes: the action, on the table itself or on its index gsi1. */
 export type StoreCall = readonly [action: StoreAction, on: 'table' | 'index'];
@@ -42,7 +42,7 @@ export const STORE_CALLS = {
     ['Query', 'index'],
     ['UpdateItem', 'table'],
   ],
-  // Counters only.
+  // Counters only (user, room, presence, stats).
   settleExpired: [['UpdateItem', 'table']],
   userConnections: [['Query', 'index']],
   addMember: [
@@ -64,6 +64,18 @@ export const STORE_CALLS = {
   markJobDone: [['PutItem', 'table']],
   stats: [['Query', 'table']],
   checkHealth: [['GetItem', 'table']],
+  // The room's users counter (meta item) and its presence items.
+  roomPresence: [
+    ['GetItem', 'table'],
+    ['Query', 'table'],
+  ],
+  // The counters' reconciliation: the only operation that scans the table.
+  reconcile: [
+    ['Scan', 'table'],
+    ['UpdateItem', 'table'],
+    ['DeleteItem', 'table'],
+    ['PutItem', 'table'],
+  ],
 } as const satisfies Record<StoreOperation, readonly StoreCall[]>;
 
 export interface ConnectionsTableProps {

@@ -1,5 +1,10 @@
 /// <reference lib="dom" />
-import { type MessageMeta, type Outgoing, RoomcastClient } from '../../client/src/index.js';
+import {
+  type MessageMeta,
+  type Outgoing,
+  type PresenceEvent,
+  RoomcastClient,
+} from '../../client/src/index.js';
 
 // The demo chat: every line of it runs on the public API of @roomcast/client.
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -46,14 +51,27 @@ function add(room: string, line: Line): void {
   if (room === current) render();
 }
 
-async function refreshMembers(): Promise<void> {
-  if (!current) return;
-  const res = await fetch(`/demo/members?room=${encodeURIComponent(current)}`);
-  if (!res.ok) return;
-  const { users } = (await res.json()) as { users: string[] };
+/** Who is in each room: read with `room.presence()`, then kept by the presence frames of `presence-` rooms. */
+const members = new Map<string, Set<string>>();
+
+function renderMembers(): void {
   $('members').replaceChildren(
-    ...users.map((user) => Object.assign(document.createElement('li'), { textContent: user })),
+    ...[...(members.get(current) ?? [])]
+      .sort()
+      .map((user) => Object.assign(document.createElement('li'), { textContent: user })),
   );
+}
+
+async function refreshMembers(): Promise<void> {
+  if (!current || !client) return;
+  const room = current;
+  try {
+    const { users } = await client.room(room).presence();
+    members.set(room, new Set(users.map((u) => u.userId)));
+  } catch {
+    return; // shown again on the next connection or room change
+  }
+  if (room === current) renderMembers();
 }
 
 async function start(name: string, roomNames: string[]): Promise<void> {
@@ -94,6 +112,13 @@ async function start(name: string, roomNames: string[]): Promise<void> {
   const typing = new Map<string, ReturnType<typeof setTimeout>>();
   for (const roomName of roomNames) {
     const room = me.room(roomName);
+    room.on('presence', (change: PresenceEvent) => {
+      const users = members.get(roomName) ?? new Set<string>();
+      if (change.event === 'join') users.add(change.userId);
+      else users.delete(change.userId);
+      members.set(roomName, users);
+      if (roomName === current) renderMembers();
+    });
     room.on('chat', (data: unknown, meta: MessageMeta) => {
       add(roomName, { from: meta.from ?? 'server', text: String((data as { text?: unknown })?.text ?? '') });
     });
@@ -121,7 +146,6 @@ async function start(name: string, roomNames: string[]): Promise<void> {
   $('chat').classList.add('shown');
   $('join-form').style.display = 'none';
   void refreshMembers();
-  setInterval(() => void refreshMembers(), 3000);
 }
 
 $('join-form').addEventListener('submit', (event) => {

@@ -5,16 +5,11 @@ import { SignJWT } from 'jose';
 import type { LocalRoute } from '../gateway.js';
 
 const USER = /^[A-Za-z0-9_.-]{1,32}$/;
-const ROOM = /^[A-Za-z0-9_.:-]{1,128}$/;
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 export interface DemoRouteOptions {
   /** The client JWT secret of the local stack: the demo's tokens are ordinary client tokens. */
   jwtSecret: string;
-  /** A push API key, to read a room's members for the member list. */
-  apiKey: string;
-  /** The stack's own base URL (known once it listens). */
-  base: () => string;
 }
 
 /** Pages of your own served from this machine (any port) may use the SDK script and the demo tokens; other sites may not. */
@@ -51,7 +46,7 @@ async function bundle(entry: string): Promise<Uint8Array> {
 
 /**
  * The demo chat at `/demo/` (page, script; `/demo/client.js` is the SDK alone, for pages of your own), `GET /demo/token?user=NAME` (a client
- * token for that name) and `GET /demo/members?room=ROOM` (who is in the room).
+ * token for that name); the page reads who is in a room with the SDK's `room.presence()`.
  * Local stack only: the CDK stack has none of these.
  */
 export function createDemoRoute(options: DemoRouteOptions): LocalRoute {
@@ -102,22 +97,6 @@ export function createDemoRoute(options: DemoRouteOptions): LocalRoute {
           .setExpirationTime('15m')
           .sign(secret);
         json(res, 200, { token });
-        return true;
-      }
-      case '/demo/members': {
-        const room = url.searchParams.get('room') ?? '';
-        if (!ROOM.test(room)) {
-          json(res, 400, {
-            error: { code: 'VALIDATION_ERROR', message: 'room must match ^[A-Za-z0-9_.:-]{1,128}$' },
-          });
-          return true;
-        }
-        const answer = await fetch(`${options.base()}/v1/rooms/${encodeURIComponent(room)}?limit=100`, {
-          headers: { authorization: `Bearer ${options.apiKey}` },
-        });
-        const body = (await answer.json()) as { members?: { userId: string }[] };
-        const users = [...new Set((body.members ?? []).map((m) => m.userId))].sort();
-        json(res, answer.ok ? 200 : answer.status, { room, users });
         return true;
       }
       default:

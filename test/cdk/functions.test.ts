@@ -107,8 +107,12 @@ describe('Lambda functions', () => {
         expect.arrayContaining(['TABLE_NAME', 'CONNECTIONS_ENDPOINT']),
       );
     }
-    expect(env(dev, 'expiry')).toHaveProperty('TABLE_NAME');
-    expect(env(dev, 'expiry')).not.toHaveProperty('CONNECTIONS_ENDPOINT');
+    // The expiry consumer announces presence leaves, so it posts to @connections too.
+    expect(Object.keys(env(dev, 'expiry'))).toEqual(
+      expect.arrayContaining(['TABLE_NAME', 'CONNECTIONS_ENDPOINT']),
+    );
+    expect(env(dev, 'reconcile')).toHaveProperty('TABLE_NAME');
+    expect(env(dev, 'reconcile')).not.toHaveProperty('CONNECTIONS_ENDPOINT');
     expect(env(dev, 'authorizer')).not.toHaveProperty('TABLE_NAME');
     expect(env(dev, 'authorizer')).not.toHaveProperty('CONNECTIONS_ENDPOINT');
   });
@@ -246,7 +250,10 @@ describe('IAM', () => {
 
     expect(manageConnections(dev, 'message')).toEqual([arn('POST')]);
     expect(manageConnections(dev, 'push').sort()).toEqual([arn('DELETE'), arn('POST')].sort());
-    for (const name of ['authorizer', 'connect', 'disconnect'] as const) {
+    // Presence leaves are announced by $disconnect and by the expiry consumer.
+    expect(manageConnections(dev, 'disconnect')).toEqual([arn('POST')]);
+    expect(manageConnections(dev, 'expiry')).toEqual([arn('POST')]);
+    for (const name of ['authorizer', 'connect', 'reconcile'] as const) {
       expect(manageConnections(dev, name), name).toEqual([]);
     }
   });
@@ -281,8 +288,8 @@ describe('IAM', () => {
     ['pushAuthorizer', { table: [], index: [], other: [] }],
     // putConnection: the connection and its broadcast entry, counters.
     ['connect', { table: ['PutItem', 'UpdateItem'], index: [], other: [] }],
-    // removeConnection: deletes, memberships found on the index, counters.
-    ['disconnect', { table: ['DeleteItem', 'UpdateItem'], index: ['Query'], other: [] }],
+    // removeConnection: deletes, memberships found on the index, counters; presence rooms' members to announce to.
+    ['disconnect', { table: ['DeleteItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] }],
     [
       'message',
       { table: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] },
@@ -291,15 +298,17 @@ describe('IAM', () => {
       'push',
       { table: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] },
     ],
-    // settleExpired: counters only; the stream event source reads the table's stream.
+    // settleExpired: counters; presence announcements (members, prunes); the event source reads the stream.
     [
       'expiry',
       {
-        table: ['UpdateItem'],
-        index: [],
+        table: ['DeleteItem', 'Query', 'UpdateItem'],
+        index: ['Query'],
         other: ['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams'],
       },
     ],
+    // reconcile: the one Scan (recount), SETs and orphan deletes.
+    ['reconcile', { table: ['DeleteItem', 'PutItem', 'Scan', 'UpdateItem'], index: [], other: [] }],
   ] as const)(
     'grants %s exactly the DynamoDB calls its store operations make, on the table or gsi1',
     (name, expected) => {
@@ -320,13 +329,27 @@ describe('IAM', () => {
     }
   });
 
-  it('never grants Scan, batch operations or the whole index set (index/*)', () => {
+  it('grants Scan only to reconcile, and never batch operations or the whole index set (index/*)', () => {
     for (const name of LAMBDA_ENTRIES) {
       const text = JSON.stringify(statements(dev, name));
-      for (const forbidden of ['dynamodb:Scan', 'dynamodb:Batch', '/index/*']) {
+      for (const forbidden of ['dynamodb:Batch', '/index/*']) {
         expect(text, `${name}: ${forbidden}`).not.toContain(forbidden);
       }
+      if (name === 'reconcile') expect(text).toContain('dynamodb:Scan');
+      else expect(text, `${name}: dynamodb:Scan`).not.toContain('dynamodb:Scan');
     }
+  });
+
+  it('runs reconcile every 5 minutes from an EventBridge schedule', () => {
+    const rules = Object.values(
+      dev.findResources('AWS::Events::Rule', { Properties: { ScheduleExpression: 'rate(5 minutes)' } }),
+    ) as { Properties: { Targets: { Arn: unknown }[] } }[];
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.Properties.Targets).toEqual([
+      expect.objectContaining({
+        Arn: { 'Fn::GetAtt': [logicalIdOf(dev, 'AWS::Lambda::Function', 'ReconcileFunction'), 'Arn'] },
+      }),
+    ]);
   });
 
   it('grants GetSecretValue only on the function’s own secret, and only to the functions that read one', () => {
@@ -354,7 +377,7 @@ describe('IAM', () => {
         Resource: { Ref: logicalIdOf(dev, 'AWS::SecretsManager::Secret', 'AuthPushApiKeys') },
       }),
     ]);
-    for (const name of ['connect', 'disconnect', 'message', 'expiry'] as const)
+    for (const name of ['connect', 'disconnect', 'message', 'expiry', 'reconcile'] as const)
       expect(secretStatements(name), name).toEqual([]);
     expect(oidc.findResources('AWS::SecretsManager::Secret')).toEqual({});
   });

@@ -16,6 +16,7 @@ export async function startTestStack(options: LocalStackOptions = {}): Promise<L
     apiKeys: [API_KEY],
     logLevel: 'SILENT',
     sweepIntervalMs: 0,
+    reconcileIntervalMs: 0,
     ...(useDynamoDbLocal
       ? { dynamoEndpoint: inject('dynamoEndpoint'), tableName: `roomcast-test-${randomUUID().slice(0, 8)}` }
       : {}),

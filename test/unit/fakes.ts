@@ -6,12 +6,15 @@ import type {
   ConnectionGateway,
   ConnectionRecord,
   ConnectionStore,
+  Expired,
   IdempotencyClaim,
   MemberRecord,
   MetricSink,
   Page,
   PostOutcome,
-  RemovedConnection,
+  ReconcileReport,
+  RoomChange,
+  RoomPresence,
   Stats,
   StreamId,
   StreamStore,
@@ -45,11 +48,26 @@ export class MemoryStore implements ConnectionStore {
     return c && this.live(c.expiresAt) ? c : undefined;
   }
   async removeConnection(id: string) {
-    for (const room of this.members.values()) room.delete(id);
+    const rooms: RoomChange[] = [];
+    for (const [name, room] of this.members) {
+      const m = room.get(id);
+      if (!m) continue;
+      room.delete(id);
+      rooms.push({
+        room: name,
+        connectionId: id,
+        userId: m.userId,
+        userChanged: this.userCount(name, m.userId) === 0,
+      });
+    }
     const c = this.connections.get(id);
     if (!c) return undefined;
     this.connections.delete(id);
-    return { connectionId: id, userId: c.userId, lastOfUser: this.countOf(c.userId) === 0 };
+    return { connectionId: id, userId: c.userId, lastOfUser: this.countOf(c.userId) === 0, rooms };
+  }
+  /** The user's connections in a room. */
+  private userCount(room: string, userId: string) {
+    return [...(this.members.get(room)?.values() ?? [])].filter((m) => m.userId === userId).length;
   }
   async userConnections(userId: string) {
     return [...this.connections.values()].filter((c) => c.userId === userId && this.live(c.expiresAt));
@@ -60,10 +78,26 @@ export class MemoryStore implements ConnectionStore {
     this.members.set(m.room, room);
     const isNew = !room.has(m.connectionId);
     room.set(m.connectionId, m);
-    return isNew;
+    if (!isNew) return undefined;
+    const change: RoomChange = {
+      room: m.room,
+      connectionId: m.connectionId,
+      userId: m.userId,
+      userChanged: this.userCount(m.room, m.userId) === 1,
+    };
+    return change;
   }
   async removeMember(room: string, id: string) {
-    return this.members.get(room)?.delete(id) ?? false;
+    const m = this.members.get(room)?.get(id);
+    if (!m) return undefined;
+    this.members.get(room)?.delete(id);
+    const change: RoomChange = {
+      room,
+      connectionId: id,
+      userId: m.userId,
+      userChanged: this.userCount(room, m.userId) === 0,
+    };
+    return change;
   }
   async isMember(room: string, id: string) {
     const m = this.members.get(room)?.get(id);
@@ -104,8 +138,23 @@ export class MemoryStore implements ConnectionStore {
     };
   }
   async checkHealth() {}
-  async settleExpired(_item: Record<string, unknown>): Promise<RemovedConnection | undefined> {
-    return undefined;
+  /** As DynamoDB's TTL would: a connection item deleted (with its memberships, as their TTL passes too). */
+  async settleExpired(item: Record<string, unknown>): Promise<Expired> {
+    const pk = String(item.pk);
+    if (!pk.startsWith('CONN#')) return { rooms: [] };
+    const removed = await this.removeConnection(pk.slice('CONN#'.length));
+    return removed ? { connection: { ...removed, rooms: [] }, rooms: removed.rooms } : { rooms: [] };
+  }
+  async roomPresence(room: string, limit: number): Promise<RoomPresence> {
+    const counts = new Map<string, number>();
+    for (const m of this.members.get(room)?.values() ?? []) {
+      if (this.live(m.expiresAt)) counts.set(m.userId, (counts.get(m.userId) ?? 0) + 1);
+    }
+    const users = [...counts].map(([userId, connections]) => ({ userId, connections }));
+    return { count: users.length, users: users.slice(0, limit) };
+  }
+  async reconcile(): Promise<ReconcileReport> {
+    return { countersFixed: 0, orphansDeleted: 0 };
   }
 }
 

@@ -122,16 +122,20 @@ describe('DynamoConnectionStore', () => {
       .on(UpdateCommand)
       .resolvesOnce({ Attributes: { connections: 0 } })
       .resolves({});
-    expect(await s.removeConnection('c')).toEqual({ connectionId: 'c', userId: 'u', lastOfUser: true });
+    expect(await s.removeConnection('c')).toEqual({
+      connectionId: 'c',
+      userId: 'u',
+      lastOfUser: true,
+      rooms: [],
+    });
     doc.reset();
     doc
       .on(UpdateCommand)
       .resolvesOnce({ Attributes: { connections: 0 } })
       .resolves({});
     expect(await s.settleExpired({ pk: 'CONN#c', sk: 'META', connectionId: 'c', userId: 'u' })).toEqual({
-      connectionId: 'c',
-      userId: 'u',
-      lastOfUser: true,
+      connection: { connectionId: 'c', userId: 'u', lastOfUser: true, rooms: [] },
+      rooms: [],
     });
   });
 
@@ -157,24 +161,33 @@ describe('DynamoConnectionStore', () => {
     doc.on(UpdateCommand).resolves({ Attributes: { connections: 0, members: 0 } });
     const s = store();
     await s.settleExpired({ pk: 'CONN#c', sk: 'META', connectionId: 'c', userId: 'u' });
-    await s.settleExpired({ pk: 'ROOM#r', sk: 'CONN#c', room: 'r', connectionId: 'c', userId: 'u' });
+    expect(
+      await s.settleExpired({ pk: 'ROOM#r', sk: 'CONN#c', room: 'r', connectionId: 'c', userId: 'u' }),
+    ).toEqual({ rooms: [{ room: 'r', connectionId: 'c', userId: 'u', userChanged: true }] });
     await s.settleExpired({ pk: 'ROOM#r', sk: '#META', members: 3 });
     const updates = doc.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(updates.map((u) => u.Key)).toEqual([
       { pk: 'USER#u', sk: '#COUNT' },
       expect.objectContaining({ pk: 'STATS' }),
+      { pk: 'ROOM#r', sk: 'USER#u' },
+      { pk: 'ROOM#r', sk: '#META' },
       { pk: 'ROOM#r', sk: '#META' },
       expect.objectContaining({ pk: 'STATS' }),
     ]);
     expect(updates[1]?.ExpressionAttributeValues).toEqual({ ':v0': -1, ':v1': -1 });
-    expect(updates[3]?.ExpressionAttributeValues).toEqual({ ':v0': -1 });
+    // The user's last connection in the room left: the room's members and then its users count go down.
+    expect(updates[3]?.ExpressionAttributeNames).toMatchObject({ '#a0': 'members' });
+    expect(updates[4]?.ExpressionAttributeNames).toMatchObject({ '#a0': 'users' });
+    expect(updates[4]?.ExpressionAttributeValues).toMatchObject({ ':d0': -1 });
+    expect(updates[5]?.ExpressionAttributeValues).toEqual({ ':v0': -1 });
   });
 
   it('moves the room stats only when a room counter crosses between 0 and 1', async () => {
-    doc.on(DeleteCommand).resolves({ Attributes: { connectionId: 'c', expiresAt: later } });
+    doc.on(DeleteCommand).resolves({ Attributes: { connectionId: 'c', userId: 'u', expiresAt: later } });
     const statsUpdates = () =>
       doc.commandCalls(UpdateCommand).filter((c) => c.args[0].input.Key?.pk === 'STATS').length;
 
+    doc.on(UpdateCommand).resolves({});
     // A leave racing a join: the counter passes through -1, then back to 0, never through 1→0.
     doc.on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: '#META' } }).resolves({ Attributes: { members: -1 } });
     await store().removeMember('r', 'c');

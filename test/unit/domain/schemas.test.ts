@@ -39,7 +39,7 @@ describe('parseClientFrame', () => {
     ['"join"', 'VALIDATION_ERROR', 'JSON object'],
     ['{"action":1}', 'VALIDATION_ERROR', 'no "action"'],
     [
-      '{"action":"presence"}',
+      '{"action":"teleport"}',
       'UNKNOWN_ACTION',
       'use one of join, leave, send, direct, ping, resume, history',
     ],

@@ -31,7 +31,7 @@ describe('expiry handler', () => {
     const settled: Record<string, unknown>[] = [];
     store.settleExpired = async (item) => {
       settled.push(item);
-      return undefined;
+      return { rooms: [] };
     };
     const handler = createExpiryHandler(runtime);
 
@@ -62,7 +62,7 @@ describe('expiry handler', () => {
       calls += 1;
       if (calls === 2) throw new Error('throttled');
       settled.push(item);
-      return undefined;
+      return { rooms: [] };
     };
     const answer = await createExpiryHandler(runtime)({
       Records: [

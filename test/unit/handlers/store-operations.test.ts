@@ -10,6 +10,7 @@ import { createDisconnectHandler } from '../../../lambdas/handlers/disconnect.js
 import { createExpiryHandler } from '../../../lambdas/handlers/expiry.js';
 import { createMessageHandler } from '../../../lambdas/handlers/message.js';
 import { createPushHandler } from '../../../lambdas/handlers/push.js';
+import { createReconcileHandler } from '../../../lambdas/handlers/reconcile.js';
 import type { WsEvent } from '../../../lambdas/handlers/wrapper.js';
 import { STORE_CALLS } from '../../../lib/constructs/table.js';
 import { FUNCTION_BINDINGS } from '../../../lib/stack.js';
@@ -63,6 +64,15 @@ function recordingRuntime() {
         expiresAt: 4_102_444_800,
       });
       memory.members.set('lobby', room);
+      // A presence room too: joins and leaves there are announced to its members.
+      const presence = memory.members.get('presence-lobby') ?? new Map();
+      // (the gone connection counted as bob's there, so alice's own connection is her last in it)
+      presence.set(connectionId, {
+        ...room.get(connectionId),
+        room: 'presence-lobby',
+        userId: connectionId === GONE ? 'bob' : 'alice',
+      });
+      memory.members.set('presence-lobby', presence);
     }
     gateway.outcomes.set(GONE, 'gone');
   };
@@ -112,6 +122,7 @@ describe('each function calls exactly the store operations its grants list', () 
       frame({ action: 'direct', id: '3', userId: 'alice', event: 'dm', data: 1 }),
       frame({ action: 'ping', id: '4' }, false),
       frame({ action: 'leave', id: '5', room: 'lobby' }),
+      frame({ action: 'presence', id: '6', room: 'presence-lobby' }),
     ]) {
       const answer = await handler(event);
       expect(answer.statusCode).toBe(200);
@@ -133,6 +144,7 @@ describe('each function calls exactly the store operations its grants list', () 
       http('POST', '/v1/push/batch', { messages: [{ broadcast: true, event: 'e', data: 1 }] }),
       http('GET', '/v1/users/alice'),
       http('GET', '/v1/rooms/lobby'),
+      http('GET', '/v1/rooms/presence-lobby/presence'),
       http('POST', '/v1/rooms/team/members', { userId: 'alice' }),
       http('DELETE', '/v1/rooms/team/members/alice'),
       http('DELETE', `/v1/connections/${encodeURIComponent(CID)}`),
@@ -145,8 +157,9 @@ describe('each function calls exactly the store operations its grants list', () 
     expect(sorted(called)).toEqual(declared('push'));
   });
 
-  it('expiry', async () => {
-    const { runtime, called } = recordingRuntime();
+  it('expiry: settles the counters, announces the presence leave (and prunes a gone member)', async () => {
+    const { runtime, called, seed } = recordingRuntime();
+    await seed();
     const record: DynamoDBRecord = {
       eventName: 'REMOVE',
       userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
@@ -157,6 +170,12 @@ describe('each function calls exactly the store operations its grants list', () 
     };
     await createExpiryHandler(runtime)({ Records: [record] });
     expect(sorted(called)).toEqual(declared('expiry'));
+  });
+
+  it('reconcile', async () => {
+    const { runtime, called } = recordingRuntime();
+    await createReconcileHandler(runtime)();
+    expect(sorted(called)).toEqual(declared('reconcile'));
   });
 
   it('authorizer: no store at all', () => {

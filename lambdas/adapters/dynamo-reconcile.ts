@@ -1,0 +1,266 @@
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { ReconcileReport } from '../domain/ports.js';
+import { EVERYONE_SHARDS, keys, shardOf } from './table.js';
+
+type Item = Record<string, unknown>;
+type Key = { pk: string; sk: string };
+
+/** The counters one item holds, as the scan saw them and as the items they count say they should be. */
+interface Counter {
+  key: Key;
+  seen: Record<string, number>;
+  truth: Record<string, number>;
+  labels: Item;
+}
+
+const STATS_FIELDS = ['connections', 'users', 'rooms'] as const;
+
+/**
+ * The counters' reconciliation, off the hot path: one paginated Scan of the table
+ * recounts what every counter counts and sets each counter that is wrong to the
+ * truth, deletes orphans (an "everyone" entry or a membership whose connection
+ * item is gone), and puts back a live connection's missing "everyone" entry. Items it does not own (streams, idempotency records, fan-out jobs)
+ * are skipped.
+ *
+ * An item counts while it is stored, expired or not: the expiry consumer takes it
+ * off the counters when TTL deletes it, so counting it here keeps the two in step.
+ * Each SET is conditional on the value the scan saw, so an update that raced the
+ * scan wins and the next run settles it; `stats` shard 0 takes the whole correction.
+ */
+export async function reconcileTable(
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  nowSeconds: number,
+): Promise<ReconcileReport> {
+  const connections = new Map<string, string>(); // connectionId → userId
+  const connectionExpiry = new Map<string, unknown>();
+  const everyone: Key[] = [];
+  const memberships: { key: Key; room: string; connectionId: string; userId: string }[] = [];
+  const counters = new Map<string, Counter>();
+  const stats = new Map<number, Record<string, number>>();
+  const counter = (key: Key, labels: Item = {}): Counter => {
+    const id = `${key.pk}\n${key.sk}`;
+    let found = counters.get(id);
+    if (!found) {
+      found = { key, seen: {}, truth: {}, labels };
+      counters.set(id, found);
+    }
+    return found;
+  };
+
+  let start: Item | undefined;
+  do {
+    const out = await doc.send(
+      new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }),
+    );
+    for (const item of out.Items ?? []) {
+      const pk = String(item.pk);
+      const sk = String(item.sk);
+      const key = { pk, sk };
+      if (pk.startsWith(keys.connPrefix) && sk === 'META') {
+        connections.set(String(item.connectionId), String(item.userId));
+        connectionExpiry.set(String(item.connectionId), item.expiresAt);
+      } else if (pk.startsWith('ALL#') && sk.startsWith(keys.connPrefix)) {
+        everyone.push(key);
+      } else if (pk.startsWith(keys.roomPrefix) && sk.startsWith(keys.connPrefix)) {
+        memberships.push({
+          key,
+          room: String(item.room),
+          connectionId: String(item.connectionId),
+          userId: String(item.userId),
+        });
+      } else if (pk.startsWith(keys.roomPrefix) && sk === '#META') {
+        counter(key).seen = { members: Number(item.members ?? 0), users: Number(item.users ?? 0) };
+      } else if (pk.startsWith(keys.roomPrefix) && sk.startsWith(keys.userPrefix)) {
+        counter(key, { room: item.room, userId: item.userId }).seen = {
+          connections: Number(item.connections ?? 0),
+        };
+      } else if (pk.startsWith(keys.userPrefix) && sk === '#COUNT') {
+        counter(key).seen = { connections: Number(item.connections ?? 0) };
+      } else if (pk === 'STATS' && sk.startsWith('SHARD#')) {
+        stats.set(
+          Number(sk.slice('SHARD#'.length)),
+          Object.fromEntries(STATS_FIELDS.map((f) => [f, Number(item[f] ?? 0)])),
+        );
+      }
+    }
+    start = out.LastEvaluatedKey;
+  } while (start);
+
+  // The truth, from the items themselves.
+  const orphans: Key[] = [];
+  for (const [, userId] of connections) {
+    const c = counter(keys.userCounter(userId) as Key);
+    c.truth.connections = (c.truth.connections ?? 0) + 1;
+  }
+  const listed = new Set<string>();
+  for (const entry of everyone) {
+    const connectionId = entry.sk.slice(keys.connPrefix.length);
+    listed.add(connectionId);
+    if (!connections.has(connectionId)) orphans.push(entry);
+  }
+  const rooms = new Set<string>();
+  for (const m of memberships) {
+    if (!connections.has(m.connectionId)) {
+      orphans.push(m.key);
+      continue;
+    }
+    rooms.add(m.room);
+    const presence = counter(keys.roomUser(m.room, m.userId) as Key, { room: m.room, userId: m.userId });
+    presence.truth.connections = (presence.truth.connections ?? 0) + 1;
+    const meta = counter(keys.roomMeta(m.room) as Key);
+    meta.truth.members = (meta.truth.members ?? 0) + 1;
+    if (presence.truth.connections === 1) meta.truth.users = (meta.truth.users ?? 0) + 1;
+  }
+
+  let countersFixed = 0;
+  let orphansDeleted = 0;
+  // A connection missing from the broadcast list (its entry's write was lost) gets it back.
+  for (const connectionId of connections.keys()) {
+    if (listed.has(connectionId)) continue;
+    const restored = await conditional(() =>
+      doc.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: {
+            ...keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId),
+            connectionId,
+            expiresAt: connectionExpiry.get(connectionId),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      ),
+    );
+    if (restored) countersFixed += 1;
+  }
+  for (const key of orphans) {
+    await doc.send(new DeleteCommand({ TableName: tableName, Key: key }));
+    orphansDeleted += 1;
+  }
+  const ttl = nowSeconds + 7 * 24 * 3600;
+  for (const c of counters.values()) {
+    const fields = [...new Set([...Object.keys(c.seen), ...Object.keys(c.truth)])];
+    const wrong = fields.filter((f) => (c.seen[f] ?? 0) !== (c.truth[f] ?? 0));
+    if (wrong.length === 0) continue;
+    const isPresence = c.key.pk.startsWith(keys.roomPrefix) && c.key.sk.startsWith(keys.userPrefix);
+    if (isPresence && fields.every((f) => (c.truth[f] ?? 0) === 0)) {
+      // A user no longer in the room: the presence item goes.
+      if (
+        await conditional(() =>
+          doc.send(new DeleteCommand({ TableName: tableName, Key: c.key, ...seenCondition(c) })),
+        )
+      )
+        countersFixed += 1;
+      continue;
+    }
+    const names: Record<string, string> = { '#ttl': 'expiresAt' };
+    const values: Item = { ':ttl': ttl };
+    const sets = ['#ttl = :ttl'];
+    wrong.forEach((f, i) => {
+      names[`#f${i}`] = f;
+      values[`:f${i}`] = c.truth[f] ?? 0;
+      sets.push(`#f${i} = :f${i}`);
+    });
+    Object.entries(c.labels).forEach(([name, value], i) => {
+      if (value === undefined) return;
+      names[`#l${i}`] = name;
+      values[`:l${i}`] = value;
+      sets.push(`#l${i} = :l${i}`);
+    });
+    const condition = seenCondition(c);
+    const update = () =>
+      doc.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: c.key,
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: condition.ConditionExpression,
+          ExpressionAttributeNames: { ...names, ...condition.ExpressionAttributeNames },
+          ExpressionAttributeValues: { ...values, ...condition.ExpressionAttributeValues },
+        }),
+      );
+    if (await conditional(update)) countersFixed += 1;
+  }
+
+  // Stats: the sum over the shards must be the truth; shard 0 takes the difference.
+  const truth: Record<string, number> = {
+    connections: connections.size,
+    users: new Set(connections.values()).size,
+    rooms: rooms.size,
+  };
+  const sum = Object.fromEntries(
+    STATS_FIELDS.map((f) => [f, [...stats.values()].reduce((total, shard) => total + (shard[f] ?? 0), 0)]),
+  );
+  if (STATS_FIELDS.some((f) => sum[f] !== truth[f])) {
+    const shard0 = stats.get(0);
+    const target = Object.fromEntries(
+      STATS_FIELDS.map((f) => [f, (shard0?.[f] ?? 0) + (truth[f] ?? 0) - (sum[f] ?? 0)]),
+    );
+    const seen: Counter = {
+      key: keys.statsShard(0),
+      seen: shard0 ?? {},
+      truth: target,
+      labels: {},
+    };
+    const condition = seenCondition(seen);
+    const update = () =>
+      doc.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: keys.statsShard(0),
+          UpdateExpression: `SET ${STATS_FIELDS.map((_, i) => `#s${i} = :s${i}`).join(', ')}`,
+          ConditionExpression: condition.ConditionExpression,
+          ExpressionAttributeNames: {
+            ...Object.fromEntries(STATS_FIELDS.map((f, i) => [`#s${i}`, f])),
+            ...condition.ExpressionAttributeNames,
+          },
+          ExpressionAttributeValues: {
+            ...Object.fromEntries(STATS_FIELDS.map((f, i) => [`:s${i}`, target[f]])),
+            ...condition.ExpressionAttributeValues,
+          },
+        }),
+      );
+    if (await conditional(update)) countersFixed += 1;
+  }
+  return { countersFixed, orphansDeleted };
+}
+
+/** The item still holds what the scan saw (or, when the scan saw no item, still does not exist). */
+function seenCondition(c: Counter) {
+  const fields = Object.keys(c.seen);
+  if (fields.length === 0) {
+    return {
+      ConditionExpression: 'attribute_not_exists(pk)',
+      ExpressionAttributeNames: {},
+      ExpressionAttributeValues: {},
+    };
+  }
+  return {
+    ConditionExpression: fields
+      .map((_, i) =>
+        c.seen[fields[i] as string] === 0
+          ? `(attribute_not_exists(#c${i}) OR #c${i} = :c${i})`
+          : `#c${i} = :c${i}`,
+      )
+      .join(' AND '),
+    ExpressionAttributeNames: Object.fromEntries(fields.map((f, i) => [`#c${i}`, f])),
+    ExpressionAttributeValues: Object.fromEntries(fields.map((f, i) => [`:c${i}`, c.seen[f]])),
+  };
+}
+
+/** Runs a conditional write; false when its condition failed (something changed it since the scan). */
+async function conditional(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (error) {
+    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+    throw error;
+  }
+}

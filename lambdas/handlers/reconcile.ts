@@ -1,0 +1,27 @@
+import type { Context } from 'aws-lambda';
+import type { ReconcileReport } from '../domain/ports.js';
+import type { Runtime } from '../runtime.js';
+import { instrumented } from './wrapper.js';
+
+/**
+ * The counters' reconciliation (EventBridge schedule on AWS, a timer locally):
+ * recounts every counter, sets the wrong ones to the truth, deletes orphans, and
+ * logs what it corrected. A failure is logged and rethrown; the next run starts over.
+ */
+export function createReconcileHandler(runtime: Pick<Runtime, 'observability' | 'store'>) {
+  return (_event?: unknown, context?: Context): Promise<ReconcileReport> =>
+    instrumented(runtime, 'reconcile', { requestId: context?.awsRequestId }, context, async ({ logger }) => {
+      try {
+        const report = await runtime.store.reconcile();
+        if (report.countersFixed > 0 || report.orphansDeleted > 0) {
+          logger.warn('reconciliation corrected the store', { ...report });
+        } else {
+          logger.info('reconciliation found the counters right', { ...report });
+        }
+        return report;
+      } catch (error) {
+        logger.error('reconciliation failed', error as Error);
+        throw error;
+      }
+    });
+}

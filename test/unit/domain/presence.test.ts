@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import type { RoomChange } from '../../../lambdas/domain/ports.js';
+import { announce, isPresenceRoom, listPresence, roomLeftEvents } from '../../../lambdas/domain/presence.js';
+import { MemoryStore, RecordingGateway } from '../fakes.js';
+
+const clock = { now: () => 1_000_000 };
+const live = 4_102_444_800;
+
+function setup() {
+  const store = new MemoryStore(clock);
+  const gateway = new RecordingGateway();
+  const pruned: string[] = [];
+  const deps = {
+    store,
+    gateway,
+    concurrency: 4,
+    prune: async (id: string) => {
+      pruned.push(id);
+    },
+  };
+  const member = (room: string, connectionId: string, userId: string) =>
+    store.addMember({ room, connectionId, userId, joinedAt: 1, expiresAt: live });
+  return { store, gateway, deps, pruned, member };
+}
+
+describe('presence', () => {
+  it('knows presence rooms by their names', () => {
+    expect(isPresenceRoom('presence-lobby')).toBe(true);
+    expect(isPresenceRoom('private-presence-team')).toBe(true);
+    expect(isPresenceRoom('lobby')).toBe(false);
+    expect(isPresenceRoom('private-lobby')).toBe(false);
+    expect(isPresenceRoom('my-presence-room')).toBe(false);
+  });
+
+  it('reports a user transition only for the first connection in and the last one out', async () => {
+    const { store, member } = setup();
+    expect((await member('presence-r', 'a1', 'alice'))?.userChanged).toBe(true);
+    expect((await member('presence-r', 'a2', 'alice'))?.userChanged).toBe(false);
+    expect(await member('presence-r', 'a2', 'alice')).toBeUndefined();
+    expect((await store.removeMember('presence-r', 'a1'))?.userChanged).toBe(false);
+    expect((await store.removeMember('presence-r', 'a2'))?.userChanged).toBe(true);
+    expect(await store.removeMember('presence-r', 'a2')).toBeUndefined();
+  });
+
+  it('announces transitions to the other members of presence rooms only, never to the causing connection', async () => {
+    const { gateway, deps, member } = setup();
+    await member('presence-r', 'b1', 'bob');
+    await member('presence-r', 'c1', 'carol');
+    await member('plain', 'b1', 'bob');
+    const joined = (await member('presence-r', 'a1', 'alice')) as RoomChange;
+    const plain = (await member('plain', 'a1', 'alice')) as RoomChange;
+    const second = (await member('presence-r', 'a2', 'alice')) as RoomChange;
+
+    await announce(deps, 'join', [joined, plain, second]);
+
+    const frame = { type: 'presence', room: 'presence-r', event: 'join', userId: 'alice' };
+    expect(gateway.framesTo('b1')).toEqual([frame]);
+    expect(gateway.framesTo('c1')).toEqual([frame]);
+    // a2 is alice's second connection: it joined without a transition, but is a member when a1's is announced.
+    expect(gateway.framesTo('a2')).toEqual([frame]);
+    expect(gateway.framesTo('a1')).toEqual([]);
+  });
+
+  it('prunes a member found gone while announcing, and never throws', async () => {
+    const { gateway, deps, pruned, member, store } = setup();
+    await member('presence-r', 'gone', 'ghost');
+    const left = (await member('presence-r', 'a1', 'alice')) as RoomChange;
+    gateway.outcomes.set('gone', 'gone');
+    await announce(deps, 'leave', [left]);
+    expect(pruned).toEqual(['gone']);
+
+    store.roomConnectionIds = () => {
+      throw new Error('store down');
+    };
+    await expect(announce(deps, 'leave', [left])).resolves.toBeUndefined();
+  });
+
+  it('lists users with their connection counts; room.left events name each membership removed', async () => {
+    const { store, member } = setup();
+    await member('r', 'a1', 'alice');
+    await member('r', 'a2', 'alice');
+    await member('r', 'b1', 'bob');
+    expect(await listPresence(store, 'r')).toEqual({
+      room: 'r',
+      count: 2,
+      users: [
+        { userId: 'alice', connections: 2 },
+        { userId: 'bob', connections: 1 },
+      ],
+    });
+    expect(roomLeftEvents([{ room: 'r', connectionId: 'a1', userId: 'alice', userChanged: false }])).toEqual([
+      { detailType: 'room.left', detail: { room: 'r', userId: 'alice', connectionId: 'a1' } },
+    ]);
+  });
+});
