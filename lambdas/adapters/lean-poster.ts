@@ -116,7 +116,6 @@ export function createLeanPoster(options: LeanPosterOptions): PostToConnection {
           port: signed.port,
           path: signed.path,
           headers: signed.headers,
-          timeout: connectionTimeoutMs,
         },
         (response) => {
           const status = response.statusCode ?? 0;
@@ -136,17 +135,28 @@ export function createLeanPoster(options: LeanPosterOptions): PostToConnection {
           });
         },
       );
-      // The socket timeout covers connecting; the timer covers the whole exchange.
-      const timer = setTimeout(() => {
-        request.destroy(new ManagementApiError('TimeoutError', 'request timed out', undefined, 'ETIMEDOUT'));
-      }, requestTimeoutMs);
-      request.once('timeout', () =>
+      // Connecting that takes too long is retried (nothing was sent). A request sent but not answered in
+      // time is not: the frame may have been delivered, and a connection gets a frame at most once.
+      let connectTimer: NodeJS.Timeout | undefined;
+      request.once('socket', (socket) => {
+        if (!socket.connecting) return;
+        connectTimer = setTimeout(() => {
+          request.destroy(
+            new ManagementApiError('TimeoutError', 'connecting timed out', undefined, 'ETIMEDOUT'),
+          );
+        }, connectionTimeoutMs);
+        socket.once('connect', () => clearTimeout(connectTimer));
+      });
+      const answerTimer = setTimeout(() => {
         request.destroy(
-          new ManagementApiError('TimeoutError', 'connection timed out', undefined, 'ETIMEDOUT'),
-        ),
-      );
+          new ManagementApiError('RequestTimeout', `no answer within ${requestTimeoutMs} ms; not retried`),
+        );
+      }, requestTimeoutMs);
       request.once('error', reject);
-      request.once('close', () => clearTimeout(timer));
+      request.once('close', () => {
+        clearTimeout(connectTimer);
+        clearTimeout(answerTimer);
+      });
       request.end(signed.body as string);
     });
   };

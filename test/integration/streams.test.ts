@@ -110,7 +110,7 @@ describe('sequence numbers', () => {
         range(1, 8).map((j) => {
           const id = `s${i}-${j}`;
           p.ws.send(JSON.stringify({ action: 'send', id, room, event: 'n', data: { i, j } }));
-          return p.next((f) => f.id === id, 15_000);
+          return p.next((f) => f.id === id, 45_000);
         }),
       ),
     );
@@ -119,7 +119,7 @@ describe('sequence numbers', () => {
     const first = await api(stack, 'GET', `/v1/rooms/${room}/history?since=0&limit=100`);
     expect(seqs(first.body.messages)).toEqual(range(1, 64));
     await Promise.all(publishers.map((p) => p.close()));
-  });
+  }, 60_000);
 });
 
 describe('history', () => {
