@@ -59,6 +59,13 @@ export interface LocalStackOptions {
   apiKeys?: string[];
   /** Another DynamoDB (DynamoDB Local, AWS) instead of the embedded dynalite. */
   dynamoEndpoint?: string;
+  /**
+   * Request timeout of each DynamoDB attempt. Default: 30 s for the embedded
+   * dynalite (it runs in this process and queues a burst, 2,000 clients
+   * leaving at once, for longer than the AWS default), the AWS default
+   * (DYNAMODB_REQUEST_TIMEOUT_MS, 2.5 s) for any other endpoint.
+   */
+  dynamoRequestTimeoutMs?: number;
   tableName?: string;
   allowedOrigins?: string[];
   /** With allowedOrigins: whether clients that send no Origin may connect (default true). */
@@ -203,6 +210,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     TABLE_NAME: tableName,
     AWS_REGION: LOCAL_DEFAULTS.region,
     DYNAMODB_ENDPOINT: dynamo.endpoint,
+    ...(options.dynamoRequestTimeoutMs !== undefined || !options.dynamoEndpoint
+      ? { DYNAMODB_REQUEST_TIMEOUT_MS: String(options.dynamoRequestTimeoutMs ?? 30_000) }
+      : {}),
     CONNECTIONS_ENDPOINT: `${base}/${LOCAL_DEFAULTS.stage}`,
     JWT_SECRET: options.jwtSecret ?? LOCAL_DEFAULTS.jwtSecret,
     PUSH_API_KEYS: (options.apiKeys ?? [LOCAL_DEFAULTS.apiKey]).join(','),

@@ -73,6 +73,8 @@ export function createManagementClient(endpoint: string, region: string, maxSock
       httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
       connectionTimeout: 2000,
       requestTimeout: 5000,
+      // Without it the request timeout only logs a warning and a stalled GET/DELETE waits for ever.
+      throwOnRequestTimeout: true,
     }),
   });
 }

@@ -71,6 +71,19 @@ function header(event: APIGatewayProxyEventV2, name: string): string | undefined
   return event.headers?.[name] ?? event.headers?.[name.toLowerCase()];
 }
 
+/** The health check answers 503 after this long, well before the store's own timeouts give up (contract: within 3 s). */
+export const HEALTH_BUDGET_MS = 2000;
+
+/** The promise, or a rejection once `ms` have passed (the timer is cleared either way). */
+function withinBudget<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  work.catch(() => undefined); // a late failure after the budget is not an unhandled rejection
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 /** The push HTTP API: every `/v1` route in one handler, behind API-key (or IAM) auth. */
 export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<string[]>) | undefined) {
   const { service } = runtime;

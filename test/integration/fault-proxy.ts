@@ -9,13 +9,14 @@ import net from 'node:net';
  *   `lossRate` (seeded, so a run is reproducible) and resets the client's socket:
  *   DynamoDB applied the write, the SDK sees ECONNRESET and retries it.
  * - `refuse`: resets every open socket and every new connection.
- *
- * (Timeouts, "accepts and never answers", are the hardening work's proxy, not this one.)
+ * - `stall`: accepts connections and never answers: requests are swallowed,
+ *   answers on connections already open stop (a hung store; only the
+ *   client's timeouts end a call).
  */
 export interface FaultProxy {
   /** `http://127.0.0.1:{port}`, to give the SDK as its endpoint. */
   url: string;
-  mode: 'pass' | 'lose' | 'refuse';
+  mode: 'pass' | 'lose' | 'refuse' | 'stall';
   lossRate: number;
   /** Answers dropped so far. */
   readonly lost: number;
@@ -47,8 +48,14 @@ export async function startFaultProxy(target: string, seed = 42): Promise<FaultP
       reset(client);
       return;
     }
-    const server = net.connect(Number(upstream.port), upstream.hostname);
     sockets.add(client);
+    if (state.mode === 'stall') {
+      client.on('error', () => client.destroy());
+      client.on('close', () => sockets.delete(client));
+      client.resume(); // swallow the request, answer nothing
+      return;
+    }
+    const server = net.connect(Number(upstream.port), upstream.hostname);
     sockets.add(server);
     const forget = () => {
       sockets.delete(client);
@@ -60,8 +67,11 @@ export async function startFaultProxy(target: string, seed = 42): Promise<FaultP
     server.on('error', forget);
     client.on('close', forget);
     server.on('close', forget);
-    client.on('data', (chunk) => server.write(chunk));
+    client.on('data', (chunk) => {
+      if (state.mode !== 'stall') server.write(chunk);
+    });
     server.on('data', (chunk) => {
+      if (state.mode === 'stall') return;
       if (state.mode === 'lose' && next() < state.lossRate) {
         state.lost += 1;
         forget();

@@ -18,7 +18,12 @@ export async function startTestStack(options: LocalStackOptions = {}): Promise<L
     sweepIntervalMs: 0,
     reconcileIntervalMs: 0,
     ...(useDynamoDbLocal
-      ? { dynamoEndpoint: inject('dynamoEndpoint'), tableName: `roomcast-test-${randomUUID().slice(0, 8)}` }
+      ? {
+          dynamoEndpoint: inject('dynamoEndpoint'),
+          // One DynamoDB Local serves every test file at once: give a busy moment room.
+          dynamoRequestTimeoutMs: 10_000,
+          tableName: `roomcast-test-${randomUUID().slice(0, 8)}`,
+        }
       : {}),
     ...options,
   });
