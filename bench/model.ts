@@ -105,7 +105,9 @@ export async function measureWorker(
         const seconds = (performance.now() - started) / 1000;
         const used = process.cpuUsage(cpu);
         if (result.delivered !== jobSize || stack.gateway.virtualDeliveries - before !== jobSize) {
-          throw new Error(`worker job delivered ${result.delivered} of ${jobSize}`);
+          throw new Error(
+            `worker job delivered ${result.delivered} of ${jobSize} (${stack.gateway.virtualDeliveries - before} reached @connections)`,
+          );
         }
         if (round === 0) continue; // warm-up: sockets open, JIT
         row.postsPerSecond.push(jobSize / seconds);

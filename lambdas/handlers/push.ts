@@ -94,7 +94,7 @@ export function createPushHandler(runtime: Runtime, apiKeys: (() => Promise<stri
       '/v1/health',
       async () => {
         try {
-          await service.checkHealth();
+          await withinBudget(service.checkHealth(), HEALTH_BUDGET_MS);
           return json(200, { status: 'ok' });
         } catch (error) {
           runtime.observability.logger.error('health check failed', error as Error);
