@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout]
- *   [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard]`
+ *   [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard] [--no-memory]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -19,6 +19,7 @@ import { clientBench } from './client.js';
 import { ClientPool } from './clients.js';
 import { dashboardBench } from './dashboard.js';
 import { eventsBench } from './events.js';
+import { memoryBench } from './memory.js';
 import { CITED, measureWorker, model, type WorkerFigures } from './model.js';
 import { measurePosters, type PosterFigures } from './poster.js';
 import { presenceBench } from './presence.js';
@@ -27,7 +28,7 @@ import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
   'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] ' +
-  '[--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard]';
+  '[--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard] [--no-memory]';
 
 interface Options {
   sizes: number[];
@@ -42,6 +43,7 @@ interface Options {
   presence: boolean;
   client: boolean;
   dashboard: boolean;
+  memory: boolean;
 }
 
 function parseOptions(): Options {
@@ -59,6 +61,7 @@ function parseOptions(): Options {
       'no-presence': { type: 'boolean', default: false },
       'no-client': { type: 'boolean', default: false },
       'no-dashboard': { type: 'boolean', default: false },
+      'no-memory': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -91,6 +94,7 @@ function parseOptions(): Options {
     presence: !values['no-presence'],
     client: !values['no-client'],
     dashboard: !values['no-dashboard'],
+    memory: !values['no-memory'],
   };
 }
 
@@ -196,6 +200,7 @@ async function main(): Promise<void> {
   if (options.dashboard) await dashboardBench({ concurrency: options.concurrency });
   if (bundles) printBundles(bundles);
   if (options.client) await clientBench();
+  if (options.memory) await memoryBench();
 }
 
 async function fanoutBench(options: Options): Promise<void> {
