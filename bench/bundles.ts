@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { LAMBDA_ENTRIES, type LambdaName, UNUSED_CREDENTIAL_PROVIDERS } from '../lambdas/entries/index.js';
+import { median } from './summary.js';
 
 const run = promisify(execFile);
 const ENTRIES_DIR = fileURLToPath(new URL('../lambdas/entries/', import.meta.url));
@@ -36,12 +37,6 @@ export interface BundleFigures {
   importMs: number;
   /** Median wall time of the whole child process (node start-up, import, exit). */
   processMs: number;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
 async function bundle(name: LambdaName, outdir: string): Promise<string> {

@@ -9,6 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { LogRing } from '../local/logs.js';
 import { type LocalStack, startLocalStack } from '../local/stack.js';
 import { ClientPool } from './clients.js';
+import { median, spread } from './summary.js';
 
 interface Side {
   name: 'metrics on' | 'metrics off';
@@ -16,14 +17,6 @@ interface Side {
   pool: ClientPool;
   auth: string;
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-};
-const range = (values: number[], digits = 1) =>
-  `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
 
 async function side(name: Side['name'], size: number, concurrency: number): Promise<Side> {
   const stack = await startLocalStack({
@@ -146,12 +139,12 @@ export async function dashboardBench(options: { size?: number; rounds?: number; 
     if (feed.updates() === 0) throw new Error('the dashboard feed sent nothing while measuring');
     for (const name of ['metrics on', 'metrics off'] as const) {
       console.log(
-        `  ${name.padEnd(12)} median ${median(times[name]).toFixed(1)} ms (range ${range(times[name])} ms)`,
+        `  ${name.padEnd(12)} median ${median(times[name]).toFixed(1)} ms (range ${spread(times[name])} ms)`,
       );
     }
     const ratio = median(ratios);
     console.log(
-      `  ratio on/off: median of per-round ratios ${ratio.toFixed(3)} (range ${range(ratios, 2)}; ` +
+      `  ratio on/off: median of per-round ratios ${ratio.toFixed(3)} (range ${spread(ratios, 2)}; ` +
         `ratio of medians ${(median(times['metrics on']) / median(times['metrics off'])).toFixed(3)}; goal <= 1.05: ${ratio <= 1.05 ? 'ok' : 'MISSED'}); ` +
         `${feed.updates()} dashboard updates received meanwhile`,
     );
@@ -162,11 +155,11 @@ export async function dashboardBench(options: { size?: number; rounds?: number; 
   }
   const bytes = ringBytes();
   console.log(
-    `  log ring at 1,000 lines: median ${(median(bytes) / 1024).toFixed(0)} KiB of heap (range ${range(
+    `  log ring at 1,000 lines: median ${(median(bytes) / 1024).toFixed(0)} KiB of heap (range ${spread(
       bytes.map((b) => b / 1024),
       0,
     )} KiB, 5 runs)`,
   );
   const ns = capturePerLineNs();
-  console.log(`  capturing one log line: median ${median(ns).toFixed(0)} ns (range ${range(ns, 0)} ns)`);
+  console.log(`  capturing one log line: median ${median(ns).toFixed(0)} ns (range ${spread(ns, 0)} ns)`);
 }

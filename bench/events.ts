@@ -14,16 +14,9 @@ import type { MetricSink } from '../lambdas/domain/ports.js';
 import { createRuntime, type Runtime } from '../lambdas/runtime.js';
 import { startLocalStack } from '../local/stack.js';
 import { WebhookSender } from '../local/webhook-sender.js';
+import { medianRange } from './summary.js';
 
 const quietSink: MetricSink = { count: () => undefined, milliseconds: () => undefined };
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-const range = (values: number[], digits: number) =>
-  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
 
 async function receiver(): Promise<{ url: string; received: () => number; close: () => Promise<void> }> {
   let received = 0;
@@ -163,11 +156,11 @@ export function printEvents(f: EventsFigures, rounds: number): void {
   );
   for (const op of ['join', 'disconnect'] as const) {
     console.log(
-      `  ${op.padEnd(10)}  off ${range(f[op].off, 3)} ms   on ${range(f[op].on, 3)} ms   ratio ${range(f[op].ratio, 2)}`,
+      `  ${op.padEnd(10)}  off ${medianRange(f[op].off, 3)} ms   on ${medianRange(f[op].on, 3)} ms   ratio ${medianRange(f[op].ratio, 2)}`,
     );
   }
   console.log(
-    `  webhook sender: ${range(f.eventsPerSecond, 0)} events/s (8 POSTs in flight, signed, keep-alive)`,
+    `  webhook sender: ${medianRange(f.eventsPerSecond, 0)} events/s (8 POSTs in flight, signed, keep-alive)`,
   );
 }
 

@@ -24,6 +24,7 @@ import { CITED, measureWorker, model, type WorkerFigures } from './model.js';
 import { measurePosters, type PosterFigures } from './poster.js';
 import { presenceBench } from './presence.js';
 import { streamsBench } from './streams.js';
+import { median } from './summary.js';
 import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
@@ -109,12 +110,6 @@ function openFileLimit(): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
 const fmt = (n: number, digits = 0) =>

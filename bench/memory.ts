@@ -11,14 +11,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { LOCAL_DEFAULTS } from '../local/stack.js';
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-const range = (values: number[]) =>
-  `${median(values).toFixed(0)} (${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)})`;
+import { medianRange } from './summary.js';
 
 function rssMb(pid: number): number {
   return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) / 1024;
@@ -124,6 +117,6 @@ export async function memoryBench(clients = 2000, rounds = 3): Promise<void> {
     await stack.stop();
   }
   console.log(
-    `  idle ${figures.idle.toFixed(0)}; during ${range(figures.during)}; after ${range(figures.after)} (median, range over rounds)`,
+    `  idle ${figures.idle.toFixed(0)}; during ${medianRange(figures.during)}; after ${medianRange(figures.after)} (median, range over rounds)`,
   );
 }

@@ -9,16 +9,9 @@
 import { loadConfig } from '../lambdas/config.js';
 import { createRuntime, type Runtime } from '../lambdas/runtime.js';
 import { startLocalStack } from '../local/stack.js';
+import { medianRange } from './summary.js';
 
 const VIRTUAL = 'virtual-presence-';
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-const range = (values: number[], digits: number) =>
-  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
 
 /** Mean ms per join and per disconnect of `count` connections of `count / 2` users into one room. */
 async function timeOps(
@@ -90,7 +83,7 @@ export function printPresence(f: PresenceFigures, rounds: number, perRound = 100
   );
   for (const op of ['join', 'disconnect'] as const) {
     console.log(
-      `  ${op.padEnd(10)}  plain ${range(f[op].plain, 3)} ms   presence ${range(f[op].presence, 3)} ms   ratio ${range(f[op].ratio, 2)}`,
+      `  ${op.padEnd(10)}  plain ${medianRange(f[op].plain, 3)} ms   presence ${medianRange(f[op].presence, 3)} ms   ratio ${medianRange(f[op].ratio, 2)}`,
     );
   }
 }

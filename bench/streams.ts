@@ -11,14 +11,9 @@ import { DynamoStreamStore } from '../lambdas/adapters/dynamo-streams.js';
 import { createDocumentClient } from '../lambdas/runtime.js';
 import { startLocalStack } from '../local/stack.js';
 import { ClientPool } from './clients.js';
+import { median, medianRange } from './summary.js';
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-};
-const spread = (values: number[], digits = 1) =>
-  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
+const spread = (values: number[], digits = 1) => medianRange(values, digits);
 
 /** Sends one frame on a socket and resolves with the answer carrying its id. */
 function request(ws: WebSocket, frame: Record<string, unknown>): Promise<Record<string, unknown>> {
