@@ -60,12 +60,14 @@ export interface LocalStackOptions {
   /** Another DynamoDB (DynamoDB Local, AWS) instead of the embedded dynalite. */
   dynamoEndpoint?: string;
   /**
-   * Request timeout of each DynamoDB attempt. Default: 30 s for the embedded
-   * dynalite (it runs in this process and queues a burst, 2,000 clients
-   * leaving at once, for longer than the AWS default), the AWS default
-   * (DYNAMODB_REQUEST_TIMEOUT_MS, 2.5 s) for any other endpoint.
+   * Connection and request timeout of each DynamoDB attempt. Default: 30 s for
+   * the embedded dynalite (it runs in this process, so under a burst, 2,000
+   * clients leaving at once, even opening a socket to it waits on the busy event
+   * loop for longer than the AWS defaults allow), the handlers' defaults
+   * (DYNAMODB_CONNECT_TIMEOUT_MS 1 s, DYNAMODB_REQUEST_TIMEOUT_MS 2.5 s) for any
+   * other endpoint.
    */
-  dynamoRequestTimeoutMs?: number;
+  dynamoTimeoutMs?: number;
   tableName?: string;
   allowedOrigins?: string[];
   /** With allowedOrigins: whether clients that send no Origin may connect (default true). */
@@ -210,8 +212,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     TABLE_NAME: tableName,
     AWS_REGION: LOCAL_DEFAULTS.region,
     DYNAMODB_ENDPOINT: dynamo.endpoint,
-    ...(options.dynamoRequestTimeoutMs !== undefined || !options.dynamoEndpoint
-      ? { DYNAMODB_REQUEST_TIMEOUT_MS: String(options.dynamoRequestTimeoutMs ?? 30_000) }
+    ...(options.dynamoTimeoutMs !== undefined || !options.dynamoEndpoint
+      ? {
+          DYNAMODB_CONNECT_TIMEOUT_MS: String(options.dynamoTimeoutMs ?? 30_000),
+          DYNAMODB_REQUEST_TIMEOUT_MS: String(options.dynamoTimeoutMs ?? 30_000),
+        }
       : {}),
     CONNECTIONS_ENDPOINT: `${base}/${LOCAL_DEFAULTS.stage}`,
     JWT_SECRET: options.jwtSecret ?? LOCAL_DEFAULTS.jwtSecret,

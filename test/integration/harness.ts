@@ -21,7 +21,7 @@ export async function startTestStack(options: LocalStackOptions = {}): Promise<L
       ? {
           dynamoEndpoint: inject('dynamoEndpoint'),
           // One DynamoDB Local serves every test file at once: give a busy moment room.
-          dynamoRequestTimeoutMs: 10_000,
+          dynamoTimeoutMs: 10_000,
           tableName: `roomcast-test-${randomUUID().slice(0, 8)}`,
         }
       : {}),

@@ -19,7 +19,7 @@ beforeAll(async () => {
   );
   stack = await startTestStack({
     dynamoEndpoint: proxy.url,
-    dynamoRequestTimeoutMs: 1000,
+    dynamoTimeoutMs: 1000,
     tableName: `roomcast-stall-${randomUUID().slice(0, 8)}`,
   });
 });
@@ -80,7 +80,7 @@ describe('the health check with a store whose calls would wait for minutes', () 
   it('answers 503 on its own budget, before the store call gives up', { timeout: 60_000 }, async () => {
     const patient = await startTestStack({
       dynamoEndpoint: proxy.url,
-      dynamoRequestTimeoutMs: 600_000,
+      dynamoTimeoutMs: 600_000,
       tableName: `roomcast-stall-${randomUUID().slice(0, 8)}`,
     });
     try {
