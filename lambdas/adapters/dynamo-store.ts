@@ -157,15 +157,13 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   /** Settles the counters of a membership that is gone: the user's presence in the room, the room's counts, stats. */
   private async memberGone(room: string, connectionId: string, userId: string): Promise<RoomChange> {
-    const [inRoom, members] = await Promise.all([
-      this.addCounter(keys.roomUser(room, userId), 'connections', -1, { room, userId }),
-      this.addCounter(keys.roomMeta(room), 'members', -1),
-    ]);
-    const userLeft = inRoom === 0;
-    await Promise.all([
-      userLeft ? this.addCounter(keys.roomMeta(room), 'users', -1) : undefined,
-      members === 0 ? this.addStats(connectionId, { rooms: -1 }) : undefined,
-    ]);
+    const userLeft =
+      (await this.addCounter(keys.roomUser(room, userId), 'connections', -1, { room, userId })) === 0;
+    const { members } = await this.addCounters(keys.roomMeta(room), {
+      members: -1,
+      users: userLeft ? -1 : 0,
+    });
+    if (members === 0) await this.addStats(connectionId, { rooms: -1 });
     return { room, connectionId, userId, userChanged: userLeft };
   }
 
@@ -196,17 +194,18 @@ export class DynamoConnectionStore implements ConnectionStore {
       }),
     );
     if (out.Attributes) return undefined;
-    // The user's count in the room and the room's member count move at once; the room's users
-    // count (and the stats) only on their transitions.
-    const [inRoom, members] = await Promise.all([
-      this.addCounter(keys.roomUser(m.room, m.userId), 'connections', 1, { room: m.room, userId: m.userId }),
-      this.addCounter(keys.roomMeta(m.room), 'members', 1),
-    ]);
-    const userJoined = inRoom === 1;
-    await Promise.all([
-      userJoined ? this.addCounter(keys.roomMeta(m.room), 'users', 1) : undefined,
-      members === 1 ? this.addStats(m.connectionId, { rooms: 1 }) : undefined,
-    ]);
+    // The user's count in the room first; then the room's member count and, on the user's 0→1
+    // transition, its users count, in one write; the stats only when the room comes into being.
+    const userJoined =
+      (await this.addCounter(keys.roomUser(m.room, m.userId), 'connections', 1, {
+        room: m.room,
+        userId: m.userId,
+      })) === 1;
+    const { members } = await this.addCounters(keys.roomMeta(m.room), {
+      members: 1,
+      users: userJoined ? 1 : 0,
+    });
+    if (members === 1) await this.addStats(m.connectionId, { rooms: 1 });
     return { room: m.room, connectionId: m.connectionId, userId: m.userId, userChanged: userJoined };
   }
 

@@ -61,6 +61,8 @@ export interface Caller {
   userId: string;
   /** The token's `rooms` claim. */
   rooms: readonly string[];
+  /** When the connection opened (API Gateway's `requestContext.connectedAt`), if known: a join then needs no read first. */
+  connectedAt?: number;
 }
 
 export interface PushResult extends FanoutResult {
@@ -151,7 +153,9 @@ export class RoomcastService {
         if (!mayJoin(frame.room, caller.rooms)) {
           throw new ForbiddenError(`room ${frame.room} is not in your token's rooms claim`);
         }
-        if (!(await this.joinConnection(frame.room, caller.connectionId, caller.userId))) {
+        if (
+          !(await this.joinConnection(frame.room, caller.connectionId, caller.userId, this.expiryOf(caller)))
+        ) {
           throw new NotFoundError('this connection is closing; reconnect before joining rooms');
         }
         return ackFrame(frame.id);
@@ -234,7 +238,8 @@ export class RoomcastService {
         const outcome = await this.deps.streams.resume(frame, {
           userId: caller.userId,
           rooms: caller.rooms,
-          join: (room) => this.joinConnection(room, caller.connectionId, caller.userId),
+          join: (room) =>
+            this.joinConnection(room, caller.connectionId, caller.userId, this.expiryOf(caller)),
           post: async (text) => {
             await this.deps.gateway.post(caller.connectionId, text);
           },
@@ -347,7 +352,7 @@ export class RoomcastService {
     const connections = await this.deps.store.userConnections(userId);
     const joined = await Promise.all(
       connections.map(async (c) => {
-        if (!(await this.joinConnection(room, c.connectionId, userId))) return false;
+        if (!(await this.joinConnection(room, c.connectionId, userId, c.expiresAt))) return false;
         await this.deps.gateway.post(c.connectionId, JSON.stringify(roomFrame('joined', room)));
         return true;
       }),
@@ -403,21 +408,29 @@ export class RoomcastService {
     return Math.floor(fromMs / 1000) + this.deps.settings.connectionTtlSeconds;
   }
 
-  /** Joins one connection to a room; false when the connection is not (or no longer) open. */
-  private async joinConnection(room: string, connectionId: string, userId: string): Promise<boolean> {
+  /** When the caller's connection item expires, if the caller says when it opened. */
+  private expiryOf(caller: Caller): number | undefined {
+    return caller.connectedAt === undefined ? undefined : this.expiry(caller.connectedAt);
+  }
+
+  /**
+   * Joins one connection to a room; false when the connection is not (or no longer) open.
+   * `expiresAt` is the connection item's expiry when the caller knows it (a membership lives
+   * no longer than its connection); otherwise the connection is read for it first.
+   */
+  private async joinConnection(
+    room: string,
+    connectionId: string,
+    userId: string,
+    expiresAt?: number,
+  ): Promise<boolean> {
     const { store } = this.deps;
-    const connection = await store.getConnection(connectionId);
-    if (!connection) return false;
-    // A membership lives no longer than its connection.
-    const member = {
-      room,
-      connectionId,
-      userId,
-      joinedAt: this.deps.clock.now(),
-      expiresAt: connection.expiresAt,
-    };
+    const until = expiresAt ?? (await store.getConnection(connectionId))?.expiresAt;
+    if (until === undefined) return false;
+    const member = { room, connectionId, userId, joinedAt: this.deps.clock.now(), expiresAt: until };
     const added = await store.addMember(member);
-    // The connection may have closed while we wrote: its cleanup could have missed this membership.
+    // The connection may have closed before or while we wrote (its cleanup could have missed this
+    // membership): this read after the write is what decides, so no read is needed before it.
     if (!(await store.getConnection(connectionId))) {
       await store.removeMember(room, connectionId);
       return false;

@@ -9,10 +9,15 @@ import { type WsEvent, websocketRoute } from './wrapper.js';
 const roomsClaim = z.array(z.string());
 
 async function callerOf(event: WsEvent, runtime: Runtime): Promise<Caller> {
-  const { connectionId, authorizer } = event.requestContext;
+  const { connectionId, connectedAt, authorizer } = event.requestContext;
   if (typeof authorizer?.userId === 'string') {
     const rooms = roomsClaim.safeParse(JSON.parse(String(authorizer.rooms ?? '[]')));
-    return { connectionId, userId: authorizer.userId, rooms: rooms.success ? rooms.data : [] };
+    return {
+      connectionId,
+      userId: authorizer.userId,
+      rooms: rooms.success ? rooms.data : [],
+      ...(typeof connectedAt === 'number' ? { connectedAt } : {}),
+    };
   }
   // Without an authorizer context, fall back to the stored connection (no private rooms then).
   const stored = await runtime.store.getConnection(connectionId);

@@ -171,15 +171,13 @@ describe('DynamoConnectionStore', () => {
       expect.objectContaining({ pk: 'STATS' }),
       { pk: 'ROOM#r', sk: 'USER#u' },
       { pk: 'ROOM#r', sk: '#META' },
-      { pk: 'ROOM#r', sk: '#META' },
       expect.objectContaining({ pk: 'STATS' }),
     ]);
     expect(updates[1]?.ExpressionAttributeValues).toEqual({ ':v0': -1, ':v1': -1 });
-    // The user's last connection in the room left: the room's members and then its users count go down.
-    expect(updates[3]?.ExpressionAttributeNames).toMatchObject({ '#a0': 'members' });
-    expect(updates[4]?.ExpressionAttributeNames).toMatchObject({ '#a0': 'users' });
-    expect(updates[4]?.ExpressionAttributeValues).toMatchObject({ ':d0': -1 });
-    expect(updates[5]?.ExpressionAttributeValues).toEqual({ ':v0': -1 });
+    // The user's last connection in the room left: the room's members and users counts go down in one write.
+    expect(updates[3]?.ExpressionAttributeNames).toMatchObject({ '#a0': 'members', '#a1': 'users' });
+    expect(updates[3]?.ExpressionAttributeValues).toMatchObject({ ':d0': -1, ':d1': -1 });
+    expect(updates[4]?.ExpressionAttributeValues).toEqual({ ':v0': -1 });
   });
 
   it('moves the room stats only when a room counter crosses between 0 and 1', async () => {

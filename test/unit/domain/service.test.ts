@@ -128,4 +128,36 @@ describe('RoomcastService', () => {
     });
     expect(await store.countMembers('lobby')).toBe(0);
   });
+
+  it('joins a frame that says when its connection opened with one read, after the write', async () => {
+    const { service, store, clock } = serviceWithFakes();
+    await service.connect('c', 'alice', clock.now());
+    const getConnection = store.getConnection.bind(store);
+    const reads: string[] = [];
+    store.getConnection = async (id) => {
+      reads.push(`${id} after ${(await store.countMembers('lobby')) === 1 ? 'the write' : 'nothing'}`);
+      return getConnection(id);
+    };
+
+    await service.handleFrame(
+      { action: 'join', room: 'lobby' },
+      { ...caller('c', 'alice'), connectedAt: clock.now() },
+    );
+    expect(reads).toEqual(['c after the write']);
+    // The membership lives exactly as long as its connection.
+    expect((await store.listMembers('lobby', { limit: 10 })).items[0]?.expiresAt).toBe(
+      store.connections.get('c')?.expiresAt,
+    );
+  });
+
+  it('refuses such a join when the connection is already gone, and keeps no membership', async () => {
+    const { service, store, clock } = serviceWithFakes();
+    await expect(
+      service.handleFrame(
+        { action: 'join', room: 'lobby' },
+        { ...caller('c', 'alice'), connectedAt: clock.now() },
+      ),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await store.countMembers('lobby')).toBe(0);
+  });
 });
