@@ -102,6 +102,13 @@ async function sample(stack: { pid: number; metrics: string }): Promise<Sample> 
   return { rssMb: rssMb(stack.pid), heapMb: Number(heap?.metrics[0]?.value ?? Number.NaN) / 1024 / 1024 };
 }
 
+/** A sample after a full GC in the stack (gc-on-signal.mjs), so it counts what is live, not garbage. */
+async function collectedSample(stack: { pid: number; metrics: string }): Promise<Sample> {
+  process.kill(stack.pid, 'SIGUSR2');
+  await new Promise((r) => setTimeout(r, 1000));
+  return sample(stack);
+}
+
 const show = (samples: Sample[]) =>
   `RSS ${medianRange(samples.map((x) => x.rssMb))}, heap ${medianRange(samples.map((x) => x.heapMb))}`;
 
@@ -113,9 +120,10 @@ export async function memoryBench(clients = 2000, rounds = 3): Promise<void> {
   );
   const stack = await startStack();
   const secret = new TextEncoder().encode(LOCAL_DEFAULTS.jwtSecret);
-  const idle = await sample(stack);
   const figures = { during: [] as Sample[], zero: [] as Sample[], settled: [] as Sample[] };
+  let idle: Sample | undefined;
   try {
+    idle = await collectedSample(stack);
     for (let round = 0; round < rounds; round += 1) {
       const sockets: WebSocket[] = [];
       for (let start = 0; start < clients; start += 100) {
@@ -148,14 +156,17 @@ export async function memoryBench(clients = 2000, rounds = 3): Promise<void> {
             }),
         ),
       );
-      while ((await stats(stack.http)).connections > 0) await new Promise((r) => setTimeout(r, 100));
+      const deadline = Date.now() + 120_000;
+      while ((await stats(stack.http)).connections > 0) {
+        if (Date.now() > deadline)
+          throw new Error('the stats still count connections 2 minutes after every client left');
+        await new Promise((r) => setTimeout(r, 100));
+      }
       figures.zero.push(await sample(stack));
       // The $disconnect handlers' last writes (memberships, room counters) still run for some
       // seconds after the stats say 0; V8 and the allocator give memory back after that.
       await new Promise((r) => setTimeout(r, SETTLE_MS));
-      process.kill(stack.pid, 'SIGUSR2'); // a full GC (gc-on-signal.mjs), then read what is live
-      await new Promise((r) => setTimeout(r, 1000));
-      figures.settled.push(await sample(stack));
+      figures.settled.push(await collectedSample(stack));
       const last = (xs: Sample[]) => {
         const x = xs.at(-1) as Sample;
         return `RSS ${x.rssMb.toFixed(0)} heap ${x.heapMb.toFixed(0)}`;
@@ -168,7 +179,8 @@ export async function memoryBench(clients = 2000, rounds = 3): Promise<void> {
   } finally {
     await stack.stop();
   }
-  console.log(`  idle        RSS ${idle.rssMb.toFixed(0)}, heap ${idle.heapMb.toFixed(0)}`);
+  if (!idle) return;
+  console.log(`  idle, full GC  RSS ${idle.rssMb.toFixed(0)}, heap ${idle.heapMb.toFixed(0)}`);
   console.log(`  during      ${show(figures.during)}`);
   console.log(`  0 conns     ${show(figures.zero)}`);
   console.log(

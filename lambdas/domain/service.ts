@@ -432,7 +432,11 @@ export class RoomcastService {
     // The connection may have closed before or while we wrote (its cleanup could have missed this
     // membership): this read after the write is what decides, so no read is needed before it.
     if (!(await store.getConnection(connectionId))) {
-      await store.removeMember(room, connectionId);
+      const undone = await store.removeMember(room, connectionId);
+      // Another connection of the user may have joined or left between the two writes, and its
+      // own write saw no 0↔1 transition: announce what the write and its undo changed together.
+      if (added?.userChanged && !undone?.userChanged) await announce(this.presenceDeps(), 'join', [added]);
+      if (!added?.userChanged && undone?.userChanged) await announce(this.presenceDeps(), 'leave', [undone]);
       return false;
     }
     if (added) {

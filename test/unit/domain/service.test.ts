@@ -131,7 +131,9 @@ describe('RoomcastService', () => {
 
   it('joins a frame that says when its connection opened with one read, after the write', async () => {
     const { service, store, clock } = serviceWithFakes();
-    await service.connect('c', 'alice', clock.now());
+    // Opened a minute before this join: the membership's expiry comes from when it opened.
+    const connectedAt = clock.now() - 60_000;
+    await service.connect('c', 'alice', connectedAt);
     const getConnection = store.getConnection.bind(store);
     const reads: string[] = [];
     store.getConnection = async (id) => {
@@ -139,10 +141,7 @@ describe('RoomcastService', () => {
       return getConnection(id);
     };
 
-    await service.handleFrame(
-      { action: 'join', room: 'lobby' },
-      { ...caller('c', 'alice'), connectedAt: clock.now() },
-    );
+    await service.handleFrame({ action: 'join', room: 'lobby' }, { ...caller('c', 'alice'), connectedAt });
     expect(reads).toEqual(['c after the write']);
     // The membership lives exactly as long as its connection.
     expect((await store.listMembers('lobby', { limit: 10 })).items[0]?.expiresAt).toBe(
@@ -159,5 +158,45 @@ describe('RoomcastService', () => {
       ),
     ).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(await store.countMembers('lobby')).toBe(0);
+  });
+
+  it("announces a user joining or leaving a presence room while a closed connection's join is undone", async () => {
+    const { service, store, gateway, clock } = serviceWithFakes();
+    await service.connect('carol-1', 'carol', clock.now());
+    await service.handleFrame({ action: 'join', room: 'presence-r' }, caller('carol-1', 'carol'));
+    await service.connect('alice-open', 'alice', clock.now());
+    const presenceEvents = () =>
+      gateway
+        .framesTo('carol-1')
+        .filter((f) => f.type === 'presence')
+        .map((f) => `${f.event} ${f.userId}`);
+    const getConnection = store.getConnection.bind(store);
+    /** alice's closed connection joins; `meanwhile` runs between its write and the read that undoes it. */
+    const closedJoin = async (meanwhile: () => Promise<unknown>) => {
+      store.getConnection = async (id) => {
+        store.getConnection = getConnection;
+        await meanwhile();
+        return getConnection(id);
+      };
+      await expect(
+        service.handleFrame(
+          { action: 'join', room: 'presence-r' },
+          { ...caller('alice-closed', 'alice'), connectedAt: clock.now() },
+        ),
+      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    };
+
+    // Her count goes 0→1 (closed), 1→2 (open joins: no transition), 2→1 (undo: none): she is in.
+    await closedJoin(() =>
+      service.handleFrame({ action: 'join', room: 'presence-r' }, caller('alice-open', 'alice')),
+    );
+    expect(presenceEvents()).toEqual(['join alice']);
+
+    // 1→2 (closed), 2→1 (open leaves: no transition), 1→0 (undo): she is gone.
+    await closedJoin(() =>
+      service.handleFrame({ action: 'leave', room: 'presence-r' }, caller('alice-open', 'alice')),
+    );
+    expect(presenceEvents()).toEqual(['join alice', 'leave alice']);
+    expect((await service.presence('presence-r')).users.map((u) => u.userId)).toEqual(['carol']);
   });
 });
