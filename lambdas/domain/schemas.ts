@@ -114,11 +114,19 @@ export const historyFrame = z
     limit: historyLimit.optional(),
   })
   .superRefine(oneDirection);
+/** A query-string number: decimal digits only (no `0x10`, `1e3`, spaces or empty value), then `inner`'s rules. */
+const decimalParam = (name: string, inner: z.ZodNumber) =>
+  z
+    .string({ error: `${name} must be a whole number` })
+    .regex(/^[0-9]{1,15}$/, `${name} must be a whole number in decimal digits`)
+    .transform(Number)
+    .pipe(inner);
+
 export const historyQuery = z
   .strictObject({
-    since: z.coerce.number({ error: 'since must be a number' }).pipe(seq).optional(),
-    before: z.coerce.number({ error: 'before must be a number' }).pipe(seq).optional(),
-    limit: z.coerce.number({ error: 'limit must be a number' }).pipe(historyLimit).optional(),
+    since: decimalParam('since', seq).optional(),
+    before: decimalParam('before', seq).optional(),
+    limit: decimalParam('limit', historyLimit).optional(),
   })
   .superRefine(oneDirection);
 export const emitFrame = z.strictObject({

@@ -117,6 +117,27 @@ describe('odd values', () => {
     expect((await api(stack, 'GET', '/v1/rooms/hostile-room?limit=16')).status).toBe(200);
   });
 
+  it('reads history positions and limit only as decimal digits', async () => {
+    for (const [name, value] of [
+      ['limit', '0x10'],
+      ['since', '1e2'],
+      ['before', ''],
+      ['before', ' 5'],
+      ['since', '-0'],
+      ['limit', '16.0'],
+    ] as const) {
+      const res = await api(
+        stack,
+        'GET',
+        `/v1/rooms/hostile-room/history?${name}=${encodeURIComponent(value)}`,
+      );
+      expect(res.status, `${name}=${value}`).toBe(400);
+      expect(res.body.error.code).toBe('VALIDATION_ERROR');
+      expect(res.body.error.message).toContain(name);
+    }
+    expect((await api(stack, 'GET', '/v1/rooms/hostile-room/history?since=0&limit=16')).status).toBe(200);
+  });
+
   it('answers a path parameter that is not valid percent-encoding with 400', async () => {
     for (const [method, path] of [
       ['GET', '/v1/users/%ZZ'],
