@@ -184,3 +184,54 @@ export function model(inputs: ModelInputs, shards: number): ModelResult {
     singleFunctionSeconds: inputs.members / inputs.workerPostsPerSecond,
   };
 }
+
+export interface PipelineInputs {
+  members: number;
+  memberItemBytes: number;
+  /** Measured: one worker's posts per second at the deployed FANOUT_CONCURRENCY. */
+  workerPostsPerSecond: number;
+  /** FANOUT_JOB_SIZE: connections per post job. */
+  jobSize: number;
+  /** The worker function's maximum concurrency (the event source's maxConcurrency). */
+  workers: number;
+}
+
+export interface PipelineResult {
+  readSeconds: number;
+  jobs: number;
+  jobSeconds: number;
+  /** Seconds of posting all workers together need for every member. */
+  postingSeconds: number;
+  totalSeconds: number;
+}
+
+/**
+ * The fan-out as built: one plan job reads the room's partition page by page and queues a
+ * post job per `jobSize` members as it reads; up to `workers` workers run the post jobs
+ * meanwhile. The last member gets the frame after: the plan job's trip through SQS, the
+ * whole read (or all the posting, if the workers cannot keep up), the last job's trip
+ * through SQS and its own posting.
+ */
+export function pipelineModel(inputs: PipelineInputs): PipelineResult {
+  const read = model(
+    {
+      members: inputs.members,
+      goalSeconds: 3,
+      workerPostsPerSecond: inputs.workerPostsPerSecond,
+      workerConcurrency: 0,
+      memberItemBytes: inputs.memberItemBytes,
+    },
+    1,
+  ).readSeconds;
+  const jobs = Math.ceil(inputs.members / inputs.jobSize);
+  const jobSeconds = Math.min(inputs.jobSize, inputs.members) / inputs.workerPostsPerSecond;
+  const postingSeconds = inputs.members / (inputs.workerPostsPerSecond * Math.min(inputs.workers, jobs));
+  const sqs = CITED.sqsToWorkerMs.value / 1000;
+  return {
+    readSeconds: read,
+    jobs,
+    jobSeconds,
+    postingSeconds,
+    totalSeconds: sqs + Math.max(read, postingSeconds) + sqs + jobSeconds,
+  };
+}
