@@ -195,4 +195,41 @@ describe('DynamoConnectionStore', () => {
     await store().removeMember('r', 'c');
     expect(statsUpdates()).toBe(1);
   });
+
+  it("joins with the membership, then the user's count in the room, then one write of the room's counts", async () => {
+    doc.on(PutCommand).resolves({});
+    const member = { room: 'r', connectionId: 'c', userId: 'u', joinedAt: NOW, expiresAt: later };
+    const updates = () => doc.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+
+    // The user's first connection in the room: members and users move together.
+    doc
+      .on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: 'USER#u' } })
+      .resolves({ Attributes: { connections: 1 } });
+    doc
+      .on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: '#META' } })
+      .resolves({ Attributes: { members: 2, users: 2 } });
+    expect(await store().addMember(member)).toEqual({
+      room: 'r',
+      connectionId: 'c',
+      userId: 'u',
+      userChanged: true,
+    });
+    expect(updates().map((u) => u.Key)).toEqual([
+      { pk: 'ROOM#r', sk: 'USER#u' },
+      { pk: 'ROOM#r', sk: '#META' },
+    ]);
+    expect(updates()[1]?.UpdateExpression).toMatch(/^ADD #a0 :d0, #a1 :d1 /);
+    expect(updates()[1]?.ExpressionAttributeNames).toMatchObject({ '#a0': 'members', '#a1': 'users' });
+    expect(updates()[1]?.ExpressionAttributeValues).toMatchObject({ ':d0': 1, ':d1': 1 });
+
+    // A second connection of the same user: only members moves; no stats (the room already existed).
+    doc.resetHistory();
+    doc
+      .on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: 'USER#u' } })
+      .resolves({ Attributes: { connections: 2 } });
+    expect((await store().addMember({ ...member, connectionId: 'c2' }))?.userChanged).toBe(false);
+    expect(updates()).toHaveLength(2);
+    expect(updates()[1]?.UpdateExpression).toMatch(/^ADD #a0 :d0 SET/);
+    expect(updates()[1]?.ExpressionAttributeNames).not.toHaveProperty('#a1');
+  });
 });

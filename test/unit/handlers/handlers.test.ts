@@ -70,6 +70,8 @@ describe('connect, message and disconnect', () => {
     expect(joined).toEqual({ statusCode: 200, body: JSON.stringify({ type: 'ack', id: 'c1', ok: true }) });
     expect(gateway.framesTo(CID)).toEqual([]);
     expect(await store.isMember('private-ops', CID)).toBe(true);
+    // The frame's requestContext.connectedAt gave the membership its connection's expiry.
+    expect(store.members.get('private-ops')?.get(CID)?.expiresAt).toBe(store.connections.get(CID)?.expiresAt);
 
     expect(await createDisconnectHandler(runtime)(fixture<WsEvent>('disconnect'))).toEqual({
       statusCode: 200,
