@@ -1,10 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { monotonicFactory } from 'ulid';
-import { hs256Verifier, jwksVerifier, type TokenVerifier } from './adapters/auth.js';
 import { DynamoJobLedger } from './adapters/dynamo-ledger.js';
 import { DynamoRateLimiter } from './adapters/dynamo-rate-limiter.js';
 import { DynamoConnectionStore, type TableReconciler } from './adapters/dynamo-store.js';
@@ -12,12 +10,7 @@ import { DynamoStreamStore } from './adapters/dynamo-streams.js';
 import { createEventBridgeClient, EventBridgePublisher } from './adapters/eventbridge-publisher.js';
 import { createManagementClient, ManagementApiGateway } from './adapters/gateway.js';
 import { createLeanPoster } from './adapters/lean-poster.js';
-import {
-  createObservability,
-  type Observability,
-  type ObservabilityHooks,
-} from './adapters/observability.js';
-import { cachedSecret, parseApiKeys, parseJwtSecrets } from './adapters/secrets.js';
+import type { Observability, ObservabilityHooks } from './adapters/observability.js';
 import { SqsFanoutQueue } from './adapters/sqs-queue.js';
 import { type Config, ConfigError } from './config.js';
 import { BackendEvents } from './domain/events.js';
@@ -26,6 +19,14 @@ import type { Clock, ConnectionGateway, ConnectionStore, EventPublisher } from '
 import { clientRateLimit } from './domain/rate-limit.js';
 import { RoomcastService } from './domain/service.js';
 import { Streams } from './domain/streams.js';
+import { observabilityFor } from './edge-runtime.js';
+
+export {
+  createApiKeySource,
+  createSecretsClient,
+  createTokenVerifier,
+  observabilityFor,
+} from './edge-runtime.js';
 
 /** Everything a handler needs, built once per process from the parsed configuration. */
 export interface Runtime {
@@ -66,15 +67,6 @@ export function createDocumentClient(
     ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
   });
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-}
-
-export function observabilityFor(config: Config, hooks?: ObservabilityHooks): Observability {
-  return createObservability({
-    serviceName: config.serviceName,
-    namespace: config.metricsNamespace,
-    logLevel: config.logLevel,
-    ...(hooks ? { hooks } : {}),
-  });
 }
 
 /** The DynamoDB store alone, for functions that need no @connections client (the stream consumer). */
@@ -201,46 +193,4 @@ export function createFanoutWorker(runtime: Runtime): FanoutWorker {
     clock,
     settings: { concurrency: config.fanoutConcurrency, jobSize: config.fanoutJobSize },
   });
-}
-
-/**
- * Secrets Manager with timeouts and one retry, so a read that hangs fails (a
- * fault the authorizers count as InternalErrors) well inside the functions'
- * 10 s timeout instead of timing the function out. `overrides` is for tests.
- */
-export function createSecretsClient(
-  config: Pick<Config, 'region'>,
-  overrides: SecretsManagerClientConfig = {},
-): SecretsManagerClient {
-  return new SecretsManagerClient({
-    region: config.region,
-    maxAttempts: 2,
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: 1000,
-      requestTimeout: 2500,
-      throwOnRequestTimeout: true,
-    }),
-    ...overrides,
-  });
-}
-
-/** The client token verifier the configuration names. */
-export function createTokenVerifier(config: Config): TokenVerifier {
-  const auth = config.clientAuth;
-  if (!auth)
-    throw new ConfigError('set JWT_SECRET, JWT_SECRET_ARN, or JWT_ISSUER + JWT_AUDIENCE + JWT_JWKS_URL');
-  if (auth.mode === 'oidc') return jwksVerifier(auth);
-  if (auth.mode === 'secret') return hs256Verifier(async () => [auth.secret]);
-  const secret = cachedSecret(createSecretsClient(config), auth.secretArn, config.secretCacheMs);
-  return hs256Verifier(async () => parseJwtSecrets(await secret()));
-}
-
-/** The active push API keys, or undefined when API Gateway checks IAM (SigV4) instead. */
-export function createApiKeySource(config: Config): (() => Promise<string[]>) | undefined {
-  const auth = config.pushAuth;
-  if (!auth) throw new ConfigError('set PUSH_API_KEYS or PUSH_API_KEYS_SECRET_ARN, or PUSH_AUTH=iam');
-  if (auth.mode === 'iam') return undefined;
-  if (auth.mode === 'keys') return async () => auth.keys;
-  const secret = cachedSecret(createSecretsClient(config), auth.secretArn, config.secretCacheMs);
-  return async () => parseApiKeys(await secret());
 }

@@ -1,7 +1,7 @@
 // Lambda entry: the push API's key authorizer (apikey stages). It needs no table and no @connections client.
 import { loadConfig } from '../config.js';
+import { createApiKeySource, observabilityFor } from '../edge-runtime.js';
 import { createPushAuthorizerHandler } from '../handlers/push-authorizer.js';
-import { createApiKeySource, observabilityFor } from '../runtime.js';
 
 const config = loadConfig(process.env);
 const apiKeys = createApiKeySource(config);
