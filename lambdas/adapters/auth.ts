@@ -1,8 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { UnauthorizedError } from '../domain/errors.js';
-import { userId } from '../domain/schemas.js';
 
 export interface ClientIdentity {
   userId: string;
@@ -11,10 +10,18 @@ export interface ClientIdentity {
 
 export type TokenVerifier = (token: string) => Promise<ClientIdentity>;
 
-const claims = z.object({
-  sub: userId,
+// zod/mini, as in config.ts: the authorizer's bundle carries no other zod. The `sub` rules are
+// the client protocol's userId rules (domain/schemas.ts), which a unit test keeps in step.
+export const claims = z.object({
+  sub: z
+    .string()
+    .check(
+      z.minLength(1),
+      z.maxLength(128),
+      z.regex(/^[^\s\p{Cc}]+$/u, 'must not contain spaces or control characters'),
+    ),
   exp: z.number(),
-  rooms: z.array(z.string().min(1).max(129)).max(256).optional(),
+  rooms: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(129))).check(z.maxLength(256))),
 });
 
 function describe(error: unknown): string {
@@ -47,7 +54,7 @@ function isTokenProblem(error: unknown): boolean {
 }
 
 function toIdentity(payload: unknown): ClientIdentity {
-  const parsed = claims.safeParse(payload);
+  const parsed = z.safeParse(claims, payload);
   if (!parsed.success) {
     throw new UnauthorizedError(
       `token claims are not valid: ${parsed.error.issues[0]?.path.join('.') ?? ''}`,

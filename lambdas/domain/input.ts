@@ -2,6 +2,7 @@
  * Helpers for hostile input: quoting what a client sent into a message without
  * letting it grow the answer, and checking a JSON value's shape without recursion.
  */
+import { LIMITS } from './constants.js';
 import type { ErrorDetail } from './errors.js';
 
 /** JSON deeper than this (in `data`) is refused. */
@@ -95,4 +96,19 @@ export function boundedProblem(
     kept.push(item);
   }
   return { message: bounded, details: kept };
+}
+
+/** The client's `id` of a frame, when it is a usable string, for echoing on errors. */
+export function frameIdOf(text: string | null | undefined): string | undefined {
+  if (!text) return undefined;
+  try {
+    const raw = JSON.parse(text) as unknown;
+    if (typeof raw === 'object' && raw !== null && 'id' in raw) {
+      const id = (raw as { id: unknown }).id;
+      if (typeof id === 'string' && id.length <= LIMITS.maxClientIdLength) return id;
+    }
+  } catch {
+    // not JSON: there is no id to echo
+  }
+  return undefined;
 }

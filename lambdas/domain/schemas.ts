@@ -298,17 +298,5 @@ export function parseClientFrame(text: string | null | undefined, maxMessageByte
   return validate(clientFrame, raw, `${action} frame`);
 }
 
-/** The client's `id` of a frame, when it is a usable string, for echoing on errors. */
-export function frameIdOf(text: string | null | undefined): string | undefined {
-  if (!text) return undefined;
-  try {
-    const raw = JSON.parse(text) as unknown;
-    if (typeof raw === 'object' && raw !== null && 'id' in raw) {
-      const id = (raw as { id: unknown }).id;
-      if (typeof id === 'string' && id.length <= LIMITS.maxClientIdLength) return id;
-    }
-  } catch {
-    // not JSON: there is no id to echo
-  }
-  return undefined;
-}
+/** Kept here for callers that parse frames; it lives in input.ts, which has no zod. */
+export { frameIdOf } from './input.js';

@@ -8,8 +8,7 @@ import type {
 import { HTTP_STATUS, METRICS } from '../domain/constants.js';
 import { type ErrorDetail, RateLimitedError, RoomcastError, UnavailableError } from '../domain/errors.js';
 import { errorFrame } from '../domain/frames.js';
-import { boundedProblem } from '../domain/input.js';
-import { frameIdOf } from '../domain/schemas.js';
+import { boundedProblem, frameIdOf } from '../domain/input.js';
 import type { Runtime } from '../runtime.js';
 
 /** A WebSocket event as API Gateway sends it once a Lambda authorizer has run. */

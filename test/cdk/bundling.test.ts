@@ -4,15 +4,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LAMBDA_ENTRIES } from '../../lambdas/entries/index.js';
+import { LAMBDA_ENTRIES, type LambdaName } from '../../lambdas/entries/index.js';
 import { addRoomcastStage } from '../../lib/app.js';
 import { cdkJsonContext } from './synth.js';
 
 /**
- * Largest minified handler bundle we ship. Issue 11's goal is 300 KiB; today's bundles are 319–495 KiB
- * (the SDK's @smithy/core and zod are most of it), so this budget holds the line while that work goes on.
+ * Largest minified handler bundle we ship. Issue 11's goal is 300 KiB: the two authorizers meet it
+ * (no table, no queues, zod/mini only); the others are 372–495 KiB (the SDK's @smithy/core and zod
+ * are most of it), so their budget holds the line while that work goes on.
  */
-const BUNDLE_BUDGET_BYTES = 560 * 1024;
+const BUNDLE_GOAL_BYTES = 300 * 1024;
+const BUNDLE_BUDGET_BYTES: Partial<Record<LambdaName, number>> & { others: number } = {
+  authorizer: BUNDLE_GOAL_BYTES,
+  pushAuthorizer: BUNDLE_GOAL_BYTES,
+  others: 560 * 1024,
+};
 
 // The one synth with real bundling: esbuild, locally, offline, no Docker.
 let outdir: string;
@@ -58,7 +64,8 @@ describe('bundling', () => {
 
   it('keeps every handler bundle under its size budget', () => {
     for (const [name, dir] of assets) {
-      expect(statSync(join(dir, 'index.js')).size, name).toBeLessThanOrEqual(BUNDLE_BUDGET_BYTES);
+      const budget = BUNDLE_BUDGET_BYTES[name as LambdaName] ?? BUNDLE_BUDGET_BYTES.others;
+      expect(statSync(join(dir, 'index.js')).size, name).toBeLessThanOrEqual(budget);
     }
   });
 

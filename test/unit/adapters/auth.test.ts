@@ -1,9 +1,12 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
+import * as fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { hs256Verifier, matchesApiKey } from '../../../lambdas/adapters/auth.js';
+import * as zm from 'zod/mini';
+import { claims, hs256Verifier, matchesApiKey } from '../../../lambdas/adapters/auth.js';
 import { cachedSecret, parseApiKeys, parseJwtSecrets } from '../../../lambdas/adapters/secrets.js';
+import { userId } from '../../../lambdas/domain/schemas.js';
 
 const secret = 's3cret';
 const sign = (
@@ -102,5 +105,22 @@ describe('secrets', () => {
     expect(parseApiKeys('a, b\nc')).toEqual(['a', 'b', 'c']);
     expect(() => parseApiKeys('[1]')).toThrow(/JSON array of strings/);
     expect(() => parseApiKeys('[oops')).toThrow(/not valid JSON/);
+  });
+});
+
+describe('token claims', () => {
+  it('accept exactly the user ids the client protocol accepts', () => {
+    const sample = fc.oneof(
+      fc.string({ maxLength: 140 }),
+      fc.string({ unit: 'grapheme', maxLength: 140 }),
+      fc.constantFrom('', ' ', 'a b', 'a\u0000', 'a'.repeat(128), 'a'.repeat(129), 'bob', 'ü-🙂'),
+    );
+    fc.assert(
+      fc.property(sample, (sub) => {
+        const asClaim = zm.safeParse(claims, { sub, exp: 1 }).success;
+        expect(asClaim, JSON.stringify(sub)).toBe(userId.safeParse(sub).success);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
