@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod.js';
 import { METRICS } from './constants.js';
 import { type FanoutResult, fanOut } from './fanout.js';
 import type { ConnectionGateway, MetricSink } from './ports.js';
@@ -38,25 +38,24 @@ export interface PostJob {
 
 export type FanoutJob = PlanJob | PostJob;
 
-const jobId = z.string().min(1).max(200);
+const text = (max?: number) =>
+  z.string().check(z.minLength(1), ...(max === undefined ? [] : [z.maxLength(max)]));
+const jobId = text(200);
 const fanoutJob = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('plan'),
     jobId,
-    messageId: z.string().min(1).max(64),
-    payload: z.string().min(1),
-    target: z.union([
-      z.strictObject({ room: z.string().min(1) }),
-      z.strictObject({ broadcast: z.literal(true) }),
-    ]),
+    messageId: text(64),
+    payload: text(),
+    target: z.union([z.strictObject({ room: text() }), z.strictObject({ broadcast: z.literal(true) })]),
     except: z.array(z.string()),
   }),
   z.strictObject({
     kind: z.literal('post'),
     jobId,
-    messageId: z.string().min(1).max(64),
-    payload: z.string().min(1),
-    targets: z.array(z.string().min(1)).min(1),
+    messageId: text(64),
+    payload: text(),
+    targets: z.array(text()).check(z.minLength(1)),
   }),
 ]);
 

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod.js';
 import { ACTION_ROUTES, LIMITS } from './constants.js';
 import { type ErrorDetail, PayloadTooLargeError, UnknownActionError, ValidationError } from './errors.js';
 import { jsonValueProblem, quote } from './input.js';
@@ -9,61 +9,63 @@ export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9+/=_-]{1,128}$/;
 
 export const roomName = z
   .string({ error: 'room must be a string' })
-  .regex(ROOM_PATTERN, 'room must be 1-128 characters of A-Z a-z 0-9 _ . : -');
+  .check(z.regex(ROOM_PATTERN, 'room must be 1-128 characters of A-Z a-z 0-9 _ . : -'));
 export const eventName = z
   .string({ error: 'event must be a string' })
-  .regex(EVENT_PATTERN, 'event must be 1-64 characters of A-Z a-z 0-9 _ . : -');
+  .check(z.regex(EVENT_PATTERN, 'event must be 1-64 characters of A-Z a-z 0-9 _ . : -'));
 export const userId = z
   .string({ error: 'userId must be a string' })
-  .min(1, 'userId must not be empty')
-  .max(128, 'userId must be at most 128 characters')
-  .regex(/^[^\s\p{Cc}]+$/u, 'userId must not contain spaces or control characters');
+  .check(
+    z.minLength(1, 'userId must not be empty'),
+    z.maxLength(128, 'userId must be at most 128 characters'),
+    z.regex(/^[^\s\p{Cc}]+$/u, 'userId must not contain spaces or control characters'),
+  );
 export const connectionId = z
   .string({ error: 'connectionId must be a string' })
-  .regex(CONNECTION_ID_PATTERN, 'connectionId is not a valid connection id');
-const clientId = z
-  .string({ error: 'id must be a string' })
-  .max(LIMITS.maxClientIdLength, `id must be at most ${LIMITS.maxClientIdLength} characters`);
+  .check(z.regex(CONNECTION_ID_PATTERN, 'connectionId is not a valid connection id'));
+const clientId = z.optional(
+  z
+    .string({ error: 'id must be a string' })
+    .check(z.maxLength(LIMITS.maxClientIdLength, `id must be at most ${LIMITS.maxClientIdLength} characters`)),
+);
 /** Any JSON value, at most 64 levels deep and with finite numbers; an omitted `data` is delivered as null. */
-const data = z
-  .unknown()
-  .optional()
-  .superRefine((value, ctx) => {
-    const problem = jsonValueProblem(value);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  })
-  .transform((value) => (value === undefined ? null : value));
+const data = z.pipe(
+  z.optional(z.unknown()).check(
+    z.superRefine((value, ctx) => {
+      const problem = jsonValueProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  ),
+  z.transform((value: unknown) => (value === undefined ? null : value)),
+);
 
 /** `store: false`: delivered live only, no seq, never in history. */
-const store = z.boolean({ error: 'store must be true or false' }).optional();
-const clientIdempotencyKey = z
-  .string({ error: 'idempotencyKey must be a string' })
-  .min(1, 'idempotencyKey must not be empty')
-  .max(64, 'idempotencyKey must be at most 64 characters')
-  .optional();
+const store = z.optional(z.boolean({ error: 'store must be true or false' }));
+const clientIdempotencyKey = z.optional(
+  z
+    .string({ error: 'idempotencyKey must be a string' })
+    .check(
+      z.minLength(1, 'idempotencyKey must not be empty'),
+      z.maxLength(64, 'idempotencyKey must be at most 64 characters'),
+    ),
+);
 /** The push API's `Idempotency-Key` header and a batch message's `idempotencyKey`. */
 export const pushIdempotencyKey = z
   .string({ error: 'idempotencyKey must be a string' })
-  .regex(/^[\x21-\x7e]{1,128}$/, 'the idempotency key must be 1-128 visible ASCII characters');
+  .check(z.regex(/^[\x21-\x7e]{1,128}$/, 'the idempotency key must be 1-128 visible ASCII characters'));
 const seq = z
   .number({ error: 'seq must be a number' })
-  .int('seq must be a whole number')
-  .min(0, 'seq must be 0 or more')
-  .max(Number.MAX_SAFE_INTEGER, 'seq is too large');
+  .check(
+    z.int('seq must be a whole number'),
+    z.gte(0, 'seq must be 0 or more'),
+    z.lte(Number.MAX_SAFE_INTEGER, 'seq is too large'),
+  );
 
-export const joinFrame = z.strictObject({
-  action: z.literal('join'),
-  id: clientId.optional(),
-  room: roomName,
-});
-export const leaveFrame = z.strictObject({
-  action: z.literal('leave'),
-  id: clientId.optional(),
-  room: roomName,
-});
+export const joinFrame = z.strictObject({ action: z.literal('join'), id: clientId, room: roomName });
+export const leaveFrame = z.strictObject({ action: z.literal('leave'), id: clientId, room: roomName });
 export const sendFrame = z.strictObject({
   action: z.literal('send'),
-  id: clientId.optional(),
+  id: clientId,
   room: roomName,
   event: eventName,
   data,
@@ -72,81 +74,83 @@ export const sendFrame = z.strictObject({
 });
 export const directFrame = z.strictObject({
   action: z.literal('direct'),
-  id: clientId.optional(),
+  id: clientId,
   userId,
   event: eventName,
   data,
   store,
   idempotencyKey: clientIdempotencyKey,
 });
-export const pingFrame = z.strictObject({ action: z.literal('ping'), id: clientId.optional() });
+export const pingFrame = z.strictObject({ action: z.literal('ping'), id: clientId });
 export const resumeFrame = z.strictObject({
   action: z.literal('resume'),
-  id: clientId.optional(),
-  rooms: z
-    .record(roomName, seq, { error: 'rooms must be an object of room name to last seq' })
-    .refine((rooms) => Object.keys(rooms).length <= LIMITS.maxResumeRooms, {
-      message: `rooms may name at most ${LIMITS.maxResumeRooms} rooms`,
-    })
-    .optional(),
-  user: seq.optional(),
+  id: clientId,
+  rooms: z.optional(
+    z
+      .record(roomName, seq, { error: 'rooms must be an object of room name to last seq' })
+      .check(
+        z.refine((rooms) => Object.keys(rooms).length <= LIMITS.maxResumeRooms, {
+          error: `rooms may name at most ${LIMITS.maxResumeRooms} rooms`,
+        }),
+      ),
+  ),
+  user: z.optional(seq),
 });
 const historyLimit = z
   .number({ error: 'limit must be a number' })
-  .int('limit must be a whole number')
-  .min(1, 'limit must be at least 1')
-  .max(LIMITS.maxHistoryLimit, `limit must be at most ${LIMITS.maxHistoryLimit}`);
-function oneDirection(
-  query: { since?: number | undefined; before?: number | undefined },
-  ctx: z.RefinementCtx,
-) {
-  if (query.since !== undefined && query.before !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['before'], message: 'give since or before, not both' });
-  }
-}
+  .check(
+    z.int('limit must be a whole number'),
+    z.gte(1, 'limit must be at least 1'),
+    z.lte(LIMITS.maxHistoryLimit, `limit must be at most ${LIMITS.maxHistoryLimit}`),
+  );
+const oneDirection = z.superRefine(
+  (query: { since?: number | undefined; before?: number | undefined }, ctx) => {
+    if (query.since !== undefined && query.before !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['before'], message: 'give since or before, not both' });
+    }
+  },
+);
 export const historyFrame = z
   .strictObject({
     action: z.literal('history'),
-    id: clientId.optional(),
+    id: clientId,
     room: roomName,
-    since: seq.optional(),
-    before: seq.optional(),
-    limit: historyLimit.optional(),
+    since: z.optional(seq),
+    before: z.optional(seq),
+    limit: z.optional(historyLimit),
   })
-  .superRefine(oneDirection);
+  .check(oneDirection);
 /** A query-string number: decimal digits only (no `0x10`, `1e3`, spaces or empty value), then `inner`'s rules. */
-const decimalParam = (name: string, inner: z.ZodNumber) =>
-  z
-    .string({ error: `${name} must be a whole number` })
-    .regex(/^[0-9]{1,15}$/, `${name} must be a whole number in decimal digits`)
-    .transform(Number)
-    .pipe(inner);
+const decimalParam = (name: string, inner: z.ZodMiniNumber<number>) =>
+  z.optional(
+    z.pipe(
+      z.pipe(
+        z
+          .string({ error: `${name} must be a whole number` })
+          .check(z.regex(/^[0-9]{1,15}$/, `${name} must be a whole number in decimal digits`)),
+        z.transform((text: string) => Number(text)),
+      ),
+      inner,
+    ),
+  );
 
 export const historyQuery = z
   .strictObject({
-    since: decimalParam('since', seq).optional(),
-    before: decimalParam('before', seq).optional(),
-    limit: decimalParam('limit', historyLimit).optional(),
+    since: decimalParam('since', seq),
+    before: decimalParam('before', seq),
+    limit: decimalParam('limit', historyLimit),
   })
-  .superRefine(oneDirection);
+  .check(oneDirection);
 export const emitFrame = z.strictObject({
   action: z.literal('emit'),
-  id: clientId.optional(),
+  id: clientId,
   event: eventName,
   data,
   /** Validated here; repeats are dropped by the idempotency work (CONTRACT section 6). */
-  idempotencyKey: z
-    .string({ error: 'idempotencyKey must be a string' })
-    .min(1, 'idempotencyKey must not be empty')
-    .max(64, 'idempotencyKey must be at most 64 characters')
-    .optional(),
+  idempotencyKey: clientIdempotencyKey,
 });
 
-export const presenceFrame = z.strictObject({
-  action: z.literal('presence'),
-  id: clientId.optional(),
-  room: roomName,
-});
+export const presenceFrame = z.strictObject({ action: z.literal('presence'), id: clientId, room: roomName });
 
 export const clientFrame = z.discriminatedUnion('action', [
   joinFrame,
@@ -165,45 +169,55 @@ const pushTargetKeys = ['userId', 'room', 'connectionId', 'broadcast'] as const;
 
 export const pushBody = z
   .strictObject({
-    userId: userId.optional(),
-    room: roomName.optional(),
-    connectionId: connectionId.optional(),
-    broadcast: z.literal(true, { error: 'broadcast must be true when given' }).optional(),
+    userId: z.optional(userId),
+    room: z.optional(roomName),
+    connectionId: z.optional(connectionId),
+    broadcast: z.optional(z.literal(true, { error: 'broadcast must be true when given' })),
     event: eventName,
     data,
-    exceptConnectionId: connectionId.optional(),
+    exceptConnectionId: z.optional(connectionId),
     store,
-    idempotencyKey: pushIdempotencyKey.optional(),
+    idempotencyKey: z.optional(pushIdempotencyKey),
   })
-  .superRefine((body, ctx) => {
-    const given = pushTargetKeys.filter((key) => body[key] !== undefined);
-    if (given.length !== 1) {
-      ctx.addIssue({
-        code: 'custom',
-        path: given.length === 0 ? [] : [given[1] ?? ''],
-        message: 'exactly one of userId, room, connectionId, broadcast is required',
-      });
-    }
-  });
+  .check(
+    z.superRefine((body, ctx) => {
+      const given = pushTargetKeys.filter((key) => body[key] !== undefined);
+      if (given.length !== 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: given.length === 0 ? [] : [given[1] ?? ''],
+          message: 'exactly one of userId, room, connectionId, broadcast is required',
+        });
+      }
+    }),
+  );
 export type PushBody = z.infer<typeof pushBody>;
 
 export const pushBatchBody = z.strictObject({
   messages: z
     .array(z.unknown(), { error: 'messages must be an array of push bodies' })
-    .min(1, 'messages must hold at least one push body')
-    .max(LIMITS.maxBatch, `messages may hold at most ${LIMITS.maxBatch} push bodies`),
+    .check(
+      z.minLength(1, 'messages must hold at least one push body'),
+      z.maxLength(LIMITS.maxBatch, `messages may hold at most ${LIMITS.maxBatch} push bodies`),
+    ),
 });
 
 export const roomMemberBody = z.strictObject({ userId });
 
 export const pageQuery = z.object({
-  limit: z
-    .string({ error: 'limit must be a whole number from 1 to 1000' })
-    .regex(/^[0-9]{1,4}$/, 'limit must be a whole number from 1 to 1000, in decimal digits')
-    .transform(Number)
-    .pipe(z.number().min(1, 'limit must be at least 1').max(1000, 'limit must be at most 1000'))
-    .default(100),
-  nextToken: z.string().max(2048, 'nextToken is too long').optional(),
+  limit: z._default(
+    z.pipe(
+      z.pipe(
+        z
+          .string({ error: 'limit must be a whole number from 1 to 1000' })
+          .check(z.regex(/^[0-9]{1,4}$/, 'limit must be a whole number from 1 to 1000, in decimal digits')),
+        z.transform((text: string) => Number(text)),
+      ),
+      z.number().check(z.gte(1, 'limit must be at least 1'), z.lte(1000, 'limit must be at most 1000')),
+    ),
+    100,
+  ),
+  nextToken: z.optional(z.string().check(z.maxLength(2048, 'nextToken is too long'))),
 });
 
 /** Unknown fields named in one detail list at most. */
@@ -213,7 +227,7 @@ const MAX_UNKNOWN_FIELDS = 5;
  * Turns zod issues into the contract's `details` list: unknown fields first,
  * each named (quoted and cut, never echoed in full), then the other problems.
  */
-export function toDetails(error: z.ZodError): ErrorDetail[] {
+export function toDetails(error: z.core.$ZodError): ErrorDetail[] {
   const unknown: ErrorDetail[] = [];
   const others: ErrorDetail[] = [];
   for (const issue of error.issues) {
@@ -237,7 +251,7 @@ export function toDetails(error: z.ZodError): ErrorDetail[] {
  * first problem, and an unknown field too when there is one (a typo such as
  * `rom` also makes `room` missing).
  */
-export function validate<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+export function validate<S extends z.ZodMiniType>(schema: S, input: unknown, what: string): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const details = toDetails(result.error);

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../domain/zod.js';
 import { METRICS } from '../domain/constants.js';
 import { UnauthorizedError } from '../domain/errors.js';
 import { parseClientFrame } from '../domain/schemas.js';

@@ -83,6 +83,17 @@ describe('push body', () => {
       'exactly one of userId, room, connectionId, broadcast is required',
     );
   });
+
+  it.each([
+    [[], 'array'],
+    ['text', 'string'],
+    [null, 'null'],
+  ])("says what a body that is not an object is, in zod's English: %j", (body, kind) => {
+    // zod/mini has no messages of its own; lambdas/domain/zod.ts installs these.
+    expect(refusal(() => validate(pushBody, body, 'push body')).message).toBe(
+      `invalid push body: Invalid input: expected object, received ${kind}`,
+    );
+  });
 });
 
 describe('assertDataSize', () => {
