@@ -1,7 +1,7 @@
-import * as z from './zod.js';
 import { METRICS } from './constants.js';
 import { type FanoutResult, fanOut } from './fanout.js';
 import type { ConnectionGateway, MetricSink } from './ports.js';
+import * as z from './zod.js';
 
 /**
  * Large fan-outs, split into jobs that workers run in parallel.

@@ -1,7 +1,7 @@
-import * as z from './zod.js';
 import { ACTION_ROUTES, LIMITS } from './constants.js';
 import { type ErrorDetail, PayloadTooLargeError, UnknownActionError, ValidationError } from './errors.js';
 import { jsonValueProblem, quote } from './input.js';
+import * as z from './zod.js';
 
 export const ROOM_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const EVENT_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -26,7 +26,9 @@ export const connectionId = z
 const clientId = z.optional(
   z
     .string({ error: 'id must be a string' })
-    .check(z.maxLength(LIMITS.maxClientIdLength, `id must be at most ${LIMITS.maxClientIdLength} characters`)),
+    .check(
+      z.maxLength(LIMITS.maxClientIdLength, `id must be at most ${LIMITS.maxClientIdLength} characters`),
+    ),
 );
 /** Any JSON value, at most 64 levels deep and with finite numbers; an omitted `data` is delivered as null. */
 const data = z.pipe(
@@ -86,13 +88,11 @@ export const resumeFrame = z.strictObject({
   action: z.literal('resume'),
   id: clientId,
   rooms: z.optional(
-    z
-      .record(roomName, seq, { error: 'rooms must be an object of room name to last seq' })
-      .check(
-        z.refine((rooms) => Object.keys(rooms).length <= LIMITS.maxResumeRooms, {
-          error: `rooms may name at most ${LIMITS.maxResumeRooms} rooms`,
-        }),
-      ),
+    z.record(roomName, seq, { error: 'rooms must be an object of room name to last seq' }).check(
+      z.refine((rooms) => Object.keys(rooms).length <= LIMITS.maxResumeRooms, {
+        error: `rooms may name at most ${LIMITS.maxResumeRooms} rooms`,
+      }),
+    ),
   ),
   user: z.optional(seq),
 });

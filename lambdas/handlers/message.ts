@@ -1,8 +1,8 @@
-import * as z from '../domain/zod.js';
 import { METRICS } from '../domain/constants.js';
 import { UnauthorizedError } from '../domain/errors.js';
 import { parseClientFrame } from '../domain/schemas.js';
 import type { Caller } from '../domain/service.js';
+import * as z from '../domain/zod.js';
 import type { Runtime } from '../runtime.js';
 import { type WsEvent, websocketRoute } from './wrapper.js';
 
