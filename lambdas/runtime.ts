@@ -15,6 +15,7 @@ import { SqsFanoutQueue } from './adapters/sqs-queue.js';
 import { type Config, ConfigError } from './config.js';
 import { BackendEvents } from './domain/events.js';
 import { type FanoutQueue, FanoutWorker } from './domain/fanout-jobs.js';
+import type { CloseDeps, OpenDeps } from './domain/lifecycle.js';
 import type { Clock, ConnectionGateway, ConnectionStore, EventPublisher } from './domain/ports.js';
 import { clientRateLimit } from './domain/rate-limit.js';
 import { RoomcastService } from './domain/service.js';
@@ -28,18 +29,34 @@ export {
   observabilityFor,
 } from './edge-runtime.js';
 
-/** Everything a handler needs, built once per process from the parsed configuration. */
-export interface Runtime {
+/**
+ * What `$connect` needs: the table and the events to backends, no @connections client, no frame
+ * parsing and no queue, so its bundle carries none of them (lifecycle.ts).
+ */
+export interface ConnectRuntime {
   config: Config;
   observability: Observability;
   clock: Clock;
   store: ConnectionStore;
-  gateway: ConnectionGateway;
-  service: RoomcastService;
   /** Events to backends (off when no bus or webhook is configured). */
   events?: BackendEvents;
+}
+
+/** `$disconnect` and the stream consumer: also @connections, to tell presence rooms who left. */
+export interface LifecycleRuntime extends ConnectRuntime {
+  gateway: ConnectionGateway;
+}
+
+/** Everything a handler needs, built once per process from the parsed configuration. */
+export interface Runtime extends LifecycleRuntime {
+  service: RoomcastService;
   /** Where large fan-outs go to the workers (absent: every fan-out runs inline). */
   fanoutQueue?: FanoutQueue;
+}
+
+interface RuntimeOverrides {
+  events?: EventPublisher;
+  hooks?: ObservabilityHooks;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -109,19 +126,24 @@ export function createBackendEvents(
   });
 }
 
-export function createRuntime(
-  config: Config,
-  overrides: { events?: EventPublisher; hooks?: ObservabilityHooks; fanoutQueue?: FanoutQueue } = {},
-): Runtime {
-  if (!config.connectionsEndpoint) throw new ConfigError('CONNECTIONS_ENDPOINT is required');
-  const store = createStore(config);
+export function createConnectRuntime(config: Config, overrides: RuntimeOverrides = {}): ConnectRuntime {
   const observability = observabilityFor(config, overrides.hooks);
-  const events = createBackendEvents(config, observability, overrides.events);
-  const clock = systemClock;
+  return {
+    config,
+    observability,
+    clock: systemClock,
+    store: createStore(config),
+    events: createBackendEvents(config, observability, overrides.events),
+  };
+}
+
+export function createLifecycleRuntime(config: Config, overrides: RuntimeOverrides = {}): LifecycleRuntime {
+  if (!config.connectionsEndpoint) throw new ConfigError('CONNECTIONS_ENDPOINT is required');
+  const base = createConnectRuntime(config, overrides);
   const gateway = new ManagementApiGateway(
     createManagementClient(config.connectionsEndpoint, config.region, config.fanoutConcurrency),
     {
-      logger: observability.logger,
+      logger: base.observability.logger,
       // Posts skip the SDK client's middleware (the fan-out's main cost); GET and DELETE keep it.
       post: createLeanPoster({
         endpoint: config.connectionsEndpoint,
@@ -130,6 +152,36 @@ export function createRuntime(
       }),
     },
   );
+  return { ...base, gateway };
+}
+
+/** The lifecycle functions' deps (lifecycle.ts) over a runtime. */
+export function openDeps(runtime: ConnectRuntime): OpenDeps {
+  const { store, observability, events, config } = runtime;
+  return {
+    store,
+    metrics: observability.sink,
+    ...(events ? { events } : {}),
+    connectionTtlSeconds: config.connectionTtlSeconds,
+  };
+}
+
+export function closeDeps(runtime: LifecycleRuntime): CloseDeps {
+  const { store, observability, events, config, gateway } = runtime;
+  return {
+    store,
+    gateway,
+    metrics: observability.sink,
+    ...(events ? { events } : {}),
+    concurrency: config.fanoutConcurrency,
+  };
+}
+
+export function createRuntime(
+  config: Config,
+  overrides: RuntimeOverrides & { fanoutQueue?: FanoutQueue } = {},
+): Runtime {
+  const { observability, clock, store, events, gateway } = createLifecycleRuntime(config, overrides);
   const nextId = monotonicFactory();
   const rateLimit =
     config.rateLimit.perSecond > 0 && config.tableName

@@ -1,7 +1,7 @@
 import { METRICS } from './constants.js';
 import { InternalError, PayloadTooLargeError } from './errors.js';
+import { byteLength } from './input.js';
 import type { EventPublisher, MetricSink } from './ports.js';
-import { byteLength } from './schemas.js';
 
 /** The `detail-type` of every event roomcast sends to backends (CONTRACT section 7). */
 export const EVENT_TYPES = {

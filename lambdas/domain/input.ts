@@ -112,3 +112,8 @@ export function frameIdOf(text: string | null | undefined): string | undefined {
   }
   return undefined;
 }
+
+/** The UTF-8 size of a text, as the limits count it. */
+export function byteLength(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}

@@ -1,6 +1,6 @@
 import { ACTION_ROUTES, LIMITS } from './constants.js';
 import { type ErrorDetail, PayloadTooLargeError, UnknownActionError, ValidationError } from './errors.js';
-import { jsonValueProblem, quote } from './input.js';
+import { byteLength, jsonValueProblem, quote } from './input.js';
 import * as z from './zod.js';
 
 export const ROOM_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -272,10 +272,6 @@ export function parseJson(text: string | null | undefined, what: string): unknow
   } catch {
     throw new ValidationError(`${what} is not valid JSON`);
   }
-}
-
-export function byteLength(text: string): number {
-  return Buffer.byteLength(text, 'utf8');
 }
 
 /** Throws PayloadTooLargeError when `data` serializes to more than `maxBytes`. */

@@ -1,15 +1,18 @@
 import { METRICS } from './constants.js';
 import { ForbiddenError, NotFoundError, UnavailableError } from './errors.js';
-import {
-  type BackendEvent,
-  type BackendEvents,
-  type CloseReason,
-  closedEvents,
-  EVENT_TYPES,
-} from './events.js';
+import { type BackendEvent, type BackendEvents, type CloseReason, EVENT_TYPES } from './events.js';
 import { type FanoutResult, fanOut } from './fanout.js';
 import type { FanoutQueue, FanoutTarget, PlanJob } from './fanout-jobs.js';
 import { ackFrame, messageFrame, pongFrame, roomFrame, type ServerFrame } from './frames.js';
+import {
+  announceExpired,
+  type CloseDeps,
+  closeConnection,
+  connectionExpiry,
+  type OpenDeps,
+  openConnection,
+  presenceOf,
+} from './lifecycle.js';
 import { mayJoin } from './permissions.js';
 import type {
   Clock,
@@ -24,7 +27,7 @@ import type {
   Stats,
   StreamId,
 } from './ports.js';
-import { announce, listPresence, type PresenceList, roomLeftEvents } from './presence.js';
+import { announce, listPresence, type PresenceList } from './presence.js';
 import type { ClientRateLimit } from './rate-limit.js';
 import { assertDataSize, type ClientFrame, type PushBody } from './schemas.js';
 import { roomStream, type Streams, userStream } from './streams.js';
@@ -95,39 +98,16 @@ export class RoomcastService {
   constructor(private readonly deps: ServiceDeps) {}
 
   async connect(connectionId: string, userId: string, connectedAt: number): Promise<void> {
-    const record: ConnectionRecord = {
-      connectionId,
-      userId,
-      connectedAt,
-      expiresAt: this.expiry(connectedAt),
-    };
-    const { firstOfUser } = await this.deps.store.putConnection(record);
-    this.deps.metrics.count(METRICS.connectionsOpened);
-    const opened: BackendEvent = {
-      detailType: EVENT_TYPES.connectionOpened,
-      detail: { connectionId, userId, connectedAt },
-    };
-    this.notify(
-      firstOfUser ? [opened, { detailType: EVENT_TYPES.userOnline, detail: { userId } }] : [opened],
-    );
+    await openConnection(this.lifecycleDeps(), connectionId, userId, connectedAt);
   }
 
-  async disconnect(connectionId: string, reason: CloseReason = 'client'): Promise<void> {
-    const removed = await this.deps.store.removeConnection(connectionId);
-    if (!removed) return;
-    this.deps.metrics.count(METRICS.connectionsClosed);
-    this.notify([...roomLeftEvents(removed.rooms), ...closedEvents(removed, reason)]);
-    await announce(this.presenceDeps(), 'leave', removed.rooms);
+  disconnect(connectionId: string, reason: CloseReason = 'client'): Promise<void> {
+    return closeConnection(this.lifecycleDeps(), connectionId, reason);
   }
 
   /** What a TTL deletion settled: events to backends and presence announcements (from the expiry consumer). */
-  async expired(expired: Expired): Promise<void> {
-    const rooms = [...expired.rooms, ...(expired.connection?.rooms ?? [])];
-    this.notify([
-      ...roomLeftEvents(rooms),
-      ...(expired.connection ? closedEvents(expired.connection, 'expired') : []),
-    ]);
-    await announce(this.presenceDeps(), 'leave', rooms);
+  expired(expired: Expired): Promise<void> {
+    return announceExpired(this.lifecycleDeps(), expired);
   }
 
   /** Who is in a room (backends; no join rules). */
@@ -135,13 +115,21 @@ export class RoomcastService {
     return listPresence(this.deps.store, room);
   }
 
-  private presenceDeps() {
+  /** The lifecycle functions (lifecycle.ts) over this service's ports. */
+  private lifecycleDeps(): CloseDeps & OpenDeps {
+    const { store, gateway, metrics, events, settings } = this.deps;
     return {
-      store: this.deps.store,
-      gateway: this.deps.gateway,
-      concurrency: this.deps.settings.fanoutConcurrency,
-      prune: (id: string) => this.disconnect(id, 'gone'),
+      store,
+      gateway,
+      metrics,
+      ...(events ? { events } : {}),
+      concurrency: settings.fanoutConcurrency,
+      connectionTtlSeconds: settings.connectionTtlSeconds,
     };
+  }
+
+  private presenceDeps() {
+    return presenceOf(this.lifecycleDeps());
   }
 
   /** Carries out one client frame and returns the answer for the sender. */
@@ -404,13 +392,11 @@ export class RoomcastService {
     return this.deps.store.checkHealth();
   }
 
-  private expiry(fromMs: number): number {
-    return Math.floor(fromMs / 1000) + this.deps.settings.connectionTtlSeconds;
-  }
-
   /** When the caller's connection item expires, if the caller says when it opened. */
   private expiryOf(caller: Caller): number | undefined {
-    return caller.connectedAt === undefined ? undefined : this.expiry(caller.connectedAt);
+    return caller.connectedAt === undefined
+      ? undefined
+      : connectionExpiry(caller.connectedAt, this.deps.settings.connectionTtlSeconds);
   }
 
   /**

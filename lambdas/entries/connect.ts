@@ -1,6 +1,6 @@
 // Lambda entry: $connect.
 import { loadConfig } from '../config.js';
 import { createConnectHandler } from '../handlers/connect.js';
-import { createRuntime } from '../runtime.js';
+import { createConnectRuntime } from '../runtime.js';
 
-export const handler = createConnectHandler(createRuntime(loadConfig(process.env)));
+export const handler = createConnectHandler(createConnectRuntime(loadConfig(process.env)));

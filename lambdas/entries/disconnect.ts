@@ -1,6 +1,6 @@
 // Lambda entry: $disconnect.
 import { loadConfig } from '../config.js';
 import { createDisconnectHandler } from '../handlers/disconnect.js';
-import { createRuntime } from '../runtime.js';
+import { createLifecycleRuntime } from '../runtime.js';
 
-export const handler = createDisconnectHandler(createRuntime(loadConfig(process.env)));
+export const handler = createDisconnectHandler(createLifecycleRuntime(loadConfig(process.env)));

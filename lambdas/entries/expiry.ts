@@ -2,6 +2,6 @@
 // announces the presence changes they make (so it posts to @connections too).
 import { loadConfig } from '../config.js';
 import { createExpiryHandler } from '../handlers/expiry.js';
-import { createRuntime } from '../runtime.js';
+import { createLifecycleRuntime } from '../runtime.js';
 
-export const handler = createExpiryHandler(createRuntime(loadConfig(process.env)));
+export const handler = createExpiryHandler(createLifecycleRuntime(loadConfig(process.env)));

@@ -1,7 +1,8 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import type { Runtime } from '../runtime.js';
+import { announceExpired } from '../domain/lifecycle.js';
+import { closeDeps, type LifecycleRuntime } from '../runtime.js';
 import { instrumented } from './wrapper.js';
 
 /** Whether a stream record is a deletion by DynamoDB's TTL (not by a handler). */
@@ -21,7 +22,8 @@ export function isTtlDeletion(record: DynamoDBRecord): boolean {
  * record and every later one are reported as batchItemFailures, so Lambda
  * resumes the shard from there and never replays a record that already succeeded.
  */
-export function createExpiryHandler(runtime: Pick<Runtime, 'observability' | 'store' | 'service'>) {
+export function createExpiryHandler(runtime: LifecycleRuntime) {
+  const deps = closeDeps(runtime);
   return (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> =>
     instrumented(runtime, 'expiry', { requestId: context?.awsRequestId }, context, async ({ logger }) => {
       const batchItemFailures: DynamoDBBatchResponse['batchItemFailures'] = [];
@@ -31,7 +33,7 @@ export function createExpiryHandler(runtime: Pick<Runtime, 'observability' | 'st
         try {
           const item = unmarshall(record.dynamodb.OldImage as Record<string, AttributeValue>);
           // Counters first; then the backends and the presence rooms are told (a lost frame is not retried).
-          await runtime.service.expired(await runtime.store.settleExpired(item));
+          await announceExpired(deps, await runtime.store.settleExpired(item));
         } catch (error) {
           logger.error('settling an expired item failed; stopping the batch here', error as Error);
           for (const rest of records.slice(index)) {

@@ -94,7 +94,7 @@ export async function instrumented<T>(
  * (two-way routes). The route always answers 200 so the connection stays open.
  */
 export function websocketRoute(
-  runtime: Runtime,
+  runtime: Pick<Runtime, 'observability' | 'events'>,
   name: string,
   handle: (event: WsEvent, invocation: Invocation) => Promise<WsResult | undefined>,
 ) {
