@@ -17,7 +17,6 @@ import { mayJoin } from './permissions.js';
 import type {
   Clock,
   ConnectionGateway,
-  ConnectionRecord,
   ConnectionStore,
   Expired,
   IdGenerator,
