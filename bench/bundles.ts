@@ -33,8 +33,12 @@ const HANDLER_ENV: Record<string, string> = {
 export interface BundleFigures {
   name: LambdaName;
   bytes: number;
+  /** The source map beside it (no sources content, as the stack ships it). */
+  mapBytes: number;
   /** Median over `runs` fresh processes of the time `import()` of the bundle takes. */
   importMs: number;
+  /** The same with `--enable-source-maps`, as the stack runs the functions (NODE_OPTIONS). */
+  importWithMapsMs: number;
   /** Median wall time of the whole child process (node start-up, import, exit). */
   processMs: number;
 }
@@ -53,14 +57,19 @@ async function bundle(name: LambdaName, outdir: string): Promise<string> {
     format: 'esm',
     mainFields: ['module', 'main'],
     banner: { js: REQUIRE_SHIM },
-    // As the CDK stack bundles them.
+    // As the CDK stack bundles them: a linked source map without the sources' content.
+    sourcemap: true,
+    sourcesContent: false,
     external: [...builtins, ...UNUSED_CREDENTIAL_PROVIDERS],
     logLevel: 'error',
   });
   return outfile;
 }
 
-async function coldImport(file: string): Promise<{ importMs: number; processMs: number }> {
+async function coldImport(
+  file: string,
+  nodeFlags: string[] = [],
+): Promise<{ importMs: number; processMs: number }> {
   const script = [
     'const t0 = performance.now();',
     `const m = await import(${JSON.stringify(pathToFileURL(file).href)});`,
@@ -70,7 +79,7 @@ async function coldImport(file: string): Promise<{ importMs: number; processMs: 
     'process.exit(0);',
   ].join('\n');
   const started = performance.now();
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+  const { stdout } = await run(process.execPath, [...nodeFlags, '--input-type=module', '-e', script], {
     env: { PATH: process.env.PATH ?? '', ...HANDLER_ENV },
     timeout: 30_000,
   });
@@ -85,12 +94,20 @@ export async function measureBundles(runs = 3): Promise<BundleFigures[]> {
     for (const name of LAMBDA_ENTRIES) {
       const file = await bundle(name, outdir);
       const { size } = await stat(file);
+      const { size: mapBytes } = await stat(`${file}.map`);
       const samples: { importMs: number; processMs: number }[] = [];
-      for (let i = 0; i < runs; i += 1) samples.push(await coldImport(file));
+      const withMaps: number[] = [];
+      // Alternated, so load on the machine hits both the same way.
+      for (let i = 0; i < runs; i += 1) {
+        samples.push(await coldImport(file));
+        withMaps.push((await coldImport(file, ['--enable-source-maps'])).importMs);
+      }
       figures.push({
         name,
         bytes: size,
+        mapBytes,
         importMs: median(samples.map((s) => s.importMs)),
+        importWithMapsMs: median(withMaps),
         processMs: median(samples.map((s) => s.processMs)),
       });
     }

@@ -202,6 +202,7 @@ export class RoomcastStack extends Stack {
         memorySize: settings.memorySize,
         timeout: TIMEOUTS[entry],
         tracing: settings.tracing,
+        sourceMaps: settings.sourceMaps,
         ...(CONNECT_PATH.includes(entry) && settings.connectReservedConcurrency > 0
           ? { reservedConcurrentExecutions: settings.connectReservedConcurrency }
           : {}),

@@ -61,6 +61,11 @@ export interface RoomcastFunctionProps {
    */
   readonly tracing?: boolean;
   /**
+   * Ship the source map and run with `--enable-source-maps` (readable stack traces, a slower cold start).
+   * @default true
+   */
+  readonly sourceMaps?: boolean;
+  /**
    * Reserved concurrency: instances kept for this function alone (and its cap).
    * @default - none: the account's unreserved pool
    */
@@ -100,6 +105,7 @@ export class RoomcastFunction extends Construct implements IBindableFunction {
         resources: [this.logGroup.logGroupArn],
       }),
     );
+    const sourceMaps = props.sourceMaps ?? true;
     this.function = new NodejsFunction(this, 'Function', {
       entry: `${ENTRIES_DIR}${props.entry}.ts`,
       handler: 'handler',
@@ -116,7 +122,7 @@ export class RoomcastFunction extends Construct implements IBindableFunction {
         ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
         : {}),
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
+        ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
         LOG_LEVEL: props.logLevel ?? 'INFO',
@@ -128,8 +134,8 @@ export class RoomcastFunction extends Construct implements IBindableFunction {
         // The SDK's ES modules tree-shake far better than its CommonJS builds (about 700 → 500 KiB).
         mainFields: ['module', 'main'],
         minify: true,
-        sourceMap: true,
-        sourcesContent: false,
+        sourceMap: sourceMaps,
+        ...(sourceMaps ? { sourcesContent: false } : {}),
         // Ship the SDK version the tests ran against rather than the runtime's...
         bundleAwsSDK: true,
         // ...except the credential providers no Lambda function reaches (see UNUSED_CREDENTIAL_PROVIDERS).

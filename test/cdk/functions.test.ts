@@ -221,6 +221,23 @@ describe('stage settings: tracing and reserved concurrency', () => {
   });
 });
 
+describe('stage settings: source maps', () => {
+  const nodeOptions = (template: Template, name: LambdaName) =>
+    (fn(template, name).props.Environment as { Variables: Record<string, unknown> }).Variables.NODE_OPTIONS;
+
+  it('runs every function with --enable-source-maps in both presets', () => {
+    for (const name of LAMBDA_ENTRIES) {
+      expect(nodeOptions(prod, name), name).toBe('--enable-source-maps');
+      expect(nodeOptions(dev, name), name).toBe('--enable-source-maps');
+    }
+  });
+
+  it('turns them off from the context (-c sourceMaps=false), for a faster cold start', () => {
+    const { template } = synthStage('nomaps', { sourceMaps: 'false' });
+    for (const name of LAMBDA_ENTRIES) expect(nodeOptions(template, name), name).toBeUndefined();
+  });
+});
+
 describe('IAM', () => {
   const manageConnections = (template: Template, name: LambdaName) =>
     statements(template, name)
