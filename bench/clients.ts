@@ -49,9 +49,9 @@ export class ClientPool {
     }
   }
 
-  /** The first `count` clients join `room`, each waiting for its ack; `parallel` joins at a time. */
-  async join(room: string, count: number, parallel: number): Promise<void> {
-    const members = this.clients.slice(0, count);
+  /** `count` clients from the `from`th join `room`, each waiting for its ack; `parallel` joins at a time. */
+  async join(room: string, count: number, parallel: number, from = 0): Promise<void> {
+    const members = this.clients.slice(from, from + count);
     for (let i = 0; i < members.length; i += parallel) {
       await Promise.all(members.slice(i, i + parallel).map((c, j) => this.request(c, room, `j${i + j}`)));
     }

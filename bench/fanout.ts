@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout]
- *   [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard] [--no-memory]`
+ *   [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard] [--no-memory]
+ *   [--no-requests]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
  * times a push to the room until every member has the frame, against the floor:
@@ -23,13 +24,15 @@ import { memoryBench } from './memory.js';
 import { CITED, measureWorker, model, pipelineModel, type WorkerFigures } from './model.js';
 import { measurePosters, type PosterFigures } from './poster.js';
 import { presenceBench } from './presence.js';
+import { requestsBench } from './requests.js';
 import { streamsBench } from './streams.js';
 import { median } from './summary.js';
 import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
   'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] ' +
-  '[--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard] [--no-memory]';
+  '[--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard] [--no-memory] ' +
+  '[--no-requests]';
 
 interface Options {
   sizes: number[];
@@ -45,6 +48,7 @@ interface Options {
   client: boolean;
   dashboard: boolean;
   memory: boolean;
+  requests: boolean;
 }
 
 function parseOptions(): Options {
@@ -63,6 +67,7 @@ function parseOptions(): Options {
       'no-client': { type: 'boolean', default: false },
       'no-dashboard': { type: 'boolean', default: false },
       'no-memory': { type: 'boolean', default: false },
+      'no-requests': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -96,6 +101,7 @@ function parseOptions(): Options {
     client: !values['no-client'],
     dashboard: !values['no-dashboard'],
     memory: !values['no-memory'],
+    requests: !values['no-requests'],
   };
 }
 
@@ -187,6 +193,7 @@ async function main(): Promise<void> {
   if (options.model) console.log('\nmeasuring one fan-out worker against @connections at 15 ms per post ...');
   const worker = options.model ? await measureWorker(options.rounds) : undefined;
   if (options.fanout) await fanoutBench(options);
+  if (options.requests) await requestsBench();
   if (options.events) await eventsBench(options.rounds);
   if (options.presence) await presenceBench(options.rounds);
   if (posters) printPosters(posters);

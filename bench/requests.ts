@@ -1,0 +1,131 @@
+/**
+ * DynamoDB requests per `$connect` and per `join` (issue 11's goal: at most 2
+ * synchronous writes each), counted on the wire: the local stack talks to
+ * dynalite through a proxy that reads each request's `X-Amz-Target`. Real
+ * clients connect and join through the local gateway, as in the fan-out bench.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startDynalite } from '../local/dynamo.js';
+import { startLocalStack } from '../local/stack.js';
+import { ClientPool } from './clients.js';
+
+const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+
+interface CountingProxy {
+  url: string;
+  /** Requests by operation since the last reset. */
+  take(): Map<string, number>;
+  close(): Promise<void>;
+}
+
+async function countingProxy(target: string): Promise<CountingProxy> {
+  const upstream = new URL(target);
+  const agent = new http.Agent({ keepAlive: true });
+  let counts = new Map<string, number>();
+  const server = http.createServer((req, res) => {
+    const operation =
+      String(req.headers['x-amz-target'] ?? '')
+        .split('.')
+        .pop() ?? '';
+    counts.set(operation, (counts.get(operation) ?? 0) + 1);
+    const forward = http.request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    take: () => {
+      const taken = counts;
+      counts = new Map();
+      return taken;
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      agent.destroy();
+    },
+  };
+}
+
+export interface RequestCounts {
+  writes: number;
+  reads: number;
+  /** Requests by operation, per operation measured. */
+  byOperation: Record<string, number>;
+}
+
+function perOperation(counts: Map<string, number>, operations: number): RequestCounts {
+  let writes = 0;
+  let reads = 0;
+  const byOperation: Record<string, number> = {};
+  for (const [name, count] of counts) {
+    byOperation[name] = count / operations;
+    if (WRITES.has(name)) writes += count;
+    else reads += count;
+  }
+  return { writes: writes / operations, reads: reads / operations, byOperation };
+}
+
+/** Requests per `$connect`, per first `join` of a room, and per `join` of a room that exists. */
+export async function measureRequests(clients = 50): Promise<{
+  connect: RequestCounts;
+  firstJoin: RequestCounts;
+  join: RequestCounts;
+}> {
+  const dynalite = await startDynalite();
+  const proxy = await countingProxy(dynalite.endpoint);
+  const stack = await startLocalStack({
+    port: 0,
+    logLevel: 'ERROR',
+    sweepIntervalMs: 0,
+    dynamoEndpoint: proxy.url,
+    dynamoTimeoutMs: 30_000,
+  });
+  const pool = new ClientPool(stack.urls.websocket, stack.env.JWT_SECRET ?? '');
+  try {
+    proxy.take();
+    await pool.grow(clients, 10);
+    const connect = perOperation(proxy.take(), clients);
+    // One client creates the room (its join also counts the room in the stats), then the rest join it.
+    await pool.join('bench-requests', 1, 1);
+    const firstJoin = perOperation(proxy.take(), 1);
+    await pool.join('bench-requests', clients - 1, 10, 1);
+    const join = perOperation(proxy.take(), clients - 1);
+    return { connect, firstJoin, join };
+  } finally {
+    pool.terminateAll();
+    await stack.close();
+    await proxy.close();
+    await dynalite.close();
+  }
+}
+
+export async function requestsBench(): Promise<void> {
+  console.log('\ncounting DynamoDB requests per $connect and per join on the wire ...');
+  const { connect, firstJoin, join } = await measureRequests();
+  const describe = (c: RequestCounts) =>
+    `${c.writes} writes, ${c.reads} read${c.reads === 1 ? '' : 's'} (${Object.entries(c.byOperation)
+      .sort()
+      .map(([name, n]) => `${name} ${n}`)
+      .join(', ')})`;
+  console.log('\nDynamoDB requests on the request path (goal: at most 2 synchronous writes each)\n');
+  console.log(`  $connect                    ${describe(connect)}`);
+  console.log(`  join of a room that exists  ${describe(join)}`);
+  console.log(`  join that creates the room  ${describe(firstJoin)}`);
+}
