@@ -58,7 +58,10 @@ export class DynamoConnectionStore implements ConnectionStore {
   ) {}
 
   async putConnection(c: ConnectionRecord): Promise<{ firstOfUser: boolean }> {
-    const [previous] = await Promise.all([
+    // The user's counter moves alongside the two puts (one round trip less on every $connect);
+    // the rare repeated $connect of one connection id takes its count back.
+    const userCounter = keys.userCounter(c.userId);
+    const [put, listed, counted] = await Promise.allSettled([
       this.doc.send(
         new PutCommand({
           TableName: this.tableName,
@@ -84,9 +87,18 @@ export class DynamoConnectionStore implements ConnectionStore {
           },
         }),
       ),
+      this.addCounter(userCounter, 'connections', 1),
     ]);
-    if (previous.Attributes) return { firstOfUser: false };
-    const userConnections = await this.addCounter(keys.userCounter(c.userId), 'connections', 1);
+    const repeated = put.status === 'fulfilled' && put.value.Attributes !== undefined;
+    if (put.status === 'rejected' || listed.status === 'rejected' || repeated) {
+      // Nothing new was stored (or the $connect fails): the count goes back before anything else.
+      if (counted.status === 'fulfilled') await this.addCounter(userCounter, 'connections', -1);
+      if (put.status === 'rejected') throw put.reason;
+      if (listed.status === 'rejected') throw listed.reason;
+      return { firstOfUser: false };
+    }
+    if (counted.status === 'rejected') throw counted.reason;
+    const userConnections = counted.value;
     await this.addStats(c.connectionId, { connections: 1, users: userConnections === 1 ? 1 : 0 });
     return { firstOfUser: userConnections === 1 };
   }
@@ -110,7 +122,10 @@ export class DynamoConnectionStore implements ConnectionStore {
         ReturnValues: 'ALL_OLD',
       }),
     );
-    const [, rooms] = await Promise.all([
+    const old = removed.Attributes;
+    // The rest at once: the broadcast entry, the memberships, and the user's counter and stats
+    // (two round trips fewer than one after the other). Each is attempted whatever the others do.
+    const [unlisted, rooms, gone] = await Promise.allSettled([
       this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
@@ -118,10 +133,11 @@ export class DynamoConnectionStore implements ConnectionStore {
         }),
       ),
       this.removeMemberships(connectionId),
+      old ? this.connectionGone(connectionId, String(old.userId)) : Promise.resolve(undefined),
     ]);
-    const old = removed.Attributes;
-    if (!old) return undefined;
-    return { ...(await this.connectionGone(connectionId, String(old.userId))), rooms };
+    for (const outcome of [unlisted, rooms, gone]) if (outcome.status === 'rejected') throw outcome.reason;
+    if (rooms.status !== 'fulfilled' || gone.status !== 'fulfilled' || !gone.value) return undefined;
+    return { ...gone.value, rooms: rooms.value };
   }
 
   /**

@@ -83,10 +83,36 @@ describe('DynamoConnectionStore', () => {
     expect(updates[1]?.ExpressionAttributeValues).toEqual({ ':v0': 1, ':v1': 1 });
   });
 
-  it('does not count a connection stored again', async () => {
+  it('does not count a connection stored again: its count, moved alongside the put, goes back', async () => {
     doc.on(PutCommand).resolves({ Attributes: { connectionId: 'c' } });
-    await store().putConnection({ connectionId: 'c', userId: 'u', connectedAt: NOW, expiresAt: later });
-    expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
+    doc.on(UpdateCommand).resolves({ Attributes: { connections: 1 } });
+    expect(
+      await store().putConnection({ connectionId: 'c', userId: 'u', connectedAt: NOW, expiresAt: later }),
+    ).toEqual({ firstOfUser: false });
+    const updates = doc.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    // The user's counter +1 and -1, and no stats.
+    expect(updates.map((u) => u.Key)).toEqual([
+      { pk: 'USER#u', sk: '#COUNT' },
+      { pk: 'USER#u', sk: '#COUNT' },
+    ]);
+    expect(updates.map((u) => Object.values(u.ExpressionAttributeValues ?? {}))).toEqual([
+      expect.arrayContaining([1]),
+      expect.arrayContaining([-1]),
+    ]);
+  });
+
+  it('takes the count back when the connection cannot be stored, and fails', async () => {
+    doc.on(PutCommand).rejects(new Error('store down'));
+    doc.on(UpdateCommand).resolves({ Attributes: { connections: 1 } });
+    await expect(
+      store().putConnection({ connectionId: 'c', userId: 'u', connectedAt: NOW, expiresAt: later }),
+    ).rejects.toThrow('store down');
+    const deltas = doc
+      .commandCalls(UpdateCommand)
+      .map((c) =>
+        Object.values(c.args[0].input.ExpressionAttributeValues ?? {}).find((v) => v === 1 || v === -1),
+      );
+    expect(deltas).toEqual([1, -1]);
   });
 
   it('removes a connection that is already gone without touching counters, and cleans its memberships', async () => {
