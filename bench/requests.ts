@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { startDynalite } from '../local/dynamo.js';
 import { startLocalStack } from '../local/stack.js';
 import { ClientPool } from './clients.js';
+import { medianRange } from './summary.js';
 
 const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
 
@@ -19,7 +20,8 @@ interface CountingProxy {
   close(): Promise<void>;
 }
 
-async function countingProxy(target: string): Promise<CountingProxy> {
+/** `delayMs` holds every answer back that long: DynamoDB's round trip on AWS, which locally is ~0. */
+async function countingProxy(target: string, delayMs = 0): Promise<CountingProxy> {
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: true });
   let counts = new Map<string, number>();
@@ -39,8 +41,12 @@ async function countingProxy(target: string): Promise<CountingProxy> {
         agent,
       },
       (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        const send = () => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        };
+        if (delayMs > 0) setTimeout(send, delayMs);
+        else send();
       },
     );
     forward.on('error', () => res.destroy());
@@ -116,6 +122,58 @@ export async function measureRequests(clients = 50): Promise<{
   }
 }
 
+export interface Latencies {
+  connect: number[];
+  join: number[];
+  disconnect: number[];
+}
+
+/**
+ * One client at a time (latency, not throughput) with every DynamoDB answer held back
+ * `delayMs`: the handshake through the authorizer and `$connect`, a `join` until its ack,
+ * and a close until the local gateway has finished `$disconnect`.
+ */
+export async function measureLatencies(delayMs: number, clients = 15): Promise<Latencies> {
+  const dynalite = await startDynalite();
+  const proxy = await countingProxy(dynalite.endpoint, delayMs);
+  const stack = await startLocalStack({
+    port: 0,
+    logLevel: 'ERROR',
+    sweepIntervalMs: 0,
+    dynamoEndpoint: proxy.url,
+    dynamoTimeoutMs: 30_000,
+  });
+  const pool = new ClientPool(stack.urls.websocket, stack.env.JWT_SECRET ?? '');
+  const out: Latencies = { connect: [], join: [], disconnect: [] };
+  try {
+    await pool.grow(1, 1);
+    await pool.join('bench-latency', 1, 1);
+    for (let i = 1; i <= clients; i += 1) {
+      let started = performance.now();
+      await pool.grow(i + 1, 1);
+      out.connect.push(performance.now() - started);
+      started = performance.now();
+      await pool.join('bench-latency', 1, 1, i);
+      out.join.push(performance.now() - started);
+    }
+    for (const client of pool.clients.slice(1)) {
+      const started = performance.now();
+      await new Promise<void>((resolve) => {
+        client.ws.once('close', () => resolve());
+        client.ws.close();
+      });
+      await stack.gateway.idle();
+      out.disconnect.push(performance.now() - started);
+    }
+    return out;
+  } finally {
+    pool.terminateAll();
+    await stack.close();
+    await proxy.close();
+    await dynalite.close();
+  }
+}
+
 export async function requestsBench(): Promise<void> {
   console.log('\ncounting DynamoDB requests per $connect and per join on the wire ...');
   const { connect, firstJoin, join } = await measureRequests();
@@ -128,4 +186,13 @@ export async function requestsBench(): Promise<void> {
   console.log(`  $connect                    ${describe(connect)}`);
   console.log(`  join of a room that exists  ${describe(join)}`);
   console.log(`  join that creates the room  ${describe(firstJoin)}`);
+
+  const delayMs = 5;
+  console.log(
+    `\nlatency, one client at a time, every DynamoDB answer held back ${delayMs} ms (its round trip on AWS):`,
+  );
+  const latencies = await measureLatencies(delayMs);
+  for (const [name, samples] of Object.entries(latencies)) {
+    console.log(`  ${name.padEnd(10)} ${medianRange(samples, 1)} ms`);
+  }
 }
