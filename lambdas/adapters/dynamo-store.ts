@@ -192,7 +192,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     return items.map(toConnection);
   }
 
-  async addMember(m: MemberRecord): Promise<RoomChange | undefined> {
+  async addMember(m: MemberRecord, afterWrite?: () => Promise<void>): Promise<RoomChange | undefined> {
     const out = await this.doc.send(
       new PutCommand({
         TableName: this.tableName,
@@ -209,9 +209,22 @@ export class DynamoConnectionStore implements ConnectionStore {
         ReturnValues: 'ALL_OLD',
       }),
     );
-    if (out.Attributes) return undefined;
-    // The user's count in the room first; then the room's member count and, on the user's 0→1
-    // transition, its users count, in one write; the stats only when the room comes into being.
+    // The counters and `afterWrite` at once; each is attempted whatever the other does.
+    const [counted, after] = await Promise.allSettled([
+      out.Attributes ? Promise.resolve(undefined) : this.memberCame(m),
+      afterWrite ? afterWrite() : Promise.resolve(),
+    ]);
+    if (counted.status === 'rejected') throw counted.reason;
+    if (after.status === 'rejected') throw after.reason;
+    return counted.value;
+  }
+
+  /**
+   * Counts a new membership: the user's count in the room first; then the room's member count
+   * and, on the user's 0→1 transition, its users count, in one write; the stats only when the
+   * room comes into being.
+   */
+  private async memberCame(m: MemberRecord): Promise<RoomChange> {
     const userJoined =
       (await this.addCounter(keys.roomUser(m.room, m.userId), 'connections', 1, {
         room: m.room,

@@ -41,8 +41,12 @@ export interface ConnectionStore {
   /** Removes the connection and all its memberships; what it removed, undefined when it was no longer stored. Idempotent. */
   removeConnection(connectionId: string): Promise<RemovedConnection | undefined>;
   userConnections(userId: string): Promise<ConnectionRecord[]>;
-  /** Adds a membership; what changed when it is new, undefined when it was already stored. */
-  addMember(member: MemberRecord): Promise<RoomChange | undefined>;
+  /**
+   * Adds a membership; what changed when it is new, undefined when it was already stored.
+   * `afterWrite` runs once the membership item is written, alongside the counters (a join's
+   * check that its connection is still open: one round trip less than after them).
+   */
+  addMember(member: MemberRecord, afterWrite?: () => Promise<void>): Promise<RoomChange | undefined>;
   /** Removes a membership; what changed when a live one existed, undefined otherwise. */
   removeMember(room: string, connectionId: string): Promise<RoomChange | undefined>;
   isMember(room: string, connectionId: string): Promise<boolean>;

@@ -413,10 +413,14 @@ export class RoomcastService {
     const until = expiresAt ?? (await store.getConnection(connectionId))?.expiresAt;
     if (until === undefined) return false;
     const member = { room, connectionId, userId, joinedAt: this.deps.clock.now(), expiresAt: until };
-    const added = await store.addMember(member);
     // The connection may have closed before or while we wrote (its cleanup could have missed this
-    // membership): this read after the write is what decides, so no read is needed before it.
-    if (!(await store.getConnection(connectionId))) {
+    // membership): this read after the write is what decides, so no read is needed before it. It
+    // runs alongside the counters.
+    let open = false;
+    const added = await store.addMember(member, async () => {
+      open = (await store.getConnection(connectionId)) !== undefined;
+    });
+    if (!open) {
       const undone = await store.removeMember(room, connectionId);
       // Another connection of the user may have joined or left between the two writes, and its
       // own write saw no 0↔1 transition: announce what the write and its undo changed together.

@@ -72,19 +72,23 @@ export class MemoryStore implements ConnectionStore {
   async userConnections(userId: string) {
     return [...this.connections.values()].filter((c) => c.userId === userId && this.live(c.expiresAt));
   }
-  async addMember(m: MemberRecord) {
+  async addMember(m: MemberRecord, afterWrite?: () => Promise<void>) {
     await this.pause();
     const room = this.members.get(m.room) ?? new Map<string, MemberRecord>();
     this.members.set(m.room, room);
     const isNew = !room.has(m.connectionId);
     room.set(m.connectionId, m);
-    if (!isNew) return undefined;
-    const change: RoomChange = {
-      room: m.room,
-      connectionId: m.connectionId,
-      userId: m.userId,
-      userChanged: this.userCount(m.room, m.userId) === 1,
-    };
+    // Here the count moves with the write, so `afterWrite` runs after both (one of the orders the
+    // DynamoDB store allows: there it runs alongside the counters).
+    const change: RoomChange | undefined = isNew
+      ? {
+          room: m.room,
+          connectionId: m.connectionId,
+          userId: m.userId,
+          userChanged: this.userCount(m.room, m.userId) === 1,
+        }
+      : undefined;
+    await afterWrite?.();
     return change;
   }
   async removeMember(room: string, id: string) {

@@ -258,4 +258,20 @@ describe('DynamoConnectionStore', () => {
     expect(updates()[1]?.UpdateExpression).toMatch(/^ADD #a0 :d0 SET/);
     expect(updates()[1]?.ExpressionAttributeNames).not.toHaveProperty('#a1');
   });
+
+  it('runs afterWrite once the membership is written, alongside the counters, and fails with it', async () => {
+    doc.on(PutCommand).resolves({});
+    doc.on(UpdateCommand).resolves({ Attributes: { connections: 1, members: 1, users: 1 } });
+    const member = { room: 'r', connectionId: 'c', userId: 'u', joinedAt: NOW, expiresAt: later };
+    const seen: number[] = [];
+    const afterWrite = async () => {
+      // The membership is written; the counters may or may not have started.
+      seen.push(doc.commandCalls(PutCommand).length);
+      throw new Error('read failed');
+    };
+    await expect(store().addMember(member, afterWrite)).rejects.toThrow('read failed');
+    expect(seen).toEqual([1]);
+    // The counters were still written: a failed check never leaves a membership uncounted.
+    expect(doc.commandCalls(UpdateCommand).length).toBeGreaterThanOrEqual(2);
+  });
 });

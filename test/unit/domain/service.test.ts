@@ -116,9 +116,9 @@ describe('RoomcastService', () => {
     const addMember = store.addMember.bind(store);
     // The close lands after the join checked the connection and before its membership is stored,
     // so the close's cleanup cannot have seen the membership.
-    store.addMember = async (member) => {
+    store.addMember = async (member, afterWrite) => {
       await service.disconnect('c');
-      return addMember(member);
+      return addMember(member, afterWrite);
     };
 
     await expect(
