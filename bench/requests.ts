@@ -133,7 +133,7 @@ export interface Latencies {
  * `delayMs`: the handshake through the authorizer and `$connect`, a `join` until its ack,
  * and a close until the local gateway has finished `$disconnect`.
  */
-export async function measureLatencies(delayMs: number, clients = 15): Promise<Latencies> {
+export async function measureLatencies(delayMs: number, clients = 40): Promise<Latencies> {
   const dynalite = await startDynalite();
   const proxy = await countingProxy(dynalite.endpoint, delayMs);
   const stack = await startLocalStack({
