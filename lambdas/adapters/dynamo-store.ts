@@ -58,10 +58,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   ) {}
 
   async putConnection(c: ConnectionRecord): Promise<{ firstOfUser: boolean }> {
-    // The user's counter moves alongside the two puts (one round trip less on every $connect);
-    // the rare repeated $connect of one connection id takes its count back.
-    const userCounter = keys.userCounter(c.userId);
-    const [put, listed, counted] = await Promise.allSettled([
+    const [previous] = await Promise.all([
       this.doc.send(
         new PutCommand({
           TableName: this.tableName,
@@ -87,18 +84,12 @@ export class DynamoConnectionStore implements ConnectionStore {
           },
         }),
       ),
-      this.addCounter(userCounter, 'connections', 1),
     ]);
-    const repeated = put.status === 'fulfilled' && put.value.Attributes !== undefined;
-    if (put.status === 'rejected' || listed.status === 'rejected' || repeated) {
-      // Nothing new was stored (or the $connect fails): the count goes back before anything else.
-      if (counted.status === 'fulfilled') await this.addCounter(userCounter, 'connections', -1);
-      if (put.status === 'rejected') throw put.reason;
-      if (listed.status === 'rejected') throw listed.reason;
-      return { firstOfUser: false };
-    }
-    if (counted.status === 'rejected') throw counted.reason;
-    const userConnections = counted.value;
+    if (previous.Attributes) return { firstOfUser: false };
+    // The user's counter only once the connection is stored and new: a count moved any earlier
+    // (alongside the puts, and taken back when they fail) would be seen by the user's other
+    // connects and disconnects in between, and their 0↔1 transitions would be misread.
+    const userConnections = await this.addCounter(keys.userCounter(c.userId), 'connections', 1);
     await this.addStats(c.connectionId, { connections: 1, users: userConnections === 1 ? 1 : 0 });
     return { firstOfUser: userConnections === 1 };
   }
@@ -464,10 +455,13 @@ export class DynamoConnectionStore implements ConnectionStore {
       KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :room)',
       ExpressionAttributeValues: { ':pk': keys.connectionIndex(connectionId), ':room': keys.roomPrefix },
     });
-    const changes = await Promise.all(
+    // Every removal is attempted and waited for, whatever the others do; then the first failure.
+    const outcomes = await Promise.allSettled(
       memberships.map((m) => this.removeMember(String(m.room), connectionId)),
     );
-    return changes.filter((c): c is RoomChange => c !== undefined);
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    return outcomes.flatMap((o) => (o.status === 'fulfilled' && o.value ? [o.value] : []));
   }
 
   /**

@@ -424,8 +424,12 @@ export class RoomcastService {
       const undone = await store.removeMember(room, connectionId);
       // Another connection of the user may have joined or left between the two writes, and its
       // own write saw no 0↔1 transition: announce what the write and its undo changed together.
-      if (added?.userChanged && !undone?.userChanged) await announce(this.presenceDeps(), 'join', [added]);
-      if (!added?.userChanged && undone?.userChanged) await announce(this.presenceDeps(), 'leave', [undone]);
+      // When the undo found nothing, whoever removed the membership first (the close's cleanup)
+      // announced its own transition, and a join announced now would come after that leave.
+      if (undone) {
+        if (added?.userChanged && !undone.userChanged) await announce(this.presenceDeps(), 'join', [added]);
+        if (!added?.userChanged && undone.userChanged) await announce(this.presenceDeps(), 'leave', [undone]);
+      }
       return false;
     }
     if (added) {

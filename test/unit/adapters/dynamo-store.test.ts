@@ -83,36 +83,21 @@ describe('DynamoConnectionStore', () => {
     expect(updates[1]?.ExpressionAttributeValues).toEqual({ ':v0': 1, ':v1': 1 });
   });
 
-  it('does not count a connection stored again: its count, moved alongside the put, goes back', async () => {
+  it('does not count a connection stored again', async () => {
     doc.on(PutCommand).resolves({ Attributes: { connectionId: 'c' } });
-    doc.on(UpdateCommand).resolves({ Attributes: { connections: 1 } });
-    expect(
-      await store().putConnection({ connectionId: 'c', userId: 'u', connectedAt: NOW, expiresAt: later }),
-    ).toEqual({ firstOfUser: false });
-    const updates = doc.commandCalls(UpdateCommand).map((c) => c.args[0].input);
-    // The user's counter +1 and -1, and no stats.
-    expect(updates.map((u) => u.Key)).toEqual([
-      { pk: 'USER#u', sk: '#COUNT' },
-      { pk: 'USER#u', sk: '#COUNT' },
-    ]);
-    expect(updates.map((u) => Object.values(u.ExpressionAttributeValues ?? {}))).toEqual([
-      expect.arrayContaining([1]),
-      expect.arrayContaining([-1]),
-    ]);
+    await store().putConnection({ connectionId: 'c', userId: 'u', connectedAt: NOW, expiresAt: later });
+    expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
   });
 
-  it('takes the count back when the connection cannot be stored, and fails', async () => {
+  it('touches no counter when the connection cannot be stored', async () => {
+    // A count moved before the put is known would be read by the user's other connects and
+    // disconnects in the meantime, and their 0↔1 transitions (user.online/offline) misread.
     doc.on(PutCommand).rejects(new Error('store down'));
     doc.on(UpdateCommand).resolves({ Attributes: { connections: 1 } });
     await expect(
       store().putConnection({ connectionId: 'c', userId: 'u', connectedAt: NOW, expiresAt: later }),
     ).rejects.toThrow('store down');
-    const deltas = doc
-      .commandCalls(UpdateCommand)
-      .map((c) =>
-        Object.values(c.args[0].input.ExpressionAttributeValues ?? {}).find((v) => v === 1 || v === -1),
-      );
-    expect(deltas).toEqual([1, -1]);
+    expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
   });
 
   it('removes a connection that is already gone without touching counters, and cleans its memberships', async () => {
@@ -123,6 +108,25 @@ describe('DynamoConnectionStore', () => {
     expect(keys).toContainEqual({ pk: 'CONN#c', sk: 'META' });
     expect(keys).toContainEqual({ pk: 'ROOM#r1', sk: 'CONN#c' });
     expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
+  });
+
+  it("waits for every membership's removal before it reports one that failed", async () => {
+    doc.on(DeleteCommand, { Key: { pk: 'CONN#c', sk: 'META' } }).resolves({ Attributes: { userId: 'u' } });
+    doc.on(QueryCommand).resolves({ Items: [{ room: 'r1' }, { room: 'r2' }] });
+    doc.on(DeleteCommand, { Key: { pk: 'ROOM#r1', sk: 'CONN#c' } }).rejects(new Error('throttled'));
+    doc
+      .on(DeleteCommand, { Key: { pk: 'ROOM#r2', sk: 'CONN#c' } })
+      .resolves({ Attributes: { userId: 'u', expiresAt: later } });
+    const counted = { Attributes: { connections: 0, members: 0, users: 0 } };
+    doc.on(UpdateCommand).resolves(counted);
+    // r2's counters answer a macrotask later than everything else.
+    doc
+      .on(UpdateCommand, { Key: { pk: 'ROOM#r2' } }, false)
+      .callsFake(() => new Promise((resolve) => setTimeout(() => resolve(counted), 5)));
+    await expect(store().removeConnection('c')).rejects.toThrow('throttled');
+    // r2's counters were settled before the failure came back: nothing left running unawaited.
+    const r2 = doc.commandCalls(UpdateCommand).filter((c) => c.args[0].input.Key?.pk === 'ROOM#r2');
+    expect(r2).toHaveLength(2);
   });
 
   it("reports the user's 0↔1 connection transitions it observed (for user.online / user.offline)", async () => {

@@ -160,6 +160,33 @@ describe('RoomcastService', () => {
     expect(await store.countMembers('lobby')).toBe(0);
   });
 
+  it("announces nothing more when the close's own cleanup removed the join's membership first", async () => {
+    const { service, store, gateway, clock } = serviceWithFakes();
+    await service.connect('carol-1', 'carol', clock.now());
+    await service.handleFrame({ action: 'join', room: 'presence-r' }, caller('carol-1', 'carol'));
+    await service.connect('alice-1', 'alice', clock.now());
+    const addMember = store.addMember.bind(store);
+    // alice's membership is written (0→1), then her connection closes and its cleanup finds and
+    // removes that membership (1→0, announced as her leave) before the join re-reads the connection.
+    store.addMember = (member, afterWrite) =>
+      addMember(member, async () => {
+        await service.disconnect('alice-1');
+        await afterWrite?.();
+      });
+
+    await expect(
+      service.handleFrame({ action: 'join', room: 'presence-r' }, caller('alice-1', 'alice')),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    const presence = gateway
+      .framesTo('carol-1')
+      .filter((f) => f.type === 'presence')
+      .map((f) => `${f.event} ${f.userId}`);
+    // Never a join after that leave: carol must not be left believing alice is in the room.
+    expect(presence.at(-1)).not.toBe('join alice');
+    expect((await service.presence('presence-r')).users.map((u) => u.userId)).toEqual(['carol']);
+  });
+
   it("announces a user joining or leaving a presence room while a closed connection's join is undone", async () => {
     const { service, store, gateway, clock } = serviceWithFakes();
     await service.connect('carol-1', 'carol', clock.now());
