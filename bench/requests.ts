@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startDynalite } from '../local/dynamo.js';
-import { startLocalStack } from '../local/stack.js';
+import { type LocalStack, startLocalStack } from '../local/stack.js';
 import { ClientPool } from './clients.js';
 import { medianRange } from './summary.js';
 
@@ -88,14 +88,13 @@ function perOperation(counts: Map<string, number>, operations: number): RequestC
   return { writes: writes / operations, reads: reads / operations, byOperation };
 }
 
-/** Requests per `$connect`, per first `join` of a room, and per `join` of a room that exists. */
-export async function measureRequests(clients = 50): Promise<{
-  connect: RequestCounts;
-  firstJoin: RequestCounts;
-  join: RequestCounts;
-}> {
+/** The local stack over dynalite behind the counting proxy, with its clients; all closed after `run`. */
+async function withProxiedStack<T>(
+  delayMs: number,
+  run: (parts: { proxy: CountingProxy; stack: LocalStack; pool: ClientPool }) => Promise<T>,
+): Promise<T> {
   const dynalite = await startDynalite();
-  const proxy = await countingProxy(dynalite.endpoint);
+  const proxy = await countingProxy(dynalite.endpoint, delayMs);
   const stack = await startLocalStack({
     port: 0,
     logLevel: 'ERROR',
@@ -105,6 +104,22 @@ export async function measureRequests(clients = 50): Promise<{
   });
   const pool = new ClientPool(stack.urls.websocket, stack.env.JWT_SECRET ?? '');
   try {
+    return await run({ proxy, stack, pool });
+  } finally {
+    pool.terminateAll();
+    await stack.close();
+    await proxy.close();
+    await dynalite.close();
+  }
+}
+
+/** Requests per `$connect`, per first `join` of a room, and per `join` of a room that exists. */
+export function measureRequests(clients = 50): Promise<{
+  connect: RequestCounts;
+  firstJoin: RequestCounts;
+  join: RequestCounts;
+}> {
+  return withProxiedStack(0, async ({ proxy, pool }) => {
     proxy.take();
     await pool.grow(clients, 10);
     const connect = perOperation(proxy.take(), clients);
@@ -114,12 +129,7 @@ export async function measureRequests(clients = 50): Promise<{
     await pool.join('bench-requests', clients - 1, 10, 1);
     const join = perOperation(proxy.take(), clients - 1);
     return { connect, firstJoin, join };
-  } finally {
-    pool.terminateAll();
-    await stack.close();
-    await proxy.close();
-    await dynalite.close();
-  }
+  });
 }
 
 export interface Latencies {
@@ -133,19 +143,9 @@ export interface Latencies {
  * `delayMs`: the handshake through the authorizer and `$connect`, a `join` until its ack,
  * and a close until the local gateway has finished `$disconnect`.
  */
-export async function measureLatencies(delayMs: number, clients = 40): Promise<Latencies> {
-  const dynalite = await startDynalite();
-  const proxy = await countingProxy(dynalite.endpoint, delayMs);
-  const stack = await startLocalStack({
-    port: 0,
-    logLevel: 'ERROR',
-    sweepIntervalMs: 0,
-    dynamoEndpoint: proxy.url,
-    dynamoTimeoutMs: 30_000,
-  });
-  const pool = new ClientPool(stack.urls.websocket, stack.env.JWT_SECRET ?? '');
-  const out: Latencies = { connect: [], join: [], disconnect: [] };
-  try {
+export function measureLatencies(delayMs: number, clients = 40): Promise<Latencies> {
+  return withProxiedStack(delayMs, async ({ stack, pool }) => {
+    const out: Latencies = { connect: [], join: [], disconnect: [] };
     await pool.grow(1, 1);
     await pool.join('bench-latency', 1, 1);
     for (let i = 1; i <= clients; i += 1) {
@@ -166,12 +166,7 @@ export async function measureLatencies(delayMs: number, clients = 40): Promise<L
       out.disconnect.push(performance.now() - started);
     }
     return out;
-  } finally {
-    pool.terminateAll();
-    await stack.close();
-    await proxy.close();
-    await dynalite.close();
-  }
+  });
 }
 
 export async function requestsBench(): Promise<void> {
