@@ -167,14 +167,8 @@ export function openDeps(runtime: ConnectRuntime): OpenDeps {
 }
 
 export function closeDeps(runtime: LifecycleRuntime): CloseDeps {
-  const { store, observability, events, config, gateway } = runtime;
-  return {
-    store,
-    gateway,
-    metrics: observability.sink,
-    ...(events ? { events } : {}),
-    concurrency: config.fanoutConcurrency,
-  };
+  const { connectionTtlSeconds: _, ...open } = openDeps(runtime);
+  return { ...open, gateway: runtime.gateway, concurrency: runtime.config.fanoutConcurrency };
 }
 
 export function createRuntime(

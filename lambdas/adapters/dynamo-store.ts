@@ -32,6 +32,21 @@ export type TableReconciler = (
   nowSeconds: number,
 ) => Promise<ReconcileReport>;
 
+/**
+ * Waits for every one of `promises`, whatever the others do (nothing is left running unawaited),
+ * then throws the first failure in their order, or returns every value.
+ */
+async function allOrFirstFailure<const T extends readonly unknown[]>(
+  promises: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const outcomes = await Promise.allSettled(promises);
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) throw failed.reason;
+  return outcomes.map((o) => (o as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
+}
+
 const LIVE = '#ttl > :now';
 const TTL_NAME = { '#ttl': TABLE_SCHEMA.ttlAttribute };
 
@@ -116,7 +131,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     const old = removed.Attributes;
     // The rest at once: the broadcast entry, the memberships, and the user's counter and stats
     // (two round trips fewer than one after the other). Each is attempted whatever the others do.
-    const [unlisted, rooms, gone] = await Promise.allSettled([
+    const [, rooms, gone] = await allOrFirstFailure([
       this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
@@ -126,9 +141,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       this.removeMemberships(connectionId),
       old ? this.connectionGone(connectionId, String(old.userId)) : Promise.resolve(undefined),
     ]);
-    for (const outcome of [unlisted, rooms, gone]) if (outcome.status === 'rejected') throw outcome.reason;
-    if (rooms.status !== 'fulfilled' || gone.status !== 'fulfilled' || !gone.value) return undefined;
-    return { ...gone.value, rooms: rooms.value };
+    return gone ? { ...gone, rooms } : undefined;
   }
 
   /**
@@ -201,13 +214,11 @@ export class DynamoConnectionStore implements ConnectionStore {
       }),
     );
     // The counters and `afterWrite` at once; each is attempted whatever the other does.
-    const [counted, after] = await Promise.allSettled([
+    const [counted] = await allOrFirstFailure([
       out.Attributes ? Promise.resolve(undefined) : this.memberCame(m),
       afterWrite ? afterWrite() : Promise.resolve(),
     ]);
-    if (counted.status === 'rejected') throw counted.reason;
-    if (after.status === 'rejected') throw after.reason;
-    return counted.value;
+    return counted;
   }
 
   /**
@@ -455,13 +466,10 @@ export class DynamoConnectionStore implements ConnectionStore {
       KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :room)',
       ExpressionAttributeValues: { ':pk': keys.connectionIndex(connectionId), ':room': keys.roomPrefix },
     });
-    // Every removal is attempted and waited for, whatever the others do; then the first failure.
-    const outcomes = await Promise.allSettled(
+    const changes = await allOrFirstFailure(
       memberships.map((m) => this.removeMember(String(m.room), connectionId)),
     );
-    const failed = outcomes.find((o) => o.status === 'rejected');
-    if (failed) throw failed.reason;
-    return outcomes.flatMap((o) => (o.status === 'fulfilled' && o.value ? [o.value] : []));
+    return changes.filter((c): c is RoomChange => c !== undefined);
   }
 
   /**

@@ -5,7 +5,6 @@ import { type FanoutResult, fanOut } from './fanout.js';
 import type { FanoutQueue, FanoutTarget, PlanJob } from './fanout-jobs.js';
 import { ackFrame, messageFrame, pongFrame, roomFrame, type ServerFrame } from './frames.js';
 import {
-  announceExpired,
   type CloseDeps,
   closeConnection,
   connectionExpiry,
@@ -18,7 +17,6 @@ import type {
   Clock,
   ConnectionGateway,
   ConnectionStore,
-  Expired,
   IdGenerator,
   MemberRecord,
   MetricSink,
@@ -94,30 +92,12 @@ export interface UserPresence {
  * answer; everything they decide is decided here.
  */
 export class RoomcastService {
-  constructor(private readonly deps: ServiceDeps) {}
+  /** The lifecycle functions' deps (lifecycle.ts) over this service's ports, built once. */
+  private readonly lifecycle: CloseDeps & OpenDeps;
 
-  async connect(connectionId: string, userId: string, connectedAt: number): Promise<void> {
-    await openConnection(this.lifecycleDeps(), connectionId, userId, connectedAt);
-  }
-
-  disconnect(connectionId: string, reason: CloseReason = 'client'): Promise<void> {
-    return closeConnection(this.lifecycleDeps(), connectionId, reason);
-  }
-
-  /** What a TTL deletion settled: events to backends and presence announcements (from the expiry consumer). */
-  expired(expired: Expired): Promise<void> {
-    return announceExpired(this.lifecycleDeps(), expired);
-  }
-
-  /** Who is in a room (backends; no join rules). */
-  presence(room: string): Promise<PresenceList> {
-    return listPresence(this.deps.store, room);
-  }
-
-  /** The lifecycle functions (lifecycle.ts) over this service's ports. */
-  private lifecycleDeps(): CloseDeps & OpenDeps {
-    const { store, gateway, metrics, events, settings } = this.deps;
-    return {
+  constructor(private readonly deps: ServiceDeps) {
+    const { store, gateway, metrics, events, settings } = deps;
+    this.lifecycle = {
       store,
       gateway,
       metrics,
@@ -127,8 +107,21 @@ export class RoomcastService {
     };
   }
 
+  async connect(connectionId: string, userId: string, connectedAt: number): Promise<void> {
+    await openConnection(this.lifecycle, connectionId, userId, connectedAt);
+  }
+
+  disconnect(connectionId: string, reason: CloseReason = 'client'): Promise<void> {
+    return closeConnection(this.lifecycle, connectionId, reason);
+  }
+
+  /** Who is in a room (backends; no join rules). */
+  presence(room: string): Promise<PresenceList> {
+    return listPresence(this.deps.store, room);
+  }
+
   private presenceDeps() {
-    return presenceOf(this.lifecycleDeps());
+    return presenceOf(this.lifecycle);
   }
 
   /** Carries out one client frame and returns the answer for the sender. */
