@@ -118,17 +118,21 @@ export function measureRequests(clients = 50): Promise<{
   connect: RequestCounts;
   firstJoin: RequestCounts;
   join: RequestCounts;
+  /** `@connections` posts the local gateway received while the joins were answered (their acks). */
+  postsPerAnswer: number;
 }> {
-  return withProxiedStack(0, async ({ proxy, pool }) => {
+  return withProxiedStack(0, async ({ proxy, stack, pool }) => {
     proxy.take();
     await pool.grow(clients, 10);
     const connect = perOperation(proxy.take(), clients);
+    const postsBefore = stack.gateway.postsReceived;
     // One client creates the room (its join also counts the room in the stats), then the rest join it.
     await pool.join('bench-requests', 1, 1);
     const firstJoin = perOperation(proxy.take(), 1);
     await pool.join('bench-requests', clients - 1, 10, 1);
     const join = perOperation(proxy.take(), clients - 1);
-    return { connect, firstJoin, join };
+    const postsPerAnswer = (stack.gateway.postsReceived - postsBefore) / clients;
+    return { connect, firstJoin, join, postsPerAnswer };
   });
 }
 
@@ -171,7 +175,7 @@ export function measureLatencies(delayMs: number, clients = 40): Promise<Latenci
 
 export async function requestsBench(): Promise<void> {
   console.log('\ncounting DynamoDB requests per $connect and per join on the wire ...');
-  const { connect, firstJoin, join } = await measureRequests();
+  const { connect, firstJoin, join, postsPerAnswer } = await measureRequests();
   const describe = (c: RequestCounts) =>
     `${c.writes} writes, ${c.reads} read${c.reads === 1 ? '' : 's'} (${Object.entries(c.byOperation)
       .sort()
@@ -181,6 +185,9 @@ export async function requestsBench(): Promise<void> {
   console.log(`  $connect                    ${describe(connect)}`);
   console.log(`  join of a room that exists  ${describe(join)}`);
   console.log(`  join that creates the room  ${describe(firstJoin)}`);
+  console.log(
+    `\n@connections posts to answer a frame (goal 0): ${postsPerAnswer} per join ack (two-way routes answer in the route's reply)`,
+  );
 
   const delayMs = 5;
   console.log(
