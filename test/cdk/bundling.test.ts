@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_ENTRIES, type LambdaName } from '../../lambdas/entries/index.js';
 import { addRoomcastStage } from '../../lib/app.js';
+import { RoomcastFunction } from '../../lib/constructs/function.js';
 import { cdkJsonContext } from './synth.js';
 
 /**
@@ -133,5 +134,37 @@ describe('bundling', () => {
     expect(JSON.parse(answer.body).error.message).toBe(
       'invalid push body: Invalid input: expected object, received array',
     );
+  });
+
+  it('ships no source map, and no --enable-source-maps, for a function built with sourceMaps off', () => {
+    // One function alone (-c sourceMaps=false sets this for every one of a stage's functions).
+    const dir = mkdtempSync(join(tmpdir(), 'roomcast-nomaps-'));
+    try {
+      const app = new App({ outdir: dir });
+      const stack = new Stack(app, 'NoMaps');
+      new RoomcastFunction(stack, 'Reconcile', {
+        entry: 'reconcile',
+        serviceName: 'roomcast-nomaps',
+        metricsNamespace: 'Roomcast',
+        sourceMaps: false,
+      });
+      const assembly = app.synth();
+      const manifest = JSON.parse(readFileSync(join(dir, 'NoMaps.assets.json'), 'utf8')) as {
+        files: Record<string, { source: { path: string; packaging?: string } }>;
+      };
+      const code = Object.values(manifest.files)
+        .map((f) => join(dir, f.source.path))
+        .find((path) => existsSync(join(path, 'index.js')));
+      expect(code).toBeDefined();
+      expect(readdirSync(code ?? '')).toEqual(['index.js']);
+      expect(readFileSync(join(code ?? '', 'index.js'), 'utf8')).not.toContain('sourceMappingURL');
+      const template = assembly.getStackByName('NoMaps').template as {
+        Resources: Record<string, { Type: string; Properties: { Environment?: { Variables: object } } }>;
+      };
+      const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function');
+      expect(fn?.Properties.Environment?.Variables).not.toHaveProperty('NODE_OPTIONS');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
