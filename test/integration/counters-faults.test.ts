@@ -64,6 +64,10 @@ describe('counters after DynamoDB faults', () => {
     await stack.gateway.idle();
     proxy.mode = 'pass';
     expect(proxy.lost).toBeGreaterThan(0);
+    // Wrong now: nothing is connected, yet the stopped $disconnect left the cut connection counted
+    // (for ever) and its membership behind.
+    expect(stack.gateway.connectionCount).toBe(0);
+    expect(await stats()).toEqual({ connections: 1, users: 1, rooms: 1 });
 
     // 2. Churn while 20% of the answers are lost and, for a while, connections are refused.
     proxy.lossRate = 0.2;
@@ -91,13 +95,13 @@ describe('counters after DynamoDB faults', () => {
     await api(stack, 'POST', '/v1/push', { body: { broadcast: true, event: 'e', data: 1 } });
     await stack.gateway.idle();
 
-    // Before reconciliation: drift (the cut connection is counted for ever, its membership is left behind).
-    const drifted = await stats();
-    expectNeverNegative(drifted);
-    expect(drifted).not.toEqual({ connections: 0, users: 0, rooms: 0 });
+    // Before reconciliation: more drift, of either sign (a retried decrement counts twice, so the
+    // global figures may even cancel back to 0 by chance; cut-user's own counter cannot, as nothing
+    // below touches it), but never below 0.
+    expectNeverNegative(await stats());
 
     const report = await stack.reconcile();
-    expect(report.countersFixed + report.orphansDeleted).toBeGreaterThan(0);
+    expect(report.countersFixed).toBeGreaterThan(0);
 
     expect(await stats()).toEqual({ connections: 0, users: 0, rooms: 0 });
     for (const name of ['presence-faults', 'fault-room-0', 'fault-room-1', 'fault-room-2']) {
