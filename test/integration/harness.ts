@@ -159,8 +159,13 @@ export async function api(
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
-/** Polls until the check passes or the deadline comes; for effects that land asynchronously (e.g. $disconnect). */
-export async function eventually<T>(check: () => Promise<T>, timeoutMs = 3000): Promise<T> {
+/**
+ * Polls until the check passes; for effects that land asynchronously (e.g. $disconnect). The
+ * deadline only bounds a check that never passes (kept under the tests' own timeouts): it is no
+ * guess at how fast the effect lands, which on a loaded machine with DynamoDB Local took more
+ * than the 3 s it once was.
+ */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
