@@ -12,13 +12,13 @@ import type {
   Clock,
   ConnectionRecord,
   ConnectionStore,
-  Expired,
   MemberRecord,
   Page,
   ReconcileReport,
   RemovedConnection,
   RoomChange,
   RoomPresence,
+  Settled,
   Stats,
 } from '../domain/ports.js';
 import { EVERYONE_SHARDS, keys, STATS_SHARDS, shardOf, TABLE_SCHEMA } from './table.js';
@@ -118,7 +118,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     return toConnection(item);
   }
 
-  async removeConnection(connectionId: string): Promise<RemovedConnection | undefined> {
+  async removeConnection(connectionId: string): Promise<Settled> {
     // The connection item goes first: a join that re-reads it afterwards sees it gone and undoes
     // itself, and every membership written before that read is found by the query below.
     const removed = await this.doc.send(
@@ -131,7 +131,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     const old = removed.Attributes;
     // The rest at once: the broadcast entry, the memberships, and the user's counter and stats
     // (two round trips fewer than one after the other). Each is attempted whatever the others do.
-    const [, rooms, gone] = await allOrFirstFailure([
+    const [, rooms, connection] = await allOrFirstFailure([
       this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
@@ -141,22 +141,19 @@ export class DynamoConnectionStore implements ConnectionStore {
       this.removeMemberships(connectionId),
       old ? this.connectionGone(connectionId, String(old.userId)) : Promise.resolve(undefined),
     ]);
-    return gone ? { ...gone, rooms } : undefined;
+    return connection ? { connection, rooms } : { rooms };
   }
 
   /**
    * Settles the counters for an item DynamoDB's TTL deleted (from the table's
    * stream): a connection or membership that nothing removed in time.
    */
-  async settleExpired(item: Record<string, unknown>): Promise<Expired> {
+  async settleExpired(item: Record<string, unknown>): Promise<Settled> {
     const { pk, sk } = item;
     if (typeof pk !== 'string' || typeof sk !== 'string') return { rooms: [] };
     if (pk.startsWith(keys.connPrefix) && sk === keys.connection('').sk) {
       const connectionId = String(item.connectionId);
-      return {
-        connection: { ...(await this.connectionGone(connectionId, String(item.userId))), rooms: [] },
-        rooms: [],
-      };
+      return { connection: await this.connectionGone(connectionId, String(item.userId)), rooms: [] };
     }
     if (pk.startsWith(keys.roomPrefix) && sk.startsWith(keys.connPrefix)) {
       return {
@@ -169,7 +166,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   private async connectionGone(
     connectionId: string,
     userId: string,
-  ): Promise<Omit<RemovedConnection, 'rooms'>> {
+  ): Promise<RemovedConnection> {
     const left = await this.addCounter(keys.userCounter(userId), 'connections', -1);
     await this.addStats(connectionId, { connections: -1, users: left === 0 ? -1 : 0 });
     return { connectionId, userId, lastOfUser: left === 0 };

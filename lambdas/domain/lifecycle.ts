@@ -14,7 +14,7 @@ import {
   closedEvents,
   EVENT_TYPES,
 } from './events.js';
-import type { ConnectionGateway, ConnectionRecord, ConnectionStore, Expired, MetricSink } from './ports.js';
+import type { ConnectionGateway, ConnectionRecord, ConnectionStore, MetricSink, Settled } from './ports.js';
 import { announce, type PresenceDeps, roomLeftEvents } from './presence.js';
 
 /** What opening a connection needs: no @connections client. */
@@ -63,26 +63,29 @@ export async function openConnection(
   );
 }
 
-/** Forgets a connection and its memberships; backends and presence rooms are told what it left. */
+/**
+ * Forgets a connection and its memberships; backends and presence rooms are told what it left,
+ * also when its item was already gone but memberships were left behind (those leaves are
+ * announced by whoever removes them, once).
+ */
 export async function closeConnection(
   deps: CloseDeps,
   connectionId: string,
   reason: CloseReason = 'client',
 ): Promise<void> {
   const removed = await deps.store.removeConnection(connectionId);
-  if (!removed) return;
-  deps.metrics.count(METRICS.connectionsClosed);
-  deps.events?.notify([...roomLeftEvents(removed.rooms), ...closedEvents(removed, reason)]);
-  await announce(presenceOf(deps), 'leave', removed.rooms);
+  if (removed.connection) deps.metrics.count(METRICS.connectionsClosed);
+  await announceSettled(deps, removed, reason);
 }
 
 /** What a TTL deletion settled: events to backends and presence announcements (the stream consumer). */
-export async function announceExpired(deps: CloseDeps, expired: Expired): Promise<void> {
-  const rooms = [...expired.rooms, ...(expired.connection?.rooms ?? [])];
-  deps.events?.notify([
-    ...roomLeftEvents(rooms),
-    ...(expired.connection ? closedEvents(expired.connection, 'expired') : []),
-  ]);
+export function announceExpired(deps: CloseDeps, expired: Settled): Promise<void> {
+  return announceSettled(deps, expired, 'expired');
+}
+
+async function announceSettled(deps: CloseDeps, settled: Settled, reason: CloseReason): Promise<void> {
+  const { connection, rooms } = settled;
+  deps.events?.notify([...roomLeftEvents(rooms), ...(connection ? closedEvents(connection, reason) : [])]);
   await announce(presenceOf(deps), 'leave', rooms);
 }
 

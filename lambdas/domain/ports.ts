@@ -38,8 +38,12 @@ export interface ConnectionStore {
   /** Stores a connection; `firstOfUser` when the user's connection count went from 0 to 1. */
   putConnection(connection: ConnectionRecord): Promise<{ firstOfUser: boolean }>;
   getConnection(connectionId: string): Promise<ConnectionRecord | undefined>;
-  /** Removes the connection and all its memberships; what it removed, undefined when it was no longer stored. Idempotent. */
-  removeConnection(connectionId: string): Promise<RemovedConnection | undefined>;
+  /**
+   * Removes the connection and all its memberships; what it removed. Idempotent. The memberships
+   * are removed (and returned) even when the connection item was already gone: a cleanup that
+   * stopped half way, or one that ran before the membership index showed a join.
+   */
+  removeConnection(connectionId: string): Promise<Settled>;
   userConnections(userId: string): Promise<ConnectionRecord[]>;
   /**
    * Adds a membership; what changed when it is new, undefined when it was already stored.
@@ -62,7 +66,7 @@ export interface ConnectionStore {
   /** Throws when the store cannot be reached. */
   checkHealth(): Promise<void>;
   /** Settles the counters for an item the store's TTL deleted without any handler removing it. */
-  settleExpired(item: Record<string, unknown>): Promise<Expired>;
+  settleExpired(item: Record<string, unknown>): Promise<Settled>;
   /** Who is in a room: the first `limit` users with their connection counts, and the total (from counters). */
   roomPresence(room: string, limit: number): Promise<RoomPresence>;
   /**
@@ -155,8 +159,6 @@ export interface RemovedConnection {
   userId: string;
   /** The user's connection count went from 1 to 0 with this removal. */
   lastOfUser: boolean;
-  /** The memberships removed with it. */
-  rooms: RoomChange[];
 }
 
 /** One membership added or removed. */
@@ -168,8 +170,11 @@ export interface RoomChange {
   userChanged: boolean;
 }
 
-/** What a TTL deletion settled: a connection, or one membership. */
-export interface Expired {
+/**
+ * What a removal or a TTL deletion settled: the connection when its item was still stored (only
+ * then is it counted out and announced closed), and the memberships removed.
+ */
+export interface Settled {
   connection?: RemovedConnection;
   rooms: RoomChange[];
 }

@@ -125,6 +125,31 @@ describe('presence frames in presence- rooms', () => {
     await watcher.close();
   });
 
+  it('announces a leave when a delivery prunes a membership its connection left behind (item already gone)', async () => {
+    // What a $disconnect that stopped after deleting the connection item leaves, or one that read the
+    // membership index before it showed a join (on AWS the index is eventually consistent).
+    const room = 'presence-left-behind';
+    const watcher = await connect(stack, 'watcher-left-behind');
+    await watcher.request({ action: 'join', room });
+    const expiresAt = Math.floor(Date.now() / 1000) + 3600;
+    const ghost = { connectionId: 'bGVmdC1iZWhpbmQtY29ubg=', userId: 'p-left-behind' };
+    await store.addMember({ ...ghost, room, joinedAt: Date.now(), expiresAt });
+    expect(await store.getConnection(ghost.connectionId)).toBeUndefined();
+    expect((await presenceOf(room)).users).toContainEqual({ userId: 'p-left-behind', connections: 1 });
+
+    const pushed = await api(stack, 'POST', '/v1/push', { body: { room, event: 'e', data: 1 } });
+    expect(pushed.body).toMatchObject({ delivered: 1, pruned: 1 });
+
+    await announced(watcher, room, 'leave', 'p-left-behind');
+    expect(presenceFrames(watcher, room).filter((f) => f.userId === 'p-left-behind')).toHaveLength(1);
+    expect(await presenceOf(room)).toEqual({
+      room,
+      count: 1,
+      users: [{ userId: 'watcher-left-behind', connections: 1 }],
+    });
+    await watcher.close();
+  });
+
   it('announces a leave when TTL expiry deletes a membership nothing removed', async () => {
     const room = 'presence-expiry';
     const watcher = await connect(stack, 'watcher-expiry');

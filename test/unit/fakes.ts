@@ -6,7 +6,6 @@ import type {
   ConnectionGateway,
   ConnectionRecord,
   ConnectionStore,
-  Expired,
   IdempotencyClaim,
   MemberRecord,
   MetricSink,
@@ -15,6 +14,7 @@ import type {
   ReconcileReport,
   RoomChange,
   RoomPresence,
+  Settled,
   Stats,
   StreamId,
   StreamStore,
@@ -61,9 +61,9 @@ export class MemoryStore implements ConnectionStore {
       });
     }
     const c = this.connections.get(id);
-    if (!c) return undefined;
+    if (!c) return { rooms };
     this.connections.delete(id);
-    return { connectionId: id, userId: c.userId, lastOfUser: this.countOf(c.userId) === 0, rooms };
+    return { connection: { connectionId: id, userId: c.userId, lastOfUser: this.countOf(c.userId) === 0 }, rooms };
   }
   /** The user's connections in a room. */
   private userCount(room: string, userId: string) {
@@ -143,11 +143,10 @@ export class MemoryStore implements ConnectionStore {
   }
   async checkHealth() {}
   /** As DynamoDB's TTL would: a connection item deleted (with its memberships, as their TTL passes too). */
-  async settleExpired(item: Record<string, unknown>): Promise<Expired> {
+  async settleExpired(item: Record<string, unknown>): Promise<Settled> {
     const pk = String(item.pk);
     if (!pk.startsWith('CONN#')) return { rooms: [] };
-    const removed = await this.removeConnection(pk.slice('CONN#'.length));
-    return removed ? { connection: { ...removed, rooms: [] }, rooms: removed.rooms } : { rooms: [] };
+    return this.removeConnection(pk.slice('CONN#'.length));
   }
   async roomPresence(room: string, limit: number): Promise<RoomPresence> {
     const counts = new Map<string, number>();

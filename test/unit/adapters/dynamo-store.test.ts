@@ -103,7 +103,7 @@ describe('DynamoConnectionStore', () => {
   it('removes a connection that is already gone without touching counters, and cleans its memberships', async () => {
     doc.on(DeleteCommand).resolves({});
     doc.on(QueryCommand).resolves({ Items: [{ room: 'r1' }] });
-    expect(await store().removeConnection('c')).toBeUndefined();
+    expect(await store().removeConnection('c')).toEqual({ rooms: [] });
     const keys = doc.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key);
     expect(keys).toContainEqual({ pk: 'CONN#c', sk: 'META' });
     expect(keys).toContainEqual({ pk: 'ROOM#r1', sk: 'CONN#c' });
@@ -153,9 +153,7 @@ describe('DynamoConnectionStore', () => {
       .resolvesOnce({ Attributes: { connections: 0 } })
       .resolves({});
     expect(await s.removeConnection('c')).toEqual({
-      connectionId: 'c',
-      userId: 'u',
-      lastOfUser: true,
+      connection: { connectionId: 'c', userId: 'u', lastOfUser: true },
       rooms: [],
     });
     doc.reset();
@@ -164,7 +162,7 @@ describe('DynamoConnectionStore', () => {
       .resolvesOnce({ Attributes: { connections: 0 } })
       .resolves({});
     expect(await s.settleExpired({ pk: 'CONN#c', sk: 'META', connectionId: 'c', userId: 'u' })).toEqual({
-      connection: { connectionId: 'c', userId: 'u', lastOfUser: true, rooms: [] },
+      connection: { connectionId: 'c', userId: 'u', lastOfUser: true },
       rooms: [],
     });
   });
