@@ -163,10 +163,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     return { rooms: [] };
   }
 
-  private async connectionGone(
-    connectionId: string,
-    userId: string,
-  ): Promise<RemovedConnection> {
+  private async connectionGone(connectionId: string, userId: string): Promise<RemovedConnection> {
     const left = await this.addCounter(keys.userCounter(userId), 'connections', -1);
     await this.addStats(connectionId, { connections: -1, users: left === 0 ? -1 : 0 });
     return { connectionId, userId, lastOfUser: left === 0 };

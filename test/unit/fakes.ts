@@ -63,7 +63,10 @@ export class MemoryStore implements ConnectionStore {
     const c = this.connections.get(id);
     if (!c) return { rooms };
     this.connections.delete(id);
-    return { connection: { connectionId: id, userId: c.userId, lastOfUser: this.countOf(c.userId) === 0 }, rooms };
+    return {
+      connection: { connectionId: id, userId: c.userId, lastOfUser: this.countOf(c.userId) === 0 },
+      rooms,
+    };
   }
   /** The user's connections in a room. */
   private userCount(room: string, userId: string) {
