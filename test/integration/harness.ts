@@ -65,8 +65,11 @@ export class TestClient {
     );
   }
 
-  /** Waits for a frame that matches, including one already received. */
-  next(match: (f: Frame) => boolean, timeoutMs = 5000): Promise<Frame> {
+  /**
+   * Waits for a frame that matches, including one already received. Like `eventually`, the
+   * deadline only bounds a frame that never comes; it is no guess at how fast one does.
+   */
+  next(match: (f: Frame) => boolean, timeoutMs = 15_000): Promise<Frame> {
     const seen = this.frames.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
