@@ -1,73 +1,17 @@
 /**
  * DynamoDB requests per `$connect` and per `join` (issue 11's goal: at most 2
  * synchronous writes each), counted on the wire: the local stack talks to
- * dynalite through a proxy that reads each request's `X-Amz-Target`. Real
- * clients connect and join through the local gateway, as in the fan-out bench.
+ * dynalite through a proxy that reads each request's `X-Amz-Target`
+ * (dynamo-proxy.ts). Real clients connect and join through the local gateway,
+ * as in the fan-out bench.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { startDynalite } from '../local/dynamo.js';
 import { type LocalStack, startLocalStack } from '../local/stack.js';
 import { ClientPool } from './clients.js';
+import { type DynamoProxy, startDynamoProxy } from './dynamo-proxy.js';
 import { medianRange } from './summary.js';
 
 const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
-
-interface CountingProxy {
-  url: string;
-  /** Requests by operation since the last reset. */
-  take(): Map<string, number>;
-  close(): Promise<void>;
-}
-
-/** `delayMs` holds every answer back that long: DynamoDB's round trip on AWS, which locally is ~0. */
-async function countingProxy(target: string, delayMs = 0): Promise<CountingProxy> {
-  const upstream = new URL(target);
-  const agent = new http.Agent({ keepAlive: true });
-  let counts = new Map<string, number>();
-  const server = http.createServer((req, res) => {
-    const operation =
-      String(req.headers['x-amz-target'] ?? '')
-        .split('.')
-        .pop() ?? '';
-    counts.set(operation, (counts.get(operation) ?? 0) + 1);
-    const forward = http.request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-        agent,
-      },
-      (answer) => {
-        const send = () => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        };
-        if (delayMs > 0) setTimeout(send, delayMs);
-        else send();
-      },
-    );
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    take: () => {
-      const taken = counts;
-      counts = new Map();
-      return taken;
-    },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      agent.destroy();
-    },
-  };
-}
 
 export interface RequestCounts {
   writes: number;
@@ -91,10 +35,10 @@ function perOperation(counts: Map<string, number>, operations: number): RequestC
 /** The local stack over dynalite behind the counting proxy, with its clients; all closed after `run`. */
 async function withProxiedStack<T>(
   delayMs: number,
-  run: (parts: { proxy: CountingProxy; stack: LocalStack; pool: ClientPool }) => Promise<T>,
+  run: (parts: { proxy: DynamoProxy; stack: LocalStack; pool: ClientPool }) => Promise<T>,
 ): Promise<T> {
   const dynalite = await startDynalite();
-  const proxy = await countingProxy(dynalite.endpoint, delayMs);
+  const proxy = await startDynamoProxy(dynalite.endpoint, { delayMs });
   const stack = await startLocalStack({
     port: 0,
     logLevel: 'ERROR',

@@ -75,6 +75,7 @@ export const FUNCTION_BINDINGS: Record<
     store: [
       'getConnection',
       'addMember',
+      'recordRoom',
       'removeMember',
       'isMember',
       'roomConnectionIds',
@@ -95,6 +96,7 @@ export const FUNCTION_BINDINGS: Record<
       'removeConnection',
       'userConnections',
       'addMember',
+      'recordRoom',
       'removeMember',
       'roomConnectionIds',
       'allConnectionIds',

@@ -1,3 +1,4 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -21,7 +22,15 @@ import type {
   Settled,
   Stats,
 } from '../domain/ports.js';
-import { EVERYONE_SHARDS, keys, STATS_SHARDS, shardOf, TABLE_SCHEMA } from './table.js';
+import {
+  EVERYONE_SHARDS,
+  keys,
+  ROOMS_ATTRIBUTE,
+  ROOMS_LISTED_PER_CONNECTION,
+  STATS_SHARDS,
+  shardOf,
+  TABLE_SCHEMA,
+} from './table.js';
 
 type Item = Record<string, unknown>;
 
@@ -129,19 +138,78 @@ export class DynamoConnectionStore implements ConnectionStore {
       }),
     );
     const old = removed.Attributes;
-    // The rest at once: the broadcast entry, the memberships, and the user's counter and stats
-    // (two round trips fewer than one after the other). Each is attempted whatever the others do.
-    const [, rooms, connection] = await allOrFirstFailure([
-      this.doc.send(
+    // The rest at once (two round trips fewer than one after the other), each attempted whatever
+    // the others do: the broadcast entry, and with it the rooms it lists (a join records its room
+    // there only while the entry exists, so every join that did is in this list, whatever the
+    // index shows yet); the memberships the index shows (joins past the list's bound, or whose
+    // record failed); the user's counter and stats.
+    const listed = this.doc
+      .send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId),
+          ReturnValues: 'ALL_OLD',
         }),
-      ),
-      this.removeMemberships(connectionId),
+      )
+      .then((out) => roomsListed(out.Attributes));
+    const [fromList, fromIndex, connection] = await allOrFirstFailure([
+      listed.then((rooms) => this.removeMemberships(connectionId, rooms)),
+      this.indexedRooms(connectionId).then(async (rooms) => {
+        const known = new Set(await listed.catch(() => []));
+        return this.removeMemberships(
+          connectionId,
+          rooms.filter((room) => !known.has(room)),
+        );
+      }),
       old ? this.connectionGone(connectionId, String(old.userId)) : Promise.resolve(undefined),
     ]);
+    const rooms = [...fromList, ...fromIndex];
     return connection ? { connection, rooms } : { rooms };
+  }
+
+  /**
+   * Records a just-written membership's room on its connection's "everyone" entry, only while
+   * that entry exists: true when the connection is open. A join's check, after its membership
+   * write: the close deletes the entry after the connection item and removes every room it
+   * listed, so a join either is on that list or finds the entry gone. When the entry is gone or
+   * full, the connection item decides (a consistent read), and such a room is found by the index.
+   */
+  async recordRoom(connectionId: string, room: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId),
+          UpdateExpression: 'ADD #rooms :room',
+          ConditionExpression:
+            'attribute_exists(pk) AND (attribute_not_exists(#rooms) OR size(#rooms) < :max)',
+          ExpressionAttributeNames: { '#rooms': ROOMS_ATTRIBUTE },
+          ExpressionAttributeValues: { ':room': new Set([room]), ':max': ROOMS_LISTED_PER_CONNECTION },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return (await this.getConnection(connectionId)) !== undefined;
+    }
+  }
+
+  /** Takes a room off the connection's list (a leave); nothing when the entry is gone. */
+  private async forgetRoom(connectionId: string, room: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId),
+          UpdateExpression: 'DELETE #rooms :room',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#rooms': ROOMS_ATTRIBUTE },
+          ExpressionAttributeValues: { ':room': new Set([room]) },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   /**
@@ -235,6 +303,15 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async removeMember(room: string, connectionId: string): Promise<RoomChange | undefined> {
+    const [change] = await allOrFirstFailure([
+      this.deleteMembership(room, connectionId),
+      this.forgetRoom(connectionId, room),
+    ]);
+    return change;
+  }
+
+  /** Deletes one membership and settles its counters (a close's cleanup: its list goes with it). */
+  private async deleteMembership(room: string, connectionId: string): Promise<RoomChange | undefined> {
     const out = await this.doc.send(
       new DeleteCommand({
         TableName: this.tableName,
@@ -454,15 +531,18 @@ export class DynamoConnectionStore implements ConnectionStore {
     return items;
   }
 
-  private async removeMemberships(connectionId: string): Promise<RoomChange[]> {
+  /** The rooms the membership index shows for a connection (eventually consistent on AWS). */
+  private async indexedRooms(connectionId: string): Promise<string[]> {
     const memberships = await this.queryAll({
       IndexName: TABLE_SCHEMA.gsi1.indexName,
       KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :room)',
       ExpressionAttributeValues: { ':pk': keys.connectionIndex(connectionId), ':room': keys.roomPrefix },
     });
-    const changes = await allOrFirstFailure(
-      memberships.map((m) => this.removeMember(String(m.room), connectionId)),
-    );
+    return memberships.map((m) => String(m.room));
+  }
+
+  private async removeMemberships(connectionId: string, rooms: string[]): Promise<RoomChange[]> {
+    const changes = await allOrFirstFailure(rooms.map((room) => this.deleteMembership(room, connectionId)));
     return changes.filter((c): c is RoomChange => c !== undefined);
   }
 
@@ -567,4 +647,10 @@ function decodeToken(token: string, room: string): Item {
   if (pk !== keys.roomPartition(room) || typeof sk !== 'string' || !sk.startsWith(keys.connPrefix))
     throw invalid();
   return { pk, sk };
+}
+
+/** The rooms an "everyone" entry lists (a string set; the document client reads it as a Set). */
+function roomsListed(item: Item | undefined): string[] {
+  const rooms = item?.[ROOMS_ATTRIBUTE];
+  return rooms instanceof Set ? [...rooms].map(String) : [];
 }

@@ -32,6 +32,15 @@ export const keys = {
 
 /** Partitions that list every connection, for broadcast without a Scan. */
 export const EVERYONE_SHARDS = 8;
+/**
+ * Rooms a connection's "everyone" entry lists (attribute `rooms`, a string set) so that its close
+ * finds its latest joins on the table itself, not only on the eventually consistent index. Past
+ * this many, further joins are found through the index alone; the bound keeps the entry small
+ * (broadcast reads it and the rate limiter writes it).
+ */
+export const ROOMS_LISTED_PER_CONNECTION = 50;
+/** The attribute of the "everyone" entry that lists its connection's rooms. */
+export const ROOMS_ATTRIBUTE = 'rooms';
 /** Shards of the stats counters, so that busy connects do not all write one item. */
 export const STATS_SHARDS = 4;
 

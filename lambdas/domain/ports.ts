@@ -51,6 +51,11 @@ export interface ConnectionStore {
    * check that its connection is still open: one round trip less than after them).
    */
   addMember(member: MemberRecord, afterWrite?: () => Promise<void>): Promise<RoomChange | undefined>;
+  /**
+   * Records a just-written membership's room where the connection's close will find it, only
+   * while the connection is open: true when it is (a join's check after its write).
+   */
+  recordRoom(connectionId: string, room: string): Promise<boolean>;
   /** Removes a membership; what changed when a live one existed, undefined otherwise. */
   removeMember(room: string, connectionId: string): Promise<RoomChange | undefined>;
   isMember(room: string, connectionId: string): Promise<boolean>;

@@ -407,11 +407,11 @@ export class RoomcastService {
     if (until === undefined) return false;
     const member = { room, connectionId, userId, joinedAt: this.deps.clock.now(), expiresAt: until };
     // The connection may have closed before or while we wrote (its cleanup could have missed this
-    // membership): this read after the write is what decides, so no read is needed before it. It
-    // runs alongside the counters.
+    // membership): recording the room on the connection after the write is what decides, so no
+    // read is needed before it. It runs alongside the counters.
     let open = false;
     const added = await store.addMember(member, async () => {
-      open = (await store.getConnection(connectionId)) !== undefined;
+      open = await store.recordRoom(connectionId, room);
     });
     if (!open) {
       const undone = await store.removeMember(room, connectionId);

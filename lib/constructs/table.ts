@@ -36,7 +36,7 @@ export const STORE_CALLS = {
     ['UpdateItem', 'table'],
   ],
   getConnection: [['GetItem', 'table']],
-  // Deletes the connection, its "everyone" entry and its memberships (found on gsi1); counters.
+  // Deletes the connection, its "everyone" entry and its memberships (listed there and found on gsi1); counters.
   removeConnection: [
     ['DeleteItem', 'table'],
     ['Query', 'index'],
@@ -49,6 +49,12 @@ export const STORE_CALLS = {
     ['PutItem', 'table'],
     ['UpdateItem', 'table'],
   ],
+  // Records the room on the connection's "everyone" entry; the connection item when that fails.
+  recordRoom: [
+    ['UpdateItem', 'table'],
+    ['GetItem', 'table'],
+  ],
+  // The membership, its counters, and the room off the "everyone" entry's list.
   removeMember: [
     ['DeleteItem', 'table'],
     ['UpdateItem', 'table'],

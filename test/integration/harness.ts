@@ -186,15 +186,20 @@ export async function connectionIdsOf(stack: LocalStack, userId: string): Promis
   return (res.body.connections as { connectionId: string }[]).map((c) => c.connectionId);
 }
 
-/** Stats once every earlier `$disconnect` has landed: stored connections equal live sockets. */
+/**
+ * Stats once every earlier `$disconnect` has landed: stored connections equal live sockets (so
+ * each one has begun), and then no handler is running (so each one's memberships are gone too:
+ * they are removed alongside the connection counter, and may land after it).
+ */
 export async function settledStats(
   stack: LocalStack,
 ): Promise<{ connections: number; users: number; rooms: number }> {
-  return eventually(async () => {
+  await eventually(async () => {
     const stats = (await api(stack, 'GET', '/v1/stats')).body;
     if (stats.connections !== stack.gateway.connectionCount) {
       throw new Error(`stored ${stats.connections} connections, ${stack.gateway.connectionCount} live`);
     }
-    return stats;
   });
+  await stack.gateway.idle();
+  return (await api(stack, 'GET', '/v1/stats')).body;
 }

@@ -94,6 +94,9 @@ export class MemoryStore implements ConnectionStore {
     await afterWrite?.();
     return change;
   }
+  async recordRoom(id: string) {
+    return (await this.getConnection(id)) !== undefined;
+  }
   async removeMember(room: string, id: string) {
     const m = this.members.get(room)?.get(id);
     if (!m) return undefined;

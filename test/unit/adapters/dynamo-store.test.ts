@@ -111,6 +111,7 @@ describe('DynamoConnectionStore', () => {
   });
 
   it("waits for every membership's removal before it reports one that failed", async () => {
+    doc.on(DeleteCommand).resolves({});
     doc.on(DeleteCommand, { Key: { pk: 'CONN#c', sk: 'META' } }).resolves({ Attributes: { userId: 'u' } });
     doc.on(QueryCommand).resolves({ Items: [{ room: 'r1' }, { room: 'r2' }] });
     doc.on(DeleteCommand, { Key: { pk: 'ROOM#r1', sk: 'CONN#c' } }).rejects(new Error('throttled'));
