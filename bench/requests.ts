@@ -62,6 +62,8 @@ export function measureRequests(clients = 50): Promise<{
   connect: RequestCounts;
   firstJoin: RequestCounts;
   join: RequestCounts;
+  /** Per `$disconnect` of a connection in one room (not a presence room). */
+  disconnect: RequestCounts;
   /** `@connections` posts the local gateway received while the joins were answered (their acks). */
   postsPerAnswer: number;
 }> {
@@ -76,7 +78,17 @@ export function measureRequests(clients = 50): Promise<{
     await pool.join('bench-requests', clients - 1, 10, 1);
     const join = perOperation(proxy.take(), clients - 1);
     const postsPerAnswer = (stack.gateway.postsReceived - postsBefore) / clients;
-    return { connect, firstJoin, join, postsPerAnswer };
+    // Closes all but the room's first member (so the room stays), one at a time, each until its
+    // $disconnect is done.
+    for (const client of pool.clients.slice(1)) {
+      await new Promise<void>((resolve) => {
+        client.ws.once('close', () => resolve());
+        client.ws.close();
+      });
+      await stack.gateway.idle();
+    }
+    const disconnect = perOperation(proxy.take(), clients - 1);
+    return { connect, firstJoin, join, disconnect, postsPerAnswer };
   });
 }
 
@@ -119,7 +131,7 @@ export function measureLatencies(delayMs: number, clients = 40): Promise<Latenci
 
 export async function requestsBench(): Promise<void> {
   console.log('\ncounting DynamoDB requests per $connect and per join on the wire ...');
-  const { connect, firstJoin, join, postsPerAnswer } = await measureRequests();
+  const { connect, firstJoin, join, disconnect, postsPerAnswer } = await measureRequests();
   const describe = (c: RequestCounts) =>
     `${c.writes} writes, ${c.reads} read${c.reads === 1 ? '' : 's'} (${Object.entries(c.byOperation)
       .sort()
@@ -129,6 +141,7 @@ export async function requestsBench(): Promise<void> {
   console.log(`  $connect                    ${describe(connect)}`);
   console.log(`  join of a room that exists  ${describe(join)}`);
   console.log(`  join that creates the room  ${describe(firstJoin)}`);
+  console.log(`  $disconnect (one room)      ${describe(disconnect)}`);
   console.log(
     `\n@connections posts to answer a frame (goal 0): ${postsPerAnswer} per join ack (two-way routes answer in the route's reply)`,
   );
