@@ -128,8 +128,9 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async removeConnection(connectionId: string): Promise<Settled> {
-    // The connection item goes first: a join that re-reads it afterwards sees it gone and undoes
-    // itself, and every membership written before that read is found by the query below.
+    // The connection item goes first, the broadcast-list entry after it: a join that finds the
+    // entry gone (and so falls back to reading the connection item) then finds the item gone too
+    // and undoes itself; a join that recorded its room on the entry is in the list read below.
     const removed = await this.doc.send(
       new DeleteCommand({
         TableName: this.tableName,
