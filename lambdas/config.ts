@@ -75,6 +75,8 @@ export const environmentSchema = z
     INLINE_FANOUT_LIMIT: positiveInt(2000),
     /** Connections per post job of a queued fan-out. */
     FANOUT_JOB_SIZE: positiveInt(1000),
+    /** Members a room has before its memberships are spread over several partitions. */
+    ROOM_SPLIT_AFTER: positiveInt(2000),
     FANOUT_QUEUE_URL: z.optional(url()),
     CONNECTION_TTL_SECONDS: positiveInt(LIMITS.connectionTtlSeconds),
     HISTORY_TTL_SECONDS: wholeNumber(0, LIMITS.historyTtlSeconds),
@@ -129,6 +131,8 @@ export interface Config {
   fanoutConcurrency: number;
   inlineFanoutLimit: number;
   fanoutJobSize: number;
+  /** Members a room has before its memberships are spread over several partitions. */
+  roomSplitAfter: number;
   /** The SQS queue of the fan-out workers; absent: every fan-out runs inline (unless a queue is given). */
   fanoutQueueUrl: string | undefined;
   connectionTtlSeconds: number;
@@ -183,6 +187,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     fanoutConcurrency: e.FANOUT_CONCURRENCY,
     inlineFanoutLimit: e.INLINE_FANOUT_LIMIT,
     fanoutJobSize: e.FANOUT_JOB_SIZE,
+    roomSplitAfter: e.ROOM_SPLIT_AFTER,
     fanoutQueueUrl: e.FANOUT_QUEUE_URL,
     connectionTtlSeconds: e.CONNECTION_TTL_SECONDS,
     historyTtlSeconds: e.HISTORY_TTL_SECONDS,

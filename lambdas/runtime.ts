@@ -95,6 +95,7 @@ export function createStore(config: Config, options: { reconciler?: TableReconci
     systemClock,
     undefined,
     options.reconciler,
+    config.roomSplitAfter,
   );
 }
 

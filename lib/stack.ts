@@ -101,7 +101,6 @@ export const FUNCTION_BINDINGS: Record<
       'roomConnectionIds',
       'allConnectionIds',
       'listMembers',
-      'countMembers',
       'stats',
       'checkHealth',
       'memberCount',

@@ -86,6 +86,8 @@ export interface LocalStackOptions {
   inlineFanoutLimit?: number;
   /** Connections per post job of a queued fan-out (default 1000). */
   fanoutJobSize?: number;
+  /** Members a room has before its memberships are spread over 16 partitions (default 2000, as on AWS). */
+  roomSplitAfter?: number;
   /** Worker invocations at once on the in-process queue (default 4). */
   fanoutWorkers?: number;
   /** Benchmarks only: `@connections` latency and socketless virtual connections. */
@@ -234,6 +236,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     FANOUT_CONCURRENCY: String(options.fanoutConcurrency ?? 64),
     INLINE_FANOUT_LIMIT: String(options.inlineFanoutLimit ?? 2000),
     FANOUT_JOB_SIZE: String(options.fanoutJobSize ?? 1000),
+    ROOM_SPLIT_AFTER: String(options.roomSplitAfter ?? 2000),
     LOG_LEVEL: options.logLevel ?? 'INFO',
     HISTORY_TTL_SECONDS: String(options.historyTtlSeconds ?? LIMITS.historyTtlSeconds),
     MAILBOX_TTL_SECONDS: String(options.mailboxTtlSeconds ?? LIMITS.mailboxTtlSeconds),

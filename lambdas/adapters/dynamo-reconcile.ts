@@ -25,7 +25,8 @@ const STATS_FIELDS = ['connections', 'users', 'rooms'] as const;
  * The counters' reconciliation, off the hot path: one paginated Scan of the table
  * recounts what every counter counts and sets each counter that is wrong to the
  * truth, deletes orphans (an "everyone" entry or a membership whose connection
- * item is gone), and puts back a live connection's missing "everyone" entry. Items it does not own (streams, idempotency records, fan-out jobs)
+ * item is gone, a membership's second copy left by an interrupted move to a split
+ * partition), and puts back a live connection's missing "everyone" entry. Items it does not own (streams, idempotency records, fan-out jobs)
  * are skipped.
  *
  * An item counts while it is stored, expired or not: the expiry consumer takes it
@@ -106,8 +107,16 @@ export async function reconcileTable(
     if (!connections.has(connectionId)) orphans.push(entry);
   }
   const rooms = new Set<string>();
+  // A move to a split partition that was cut off between its two writes leaves the membership in
+  // partition 0 and in its split partition: the copy in partition 0 goes, the membership counts once.
+  const moved = new Set(
+    memberships
+      .filter((m) => m.key.pk !== keys.roomPartition(m.room))
+      .map((m) => `${m.room}\n${m.connectionId}`),
+  );
   for (const m of memberships) {
-    if (!connections.has(m.connectionId)) {
+    const left = m.key.pk === keys.roomPartition(m.room) && moved.has(`${m.room}\n${m.connectionId}`);
+    if (left || !connections.has(m.connectionId)) {
       orphans.push(m.key);
       continue;
     }

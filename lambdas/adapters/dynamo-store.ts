@@ -25,10 +25,13 @@ import type {
 import {
   EVERYONE_SHARDS,
   keys,
+  ROOM_PARTITIONS,
   ROOMS_ATTRIBUTE,
   ROOMS_LISTED_PER_CONNECTION,
+  SPLIT_ATTRIBUTE,
   STATS_SHARDS,
   shardOf,
+  splitPartitionOf,
   TABLE_SCHEMA,
 } from './table.js';
 
@@ -79,6 +82,8 @@ export class DynamoConnectionStore implements ConnectionStore {
      * function, the local stack), so the other functions' bundles do not carry it.
      */
     private readonly reconciler?: TableReconciler,
+    /** Members a room has before it is split over ROOM_PARTITIONS (ROOM_SPLIT_AFTER). */
+    private readonly roomSplitAfter = 2000,
   ) {}
 
   async putConnection(c: ConnectionRecord): Promise<{ firstOfUser: boolean }> {
@@ -261,46 +266,104 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   async addMember(m: MemberRecord, afterWrite?: () => Promise<void>): Promise<RoomChange | undefined> {
     const out = await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...keys.membership(m.room, m.connectionId),
-          gsi1pk: keys.connectionIndex(m.connectionId),
-          gsi1sk: keys.roomPartition(m.room),
-          room: m.room,
-          connectionId: m.connectionId,
-          userId: m.userId,
-          joinedAt: m.joinedAt,
-          expiresAt: m.expiresAt,
-        },
-        ReturnValues: 'ALL_OLD',
-      }),
+      new PutCommand({ TableName: this.tableName, Item: this.membershipItem(m), ReturnValues: 'ALL_OLD' }),
     );
     // The counters and `afterWrite` at once; each is attempted whatever the other does.
     const [counted] = await allOrFirstFailure([
       out.Attributes ? Promise.resolve(undefined) : this.memberCame(m),
       afterWrite ? afterWrite() : Promise.resolve(),
     ]);
-    return counted;
+    if (!counted) return undefined;
+    return counted.split ? this.moveToSplitPartition(m, counted.change) : counted.change;
   }
 
   /**
    * Counts a new membership: the user's count in the room first; then the room's member count
    * and, on the user's 0→1 transition, its users count, in one write; the stats only when the
-   * room comes into being.
+   * room comes into being. Says whether the membership belongs in a split partition.
    */
-  private async memberCame(m: MemberRecord): Promise<RoomChange> {
+  private async memberCame(m: MemberRecord): Promise<{ change: RoomChange; split: boolean }> {
     const userJoined =
       (await this.addCounter(keys.roomUser(m.room, m.userId), 'connections', 1, {
         room: m.room,
         userId: m.userId,
       })) === 1;
-    const { members } = await this.addCounters(keys.roomMeta(m.room), {
-      members: 1,
-      users: userJoined ? 1 : 0,
-    });
+    const { members, [SPLIT_ATTRIBUTE]: split } = await this.addCounters(
+      keys.roomMeta(m.room),
+      { members: 1, users: userJoined ? 1 : 0 },
+      {},
+      [SPLIT_ATTRIBUTE],
+    );
     if (members === 1) await this.addStats(m.connectionId, { rooms: 1 });
-    return { room: m.room, connectionId: m.connectionId, userId: m.userId, userChanged: userJoined };
+    if (!split && (members ?? 0) > this.roomSplitAfter) {
+      // Marked before any membership leaves partition 0, so a reader that finds one elsewhere
+      // read the mark first. Several joins at the threshold may each set it: the same value.
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.roomMeta(m.room),
+          UpdateExpression: 'SET #split = :yes',
+          ExpressionAttributeNames: { '#split': SPLIT_ATTRIBUTE },
+          ExpressionAttributeValues: { ':yes': 1 },
+        }),
+      );
+    }
+    return {
+      change: { room: m.room, connectionId: m.connectionId, userId: m.userId, userChanged: userJoined },
+      split: Boolean(split) || (members ?? 0) > this.roomSplitAfter,
+    };
+  }
+
+  /**
+   * Moves a counted membership of a split room from partition 0 to its connection's partition:
+   * written there first, then deleted from partition 0. Whoever deletes the copy in partition 0
+   * first settles the counters: when that is not this move (a leave or a close came between), the
+   * copy just written goes too. When the connection was already a member there (a repeated join),
+   * this join counted it twice: the count is taken back.
+   */
+  private async moveToSplitPartition(m: MemberRecord, change: RoomChange): Promise<RoomChange | undefined> {
+    const partition = splitPartitionOf(m.connectionId);
+    const there = await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: this.membershipItem(m, partition),
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    const here = await this.doc.send(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: keys.membership(m.room, m.connectionId),
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    if (!here.Attributes) {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.membership(m.room, m.connectionId, partition),
+        }),
+      );
+      return change;
+    }
+    if (there.Attributes) {
+      await this.memberGone(m.room, m.connectionId, m.userId);
+      return undefined;
+    }
+    return change;
+  }
+
+  private membershipItem(m: MemberRecord, partition = 0): Item {
+    return {
+      ...keys.membership(m.room, m.connectionId, partition),
+      gsi1pk: keys.connectionIndex(m.connectionId),
+      gsi1sk: keys.roomPartition(m.room),
+      room: m.room,
+      connectionId: m.connectionId,
+      userId: m.userId,
+      joinedAt: m.joinedAt,
+      expiresAt: m.expiresAt,
+    };
   }
 
   async removeMember(room: string, connectionId: string): Promise<RoomChange | undefined> {
@@ -313,33 +376,72 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   /** Deletes one membership and settles its counters (a close's cleanup: its list goes with it). */
   private async deleteMembership(room: string, connectionId: string): Promise<RoomChange | undefined> {
-    const out = await this.doc.send(
-      new DeleteCommand({
-        TableName: this.tableName,
-        Key: keys.membership(room, connectionId),
-        ReturnValues: 'ALL_OLD',
-      }),
-    );
+    // Partition 0 first, where every membership is written; then, when it is not there, the one it
+    // moves to once its room is split (see moveToSplitPartition for why this order settles once).
+    const remove = (partition: number) =>
+      this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.membership(room, connectionId, partition),
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+    let out = await remove(0);
+    if (!out.Attributes) out = await remove(splitPartitionOf(connectionId));
     if (!out.Attributes) return undefined;
     const change = await this.memberGone(room, connectionId, String(out.Attributes.userId));
     return this.isLive(out.Attributes) ? change : undefined;
   }
 
   async isMember(room: string, connectionId: string): Promise<boolean> {
+    const read = async (partition: number) => {
+      const out = await this.doc.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: keys.membership(room, connectionId, partition),
+          ConsistentRead: true,
+          ProjectionExpression: '#ttl',
+          ExpressionAttributeNames: TTL_NAME,
+        }),
+      );
+      return out.Item !== undefined && this.isLive(out.Item);
+    };
+    return (await read(0)) || (await read(splitPartitionOf(connectionId)));
+  }
+
+  /** A room's members, page by page: partition 0, and the other partitions at once when the room is split. */
+  async *roomConnectionIds(room: string): AsyncIterable<string[]> {
+    const split = this.isSplit(room);
+    // Settled here too, so that a failure while partition 0 is still being read is not unhandled.
+    split.catch(() => undefined);
+    const others = async function* (this: DynamoConnectionStore): AsyncGenerator<string[]> {
+      if (!(await split)) return;
+      yield* interleave(
+        partitionsAfterFirst().map((partition) =>
+          this.connectionIdPages(keys.roomPartition(room, partition)),
+        ),
+      );
+    };
+    yield* interleave([this.connectionIdPages(keys.roomPartition(room)), others.call(this)]);
+  }
+
+  /** Whether the room's memberships are spread over ROOM_PARTITIONS (a consistent read of its `#META`). */
+  private async isSplit(room: string): Promise<boolean> {
     const out = await this.doc.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: keys.membership(room, connectionId),
+        Key: keys.roomMeta(room),
         ConsistentRead: true,
-        ProjectionExpression: '#ttl',
-        ExpressionAttributeNames: TTL_NAME,
+        ProjectionExpression: '#split',
+        ExpressionAttributeNames: { '#split': SPLIT_ATTRIBUTE },
       }),
     );
-    return out.Item !== undefined && this.isLive(out.Item);
+    return Boolean(out.Item?.[SPLIT_ATTRIBUTE]);
   }
 
-  async *roomConnectionIds(room: string): AsyncIterable<string[]> {
-    yield* this.connectionIdPages(keys.roomPartition(room));
+  /** The partitions a room's memberships are in, in listing order. */
+  private async partitionsOf(room: string): Promise<number[]> {
+    return (await this.isSplit(room)) ? [0, ...partitionsAfterFirst()] : [0];
   }
 
   async *allConnectionIds(): AsyncIterable<string[]> {
@@ -352,21 +454,26 @@ export class DynamoConnectionStore implements ConnectionStore {
     room: string,
     options: { limit: number; nextToken?: string },
   ): Promise<Page<MemberRecord>> {
+    const resume = options.nextToken === undefined ? undefined : decodeToken(options.nextToken, room);
+    const from = resume ? partitionOfKey(room, String(resume.pk)) : 0;
+    // A token that names a split partition came from a split room's listing: go on through all of them.
+    const partitions = from > 0 ? [0, ...partitionsAfterFirst()] : await this.partitionsOf(room);
+    let index = from;
+    let start: Item | undefined = resume;
     // Read one live member past the page, so that a nextToken always leads to a non-empty page.
     const found: Item[] = [];
-    let start: Item | undefined =
-      options.nextToken === undefined ? undefined : decodeToken(options.nextToken, room);
-    do {
+    while (index < partitions.length && found.length <= options.limit) {
       const out = await this.doc.send(
         new QueryCommand({
-          ...this.liveConnectionsIn(keys.roomPartition(room)),
+          ...this.liveConnectionsIn(keys.roomPartition(room, partitions[index])),
           Limit: options.limit + 1 - found.length,
           ExclusiveStartKey: start,
         }),
       );
       found.push(...(out.Items ?? []));
       start = out.LastEvaluatedKey;
-    } while (start && found.length <= options.limit);
+      if (!start) index += 1;
+    }
     const page = found.slice(0, options.limit);
     const last = page.at(-1);
     const items = page.map(toMember);
@@ -377,18 +484,20 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   async countMembers(room: string): Promise<number> {
     let count = 0;
-    let start: Item | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          ...this.liveConnectionsIn(keys.roomPartition(room)),
-          Select: 'COUNT',
-          ExclusiveStartKey: start,
-        }),
-      );
-      count += out.Count ?? 0;
-      start = out.LastEvaluatedKey;
-    } while (start);
+    for (const partition of await this.partitionsOf(room)) {
+      let start: Item | undefined;
+      do {
+        const out = await this.doc.send(
+          new QueryCommand({
+            ...this.liveConnectionsIn(keys.roomPartition(room, partition)),
+            Select: 'COUNT',
+            ExclusiveStartKey: start,
+          }),
+        );
+        count += out.Count ?? 0;
+        start = out.LastEvaluatedKey;
+      } while (start);
+    }
     return count;
   }
 
@@ -539,7 +648,8 @@ export class DynamoConnectionStore implements ConnectionStore {
       KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :room)',
       ExpressionAttributeValues: { ':pk': keys.connectionIndex(connectionId), ':room': keys.roomPrefix },
     });
-    return memberships.map((m) => String(m.room));
+    // A membership moving to its split partition shows twice for a moment.
+    return [...new Set(memberships.map((m) => String(m.room)))];
   }
 
   private async removeMemberships(connectionId: string, rooms: string[]): Promise<RoomChange[]> {
@@ -567,6 +677,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     key: Item,
     deltas: Record<string, number>,
     labels: Item = {},
+    /** Further numeric attributes of the item to return. */
+    alsoRead: readonly string[] = [],
   ): Promise<Record<string, number>> {
     const entries = Object.entries(deltas);
     const names: Record<string, string> = { ...TTL_NAME };
@@ -594,7 +706,12 @@ export class DynamoConnectionStore implements ConnectionStore {
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return Object.fromEntries(entries.map(([name]) => [name, Number(out.Attributes?.[name] ?? 0)]));
+    return Object.fromEntries(
+      [...entries.map(([name]) => name), ...alsoRead].map((name) => [
+        name,
+        Number(out.Attributes?.[name] ?? 0),
+      ]),
+    );
   }
 
   private async addStats(seed: string, deltas: Partial<Stats>): Promise<void> {
@@ -645,7 +762,12 @@ function decodeToken(token: string, room: string): Item {
   }
   if (typeof key !== 'object' || key === null) throw invalid();
   const { pk, sk } = key as Item;
-  if (pk !== keys.roomPartition(room) || typeof sk !== 'string' || !sk.startsWith(keys.connPrefix))
+  if (
+    typeof pk !== 'string' ||
+    partitionOfKey(room, pk) < 0 ||
+    typeof sk !== 'string' ||
+    !sk.startsWith(keys.connPrefix)
+  )
     throw invalid();
   return { pk, sk };
 }
@@ -654,4 +776,48 @@ function decodeToken(token: string, room: string): Item {
 function roomsListed(item: Item | undefined): string[] {
   const rooms = item?.[ROOMS_ATTRIBUTE];
   return rooms instanceof Set ? [...rooms].map(String) : [];
+}
+
+/** Partitions 1 to ROOM_PARTITIONS - 1 (those of a split room besides partition 0). */
+function partitionsAfterFirst(): number[] {
+  return Array.from({ length: ROOM_PARTITIONS - 1 }, (_, i) => i + 1);
+}
+
+/** Which partition of `room` the key `pk` is, or -1 when it is none of them. */
+function partitionOfKey(room: string, pk: string): number {
+  for (let partition = 0; partition < ROOM_PARTITIONS; partition += 1) {
+    if (keys.roomPartition(room, partition) === pk) return partition;
+  }
+  return -1;
+}
+
+/**
+ * Pages from several sources read at once, each page as soon as it arrives (each source asks for
+ * its next page as soon as it gave one). Stopping early, or a failure, closes every source.
+ */
+export async function* interleave<T>(sources: readonly AsyncIterable<T>[]): AsyncGenerator<T> {
+  const iterators = sources.map((source) => source[Symbol.asyncIterator]());
+  const pending = new Map<number, Promise<{ index: number; result: IteratorResult<T> }>>();
+  const pull = (index: number) => {
+    const next = (iterators[index] as AsyncIterator<T>).next().then((result) => ({ index, result }));
+    // Awaited through Promise.race below; this only keeps a failure left behind from being unhandled.
+    next.catch(() => undefined);
+    pending.set(index, next);
+  };
+  for (const index of iterators.keys()) pull(index);
+  try {
+    while (pending.size > 0) {
+      const { index, result } = await Promise.race(pending.values());
+      if (result.done) {
+        pending.delete(index);
+        continue;
+      }
+      pull(index);
+      yield result.value;
+    }
+  } finally {
+    for (const index of pending.keys()) {
+      (iterators[index] as AsyncIterator<T>).return?.()?.catch(() => undefined);
+    }
+  }
 }

@@ -14,8 +14,14 @@ export const keys = {
   connection: (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'META' }),
   userIndex: (userId: string) => `USER#${userId}`,
   connectionIndex: (connectionId: string) => `CONN#${connectionId}`,
-  membership: (room: string, connectionId: string) => ({ pk: `ROOM#${room}`, sk: `CONN#${connectionId}` }),
-  roomPartition: (room: string) => `ROOM#${room}`,
+  /** A membership, in partition 0 of its room unless the room is split (see ROOM_PARTITIONS). */
+  membership: (room: string, connectionId: string, partition = 0) => ({
+    pk: keys.roomPartition(room, partition),
+    sk: `CONN#${connectionId}`,
+  }),
+  /** A room's partition: `ROOM#{room}` (0, which also holds its counters), `ROOM#{room}#{n}` (1 to 15). */
+  roomPartition: (room: string, partition = 0): string =>
+    partition === 0 ? `ROOM#${room}` : `ROOM#${room}#${partition}`,
   roomMeta: (room: string) => ({ pk: `ROOM#${room}`, sk: '#META' }),
   userCounter: (userId: string) => ({ pk: `USER#${userId}`, sk: '#COUNT' }),
   /** A user's connections in a room (presence), beside the room's memberships. */
@@ -41,6 +47,22 @@ export const EVERYONE_SHARDS = 8;
 export const ROOMS_LISTED_PER_CONNECTION = 50;
 /** The attribute of the "everyone" entry that lists its connection's rooms. */
 export const ROOMS_ATTRIBUTE = 'rooms';
+/**
+ * Partitions a large room's memberships are spread over, so that reading them for a fan-out is
+ * neither bound by one partition's read throughput (about 3,000 RCU/s) nor by one Query chain:
+ * partition 0 (`ROOM#{room}`) holds a room's first members; once the room has more than
+ * `ROOM_SPLIT_AFTER` members it is marked split (attribute `split` on its `#META` item, set before
+ * any membership leaves partition 0) and each new membership moves to the partition its connection
+ * id hashes to, 1 to 15. Readers read partition 0, and the others at once when the room is split.
+ */
+export const ROOM_PARTITIONS = 16;
+/** The attribute of a room's `#META` item that says its memberships are spread over ROOM_PARTITIONS. */
+export const SPLIT_ATTRIBUTE = 'split';
+/** The partition (1 to ROOM_PARTITIONS - 1) a connection's membership of a split room moves to. */
+export function splitPartitionOf(connectionId: string): number {
+  return 1 + shardOf(connectionId, ROOM_PARTITIONS - 1);
+}
+
 /** Shards of the stats counters, so that busy connects do not all write one item. */
 export const STATS_SHARDS = 4;
 

@@ -320,11 +320,15 @@ export class RoomcastService {
     room: string,
     page: { limit: number; nextToken?: string },
   ): Promise<{ count: number; members: Page<MemberRecord> }> {
-    const [count, members] = await Promise.all([
-      this.deps.store.countMembers(room),
+    // The count is the room's counter (the room is not read past this page), unless this one page
+    // is the whole room: then the page is the truth, also while the counter still counts a
+    // membership that expired and nothing removed yet.
+    const [counted, members] = await Promise.all([
+      this.deps.store.memberCount(room),
       this.deps.store.listMembers(room, page),
     ]);
-    return { count, members };
+    const whole = page.nextToken === undefined && members.nextToken === undefined;
+    return { count: whole ? members.items.length : Math.max(counted, members.items.length), members };
   }
 
   /** Server-side join: every current connection of the user joins the room and is told so. */

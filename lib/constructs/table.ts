@@ -45,9 +45,11 @@ export const STORE_CALLS = {
   // Counters only (user, room, presence, stats).
   settleExpired: [['UpdateItem', 'table']],
   userConnections: [['Query', 'index']],
+  // The membership and its counters; in a split room, its move out of partition 0.
   addMember: [
     ['PutItem', 'table'],
     ['UpdateItem', 'table'],
+    ['DeleteItem', 'table'],
   ],
   // Records the room on the connection's "everyone" entry; the connection item when that fails.
   recordRoom: [
@@ -60,10 +62,20 @@ export const STORE_CALLS = {
     ['UpdateItem', 'table'],
   ],
   isMember: [['GetItem', 'table']],
-  roomConnectionIds: [['Query', 'table']],
+  // A room's partitions, after reading whether it is split.
+  roomConnectionIds: [
+    ['Query', 'table'],
+    ['GetItem', 'table'],
+  ],
   allConnectionIds: [['Query', 'table']],
-  listMembers: [['Query', 'table']],
-  countMembers: [['Query', 'table']],
+  listMembers: [
+    ['Query', 'table'],
+    ['GetItem', 'table'],
+  ],
+  countMembers: [
+    ['Query', 'table'],
+    ['GetItem', 'table'],
+  ],
   memberCount: [['GetItem', 'table']],
   // The fan-out workers' record of finished jobs (lambdas/adapters/dynamo-ledger.ts).
   isJobDone: [['GetItem', 'table']],

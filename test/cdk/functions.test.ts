@@ -305,8 +305,9 @@ describe('IAM', () => {
     ['pushAuthorizer', { table: [], index: [], other: [] }],
     // putConnection: the connection and its broadcast entry, counters.
     ['connect', { table: ['PutItem', 'UpdateItem'], index: [], other: [] }],
-    // removeConnection: deletes, memberships found on the index, counters; presence rooms' members to announce to.
-    ['disconnect', { table: ['DeleteItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] }],
+    // removeConnection: deletes, memberships found on the index, counters; presence rooms' members to
+    // announce to (whether the room is split, then its partitions).
+    ['disconnect', { table: ['DeleteItem', 'GetItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] }],
     [
       'message',
       { table: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] },
@@ -319,7 +320,7 @@ describe('IAM', () => {
     [
       'expiry',
       {
-        table: ['DeleteItem', 'Query', 'UpdateItem'],
+        table: ['DeleteItem', 'GetItem', 'Query', 'UpdateItem'],
         index: ['Query'],
         other: ['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams'],
       },

@@ -9,16 +9,22 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { DynamoConnectionStore } from '../../../lambdas/adapters/dynamo-store.js';
+import { DynamoConnectionStore, interleave } from '../../../lambdas/adapters/dynamo-store.js';
+import { keys, ROOM_PARTITIONS, splitPartitionOf } from '../../../lambdas/adapters/table.js';
 import { fixedClock } from '../fakes.js';
+
+type Item = Record<string, unknown>;
 
 const doc = mockClient(DynamoDBDocumentClient);
 const NOW = 1_790_000_000_000;
-const store = () =>
+const store = (roomSplitAfter?: number) =>
   new DynamoConnectionStore(
     DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })),
     'tbl',
     fixedClock(NOW),
+    undefined,
+    undefined,
+    roomSplitAfter,
   );
 const later = NOW / 1000 + 100;
 
@@ -39,6 +45,7 @@ describe('DynamoConnectionStore', () => {
         LastEvaluatedKey: { pk: 'ROOM#r', sk: 'CONN#b' },
       })
       .resolvesOnce({ Items: [{ connectionId: 'c' }] });
+    doc.on(GetCommand, { Key: { pk: 'ROOM#r', sk: '#META' } }).resolves({ Item: { members: 3 } });
 
     expect(await collect(store().roomConnectionIds('r'))).toEqual([['a', 'b'], ['c']]);
 
@@ -276,5 +283,199 @@ describe('DynamoConnectionStore', () => {
     expect(seen).toEqual([1]);
     // The counters were still written: a failed check never leaves a membership uncounted.
     expect(doc.commandCalls(UpdateCommand).length).toBeGreaterThanOrEqual(2);
+  });
+
+  describe('a room split over several partitions', () => {
+    const member = { room: 'r', connectionId: 'c', userId: 'u', joinedAt: NOW, expiresAt: later };
+    const home = { pk: 'ROOM#r', sk: 'CONN#c' };
+    const moved = keys.membership('r', 'c', splitPartitionOf('c'));
+    /** The writes of the join, in order, as `Command key`. */
+    const writes = () =>
+      doc
+        .calls()
+        .map((c) => c.args[0] as { constructor: { name: string }; input: { Key?: Item; Item?: Item } })
+        .filter((command) => !(command instanceof GetCommand))
+        .map((command) => {
+          const key = command.input.Key ?? command.input.Item;
+          return `${command.constructor.name} ${key?.pk}/${key?.sk}`;
+        });
+    const joinCounters = (members: number, split?: number) => {
+      doc
+        .on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: 'USER#u' } })
+        .resolves({ Attributes: { connections: 1 } });
+      doc
+        .on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: '#META' } })
+        .resolves({ Attributes: { members, users: members, ...(split ? { split } : {}) } });
+    };
+
+    it('marks the room split once it passes ROOM_SPLIT_AFTER, before moving the membership out of partition 0', async () => {
+      doc.on(PutCommand).resolves({});
+      doc.on(DeleteCommand).resolves({ Attributes: { ...home, userId: 'u' } });
+      joinCounters(3);
+
+      expect(await store(2).addMember(member)).toMatchObject({
+        room: 'r',
+        connectionId: 'c',
+        userChanged: true,
+      });
+
+      expect(writes()).toEqual([
+        'PutCommand ROOM#r/CONN#c',
+        'UpdateCommand ROOM#r/USER#u',
+        'UpdateCommand ROOM#r/#META',
+        'UpdateCommand ROOM#r/#META',
+        `PutCommand ${moved.pk}/${moved.sk}`,
+        'DeleteCommand ROOM#r/CONN#c',
+      ]);
+      expect(doc.commandCalls(UpdateCommand)[2]?.args[0].input.UpdateExpression).toBe('SET #split = :yes');
+      expect(moved.pk).toMatch(/^ROOM#r#([1-9]|1[0-5])$/);
+    });
+
+    it('keeps a small room in partition 0 and marks nothing', async () => {
+      doc.on(PutCommand).resolves({});
+      joinCounters(2);
+      await store(2).addMember(member);
+      expect(writes()).toEqual([
+        'PutCommand ROOM#r/CONN#c',
+        'UpdateCommand ROOM#r/USER#u',
+        'UpdateCommand ROOM#r/#META',
+      ]);
+    });
+
+    it('moves without marking again once the room is split, whatever its count', async () => {
+      doc.on(PutCommand).resolves({});
+      doc.on(DeleteCommand).resolves({ Attributes: { ...home, userId: 'u' } });
+      joinCounters(5, 1);
+      await store(2).addMember(member);
+      expect(writes().slice(3)).toEqual([
+        `PutCommand ${moved.pk}/${moved.sk}`,
+        'DeleteCommand ROOM#r/CONN#c',
+      ]);
+    });
+
+    it('takes its copy back when a leave or close removed the membership from partition 0 first', async () => {
+      doc.on(PutCommand).resolves({});
+      doc.on(DeleteCommand).resolves({});
+      joinCounters(5, 1);
+      // The remover settled the counters: the join reports its change as it counted it, and no counter moves again.
+      expect(await store(2).addMember(member)).toMatchObject({ userChanged: true });
+      expect(writes().slice(3)).toEqual([
+        `PutCommand ${moved.pk}/${moved.sk}`,
+        'DeleteCommand ROOM#r/CONN#c',
+        `DeleteCommand ${moved.pk}/${moved.sk}`,
+      ]);
+      expect(doc.commandCalls(UpdateCommand)).toHaveLength(2);
+    });
+
+    it('takes the count back when the connection was already a member in its partition (a repeated join)', async () => {
+      doc.on(PutCommand).resolves({});
+      doc.on(PutCommand, { Item: { pk: moved.pk } }).resolves({ Attributes: { ...moved, userId: 'u' } });
+      doc.on(DeleteCommand).resolves({ Attributes: { ...home, userId: 'u' } });
+      joinCounters(5, 1);
+      expect(await store(2).addMember(member)).toBeUndefined();
+      const deltas = doc
+        .commandCalls(UpdateCommand, { Key: { pk: 'ROOM#r', sk: '#META' } })
+        .map((c) => c.args[0].input.ExpressionAttributeValues?.[':d0']);
+      expect(deltas).toEqual([1, -1]);
+    });
+
+    it('leaves from partition 0, or from the connection partition when the membership moved there', async () => {
+      doc.on(UpdateCommand).resolves({ Attributes: { connections: 0, members: 5, users: 5 } });
+      doc.on(DeleteCommand, { Key: home }).resolves({});
+      doc
+        .on(DeleteCommand, { Key: moved })
+        .resolves({ Attributes: { ...moved, userId: 'u', expiresAt: later } });
+      expect(await store(2).removeMember('r', 'c')).toMatchObject({ room: 'r', userChanged: true });
+    });
+
+    it('reads every partition of a split room, at once, and pages a listing through all of them', async () => {
+      doc.on(GetCommand, { Key: { pk: 'ROOM#r', sk: '#META' } }).resolves({ Item: { split: 1 } });
+      // One member in each partition (a query resumed past it finds nothing more there).
+      doc
+        .on(QueryCommand)
+        .callsFake((input: { ExpressionAttributeValues: Item; ExclusiveStartKey?: Item }) => {
+          const pk = String(input.ExpressionAttributeValues[':pk']);
+          if (input.ExclusiveStartKey) return { Items: [] };
+          return { Items: [{ pk, sk: `CONN#in-${pk}`, connectionId: `in-${pk}` }] };
+        });
+      const ids = (await collect(store(2).roomConnectionIds('r'))).flat();
+      expect(ids).toHaveLength(ROOM_PARTITIONS);
+      expect(new Set(ids)).toEqual(
+        new Set(Array.from({ length: ROOM_PARTITIONS }, (_, p) => `in-${keys.roomPartition('r', p)}`)),
+      );
+
+      const listed: string[] = [];
+      let nextToken: string | undefined;
+      do {
+        const page = await store(2).listMembers('r', { limit: 3, ...(nextToken ? { nextToken } : {}) });
+        listed.push(...page.items.map((m) => m.connectionId));
+        nextToken = page.nextToken;
+      } while (nextToken);
+      expect(listed).toEqual(
+        Array.from({ length: ROOM_PARTITIONS }, (_, p) => `in-${keys.roomPartition('r', p)}`),
+      );
+    });
+
+    it('finds a member in its partition when it is not in partition 0', async () => {
+      doc.on(GetCommand).resolves({});
+      doc.on(GetCommand, { Key: moved }).resolves({ Item: { expiresAt: later } });
+      expect(await store(2).isMember('r', 'c')).toBe(true);
+      expect(await store(2).isMember('r', 'other')).toBe(false);
+    });
+  });
+});
+
+describe('interleave', () => {
+  async function* source(name: string, pages: number, gate: Promise<void>, closed: string[]) {
+    try {
+      for (let i = 0; i < pages; i += 1) {
+        if (i === 1) await gate;
+        yield `${name}${i}`;
+      }
+    } finally {
+      closed.push(name);
+    }
+  }
+
+  it('yields every page of every source, a page as soon as its source has it', async () => {
+    let open = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const closed: string[] = [];
+    const out: string[] = [];
+    for await (const page of interleave([
+      source('a', 3, gate, closed),
+      source('b', 1, Promise.resolve(), closed),
+    ])) {
+      out.push(page);
+      // b finishes while a waits at its gate: a's later pages cannot have come before b's.
+      if (out.length === 2) open();
+    }
+    expect(out.slice(0, 2).sort()).toEqual(['a0', 'b0']);
+    expect(out.slice(2)).toEqual(['a1', 'a2']);
+    expect(closed.sort()).toEqual(['a', 'b']);
+  });
+
+  it('closes the sources still reading when the reader stops early, and passes a failure on', async () => {
+    const closed: string[] = [];
+    for await (const _ of interleave([
+      source('a', 5, Promise.resolve(), closed),
+      source('b', 5, Promise.resolve(), closed),
+    ])) {
+      break;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closed.sort()).toEqual(['a', 'b']);
+
+    async function* failing(): AsyncGenerator<string> {
+      yield* [];
+      throw new Error('throttled');
+    }
+    await expect(async () => {
+      for await (const _ of interleave([source('c', 2, new Promise(() => {}), closed), failing()])) {
+        // reading
+      }
+    }).rejects.toThrow('throttled');
   });
 });

@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type DynamoProxy, startDynamoProxy } from '../../bench/dynamo-proxy.js';
+import { keys, ROOM_PARTITIONS } from '../../lambdas/adapters/table.js';
+import { createDocumentClient } from '../../lambdas/runtime.js';
+import { type LocalDynamo, startDynalite } from '../../local/dynamo.js';
+import type { LocalStack } from '../../local/stack.js';
+import {
+  api,
+  connect,
+  connectionIdsOf,
+  eventually,
+  settledStats,
+  startTestStack,
+  type TestClient,
+} from './harness.js';
+
+/**
+ * A room past ROOM_SPLIT_AFTER (3 here) has its memberships spread over several partitions.
+ * The room is a presence room of 9 members: announcements read it inline, and pushes (over
+ * an inline limit of 8) go through the fan-out workers, so both readers meet the split.
+ * A proxy in front of the table records the queries a request makes.
+ */
+const ROOM = 'presence-big';
+const SIZE = 9;
+let dynamo: LocalDynamo | undefined;
+let proxy: DynamoProxy;
+let stack: LocalStack;
+let members: TestClient[];
+let queries: Record<string, unknown>[] | undefined;
+
+beforeAll(async () => {
+  let endpoint: string;
+  if (process.env.ROOMCAST_TEST_DYNAMO === 'dynamodb-local') {
+    endpoint = inject('dynamoEndpoint');
+  } else {
+    dynamo = await startDynalite();
+    endpoint = dynamo.endpoint;
+  }
+  proxy = await startDynamoProxy(endpoint, {
+    answer: (operation, body) => {
+      if (operation === 'Query') queries?.push(body);
+      return undefined;
+    },
+  });
+  stack = await startTestStack({
+    dynamoEndpoint: proxy.url,
+    tableName: `roomcast-large-${randomUUID().slice(0, 8)}`,
+    roomSplitAfter: 3,
+    inlineFanoutLimit: 8,
+    fanoutJobSize: 4,
+  });
+  members = [];
+  for (let i = 0; i < SIZE; i += 1) {
+    const member = await connect(stack, `big-${i}`);
+    await member.request({ action: 'join', room: ROOM });
+    members.push(member);
+  }
+});
+afterAll(async () => {
+  await Promise.all((members ?? []).map((m) => m.close()));
+  await stack?.close();
+  await proxy?.close();
+  await dynamo?.close();
+});
+
+/** The connection ids stored in each partition of the room, read straight from the table. */
+async function partitions(): Promise<string[][]> {
+  const doc = createDocumentClient({ region: 'us-east-1', dynamoEndpoint: stack.dynamoEndpoint });
+  try {
+    return await Promise.all(
+      Array.from({ length: ROOM_PARTITIONS }, async (_, partition) => {
+        const out = await doc.send(
+          new QueryCommand({
+            TableName: stack.tableName,
+            ConsistentRead: true,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :conn)',
+            ExpressionAttributeValues: {
+              ':pk': keys.roomPartition(ROOM, partition),
+              ':conn': keys.connPrefix,
+            },
+          }),
+        );
+        return (out.Items ?? []).map((item) => String(item.connectionId));
+      }),
+    );
+  } finally {
+    doc.destroy();
+  }
+}
+
+async function listAll(path: string): Promise<{ counts: number[]; ids: string[] }> {
+  const counts: number[] = [];
+  const ids: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await api(
+      stack,
+      'GET',
+      `${path}?limit=2${nextToken ? `&nextToken=${encodeURIComponent(nextToken)}` : ''}`,
+    );
+    expect(page.status).toBe(200);
+    counts.push(page.body.count);
+    ids.push(...page.body.members.map((m: { connectionId: string }) => m.connectionId));
+    nextToken = page.body.nextToken;
+  } while (nextToken);
+  return { counts, ids };
+}
+
+describe('a room larger than ROOM_SPLIT_AFTER', () => {
+  it('keeps its first members in partition 0 and spreads the others over its other partitions', async () => {
+    const stored = await partitions();
+    expect(stored[0]).toHaveLength(3);
+    expect(stored.slice(1).flat()).toHaveLength(SIZE - 3);
+    expect(new Set(stored.flat()).size).toBe(SIZE);
+  });
+
+  it('announces a join to every member wherever they are stored, and delivers a queued push to each once', async () => {
+    for (const m of members.slice(0, -1)) {
+      await m.next((f) => f.type === 'presence' && f.event === 'join' && f.userId === `big-${SIZE - 1}`);
+    }
+    const push = await api(stack, 'POST', '/v1/push', { body: { room: ROOM, event: 'news', data: 1 } });
+    expect(push.status).toBe(202);
+    expect(push.body.queued).toBe(SIZE);
+    for (const m of members) await m.next((f) => f.type === 'message' && f.messageId === push.body.messageId);
+    await stack.fanoutQueue.idle();
+    for (const m of members) {
+      expect(m.messages().filter((f) => f.messageId === push.body.messageId)).toHaveLength(1);
+    }
+  });
+
+  it('lets a member stored outside partition 0 send, and pages the listing through every partition', async () => {
+    const last = members.at(-1) as TestClient;
+    const ack = await last.request({ action: 'send', room: ROOM, event: 'chat', data: 'hi' });
+    expect(ack).toMatchObject({ type: 'ack', messageId: expect.any(String) });
+    for (const m of members.slice(0, -1))
+      await m.next((f) => f.type === 'message' && f.messageId === ack.messageId);
+
+    const listed = await listAll(`/v1/rooms/${ROOM}`);
+    expect(listed.counts.every((count) => count === SIZE)).toBe(true);
+    expect(listed.ids).toHaveLength(SIZE);
+    expect(new Set(listed.ids)).toEqual(new Set((await partitions()).flat()));
+    expect((await api(stack, 'GET', `/v1/rooms/${ROOM}/presence`)).body.count).toBe(SIZE);
+  });
+
+  it('takes the count of GET /v1/rooms/{room} from the counter: one page is read, not the room', async () => {
+    queries = [];
+    const page = await api(stack, 'GET', `/v1/rooms/${ROOM}?limit=2`);
+    const made = queries;
+    queries = undefined;
+    expect(page.body.count).toBe(SIZE);
+    expect(made.filter((q) => q.Select === 'COUNT')).toEqual([]);
+    expect(made.length).toBeLessThanOrEqual(2);
+  });
+
+  it('removes a member stored outside partition 0 on leave and on close, with the counters right', async () => {
+    const [leaving, closing] = members.slice(-2) as [TestClient, TestClient];
+    expect(await leaving.request({ action: 'leave', room: ROOM })).toMatchObject({ type: 'ack' });
+    await members[0]?.next(
+      (f) => f.type === 'presence' && f.event === 'leave' && f.userId === `big-${SIZE - 2}`,
+    );
+    await closing.close();
+    await members[0]?.next(
+      (f) => f.type === 'presence' && f.event === 'leave' && f.userId === `big-${SIZE - 1}`,
+    );
+    members = members.filter((m) => m !== closing);
+
+    expect((await partitions()).flat()).toHaveLength(SIZE - 2);
+    await eventually(async () =>
+      expect((await api(stack, 'GET', `/v1/rooms/${ROOM}`)).body.count).toBe(SIZE - 2),
+    );
+    expect(await settledStats(stack)).toEqual({ connections: SIZE - 1, users: SIZE - 1, rooms: 1 });
+    expect(await stack.reconcile()).toEqual({ countersFixed: 0, orphansDeleted: 0 });
+  });
+
+  it('has the reconciliation remove the copy an interrupted move left in partition 0', async () => {
+    const stored = await partitions();
+    const movedId = stored.slice(1).flat()[0] as string;
+    const [userId] = (await api(stack, 'GET', `/v1/rooms/${ROOM}?limit=100`)).body.members
+      .filter((m: { connectionId: string }) => m.connectionId === movedId)
+      .map((m: { userId: string }) => m.userId);
+    expect(await connectionIdsOf(stack, userId)).toEqual([movedId]);
+    const doc = createDocumentClient({ region: 'us-east-1', dynamoEndpoint: stack.dynamoEndpoint });
+    await doc.send(
+      new PutCommand({
+        TableName: stack.tableName,
+        Item: {
+          ...keys.membership(ROOM, movedId),
+          gsi1pk: keys.connectionIndex(movedId),
+          gsi1sk: keys.roomPartition(ROOM),
+          room: ROOM,
+          connectionId: movedId,
+          userId,
+          joinedAt: Date.now(),
+          expiresAt: Math.floor(Date.now() / 1000) + 3600,
+        },
+      }),
+    );
+    doc.destroy();
+
+    expect(await stack.reconcile()).toEqual({ countersFixed: 0, orphansDeleted: 1 });
+    const after = await partitions();
+    expect(after[0]).not.toContain(movedId);
+    expect(after.flat().filter((id) => id === movedId)).toHaveLength(1);
+  });
+});
