@@ -1,12 +1,13 @@
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ReconcileReport } from '../domain/ports.js';
-import { EVERYONE_SHARDS, keys, shardOf } from './table.js';
+import { EVERYONE_SHARDS, keys, RESTORED_ATTRIBUTE, shardOf } from './table.js';
 
 type Item = Record<string, unknown>;
 type Key = { pk: string; sk: string };
@@ -94,8 +95,10 @@ export async function reconcileTable(
     start = out.LastEvaluatedKey;
   } while (start);
 
-  // The truth, from the items themselves.
-  const orphans: Key[] = [];
+  // The truth, from the items themselves. An orphan is an item whose connection the scan did not
+  // see (`of`: deleted only once a consistent read finds that connection gone, since it may have
+  // connected after the scan passed its item), or the copy an interrupted move left behind.
+  const orphans: { key: Key; of?: string }[] = [];
   for (const [, userId] of connections) {
     const c = counter(keys.userCounter(userId) as Key);
     c.truth.connections = (c.truth.connections ?? 0) + 1;
@@ -104,7 +107,7 @@ export async function reconcileTable(
   for (const entry of everyone) {
     const connectionId = entry.sk.slice(keys.connPrefix.length);
     listed.add(connectionId);
-    if (!connections.has(connectionId)) orphans.push(entry);
+    if (!connections.has(connectionId)) orphans.push({ key: entry, of: connectionId });
   }
   const rooms = new Set<string>();
   // A move to a split partition that was cut off between its two writes leaves the membership in
@@ -115,9 +118,12 @@ export async function reconcileTable(
       .map((m) => `${m.room}\n${m.connectionId}`),
   );
   for (const m of memberships) {
-    const left = m.key.pk === keys.roomPartition(m.room) && moved.has(`${m.room}\n${m.connectionId}`);
-    if (left || !connections.has(m.connectionId)) {
-      orphans.push(m.key);
+    if (!connections.has(m.connectionId)) {
+      orphans.push({ key: m.key, of: m.connectionId });
+      continue;
+    }
+    if (m.key.pk === keys.roomPartition(m.room) && moved.has(`${m.room}\n${m.connectionId}`)) {
+      orphans.push({ key: m.key });
       continue;
     }
     rooms.add(m.room);
@@ -141,6 +147,8 @@ export async function reconcileTable(
             ...keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId),
             connectionId,
             expiresAt: connectionExpiry.get(connectionId),
+            // The connection may have closed since the scan read it: a join must not take this entry as proof it is open.
+            [RESTORED_ATTRIBUTE]: 1,
           },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
@@ -148,7 +156,21 @@ export async function reconcileTable(
     );
     if (restored) countersFixed += 1;
   }
-  for (const key of orphans) {
+  const gone = new Map<string, Promise<boolean>>();
+  const isGone = (connectionId: string) => {
+    let found = gone.get(connectionId);
+    if (!found) {
+      found = doc
+        .send(
+          new GetCommand({ TableName: tableName, Key: keys.connection(connectionId), ConsistentRead: true }),
+        )
+        .then((out) => out.Item === undefined);
+      gone.set(connectionId, found);
+    }
+    return found;
+  };
+  for (const { key, of } of orphans) {
+    if (of !== undefined && !(await isGone(of))) continue;
     await doc.send(new DeleteCommand({ TableName: tableName, Key: key }));
     orphansDeleted += 1;
   }

@@ -25,6 +25,7 @@ import type {
 import {
   EVERYONE_SHARDS,
   keys,
+  RESTORED_ATTRIBUTE,
   ROOM_PARTITIONS,
   ROOMS_ATTRIBUTE,
   ROOMS_LISTED_PER_CONNECTION,
@@ -177,8 +178,9 @@ export class DynamoConnectionStore implements ConnectionStore {
    * Records a just-written membership's room on its connection's "everyone" entry, only while
    * that entry exists: true when the connection is open. A join's check, after its membership
    * write: the close deletes the entry after the connection item and removes every room it
-   * listed, so a join either is on that list or finds the entry gone. When the entry is gone or
-   * full, the connection item decides (a consistent read), and such a room is found by the index.
+   * listed, so a join either is on that list or finds the entry gone. When the entry is gone, full
+   * or one the reconciliation put back, the connection item decides (a consistent read), and such
+   * a room is found by the index.
    */
   async recordRoom(connectionId: string, room: string): Promise<boolean> {
     try {
@@ -188,8 +190,8 @@ export class DynamoConnectionStore implements ConnectionStore {
           Key: keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId),
           UpdateExpression: 'ADD #rooms :room',
           ConditionExpression:
-            'attribute_exists(pk) AND (attribute_not_exists(#rooms) OR size(#rooms) < :max)',
-          ExpressionAttributeNames: { '#rooms': ROOMS_ATTRIBUTE },
+            'attribute_exists(pk) AND attribute_not_exists(#restored) AND (attribute_not_exists(#rooms) OR size(#rooms) < :max)',
+          ExpressionAttributeNames: { '#rooms': ROOMS_ATTRIBUTE, '#restored': RESTORED_ATTRIBUTE },
           ExpressionAttributeValues: { ':room': new Set([room]), ':max': ROOMS_LISTED_PER_CONNECTION },
         }),
       );
@@ -367,11 +369,13 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async removeMember(room: string, connectionId: string): Promise<RoomChange | undefined> {
-    const [change] = await allOrFirstFailure([
-      this.deleteMembership(room, connectionId),
-      this.forgetRoom(connectionId, room),
-    ]);
-    return change;
+    // Off the connection's list first, then the membership: a join of the same room racing this
+    // leave writes its membership before it lists the room, so whatever membership outlives the
+    // leave is listed (at worst the list names a room the connection left, which a close skips).
+    // Both at once could list nothing for a membership that stays (the join's ADD between the
+    // leave's delete and its list DELETE). And a failed list write leaves the membership as it was.
+    await this.forgetRoom(connectionId, room);
+    return this.deleteMembership(room, connectionId);
   }
 
   /** Deletes one membership and settles its counters (a close's cleanup: its list goes with it). */

@@ -48,6 +48,11 @@ export const ROOMS_LISTED_PER_CONNECTION = 50;
 /** The attribute of the "everyone" entry that lists its connection's rooms. */
 export const ROOMS_ATTRIBUTE = 'rooms';
 /**
+ * Set on an "everyone" entry the reconciliation put back: such an entry may belong to a connection
+ * that closed while the reconciliation ran, so it is no proof that its connection is open.
+ */
+export const RESTORED_ATTRIBUTE = 'restored';
+/**
  * Partitions a large room's memberships are spread over, so that reading them for a fan-out is
  * neither bound by one partition's read throughput (about 3,000 RCU/s) nor by one Query chain:
  * partition 0 (`ROOM#{room}`) holds a room's first members; once the room has more than

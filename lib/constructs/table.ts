@@ -87,9 +87,11 @@ export const STORE_CALLS = {
     ['GetItem', 'table'],
     ['Query', 'table'],
   ],
-  // The counters' reconciliation: the only operation that scans the table.
+  // The counters' reconciliation: the only operation that scans the table; a consistent read of an
+  // orphan's connection before deleting it.
   reconcile: [
     ['Scan', 'table'],
+    ['GetItem', 'table'],
     ['UpdateItem', 'table'],
     ['DeleteItem', 'table'],
     ['PutItem', 'table'],

@@ -7,9 +7,10 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store.js';
+import { EVERYONE_SHARDS, keys, shardOf } from '../../lambdas/adapters/table.js';
 import { systemClock } from '../../lambdas/runtime.js';
 import type { LocalStack } from '../../local/stack.js';
 import { api, connect, connectionIdsOf, eventually, settledStats, startTestStack, token } from './harness.js';
@@ -198,6 +199,30 @@ describe('TTL', () => {
 });
 
 describe('races', () => {
+  it('does not take a broadcast entry the reconciliation put back as proof that its connection is open', async () => {
+    // The reconciliation reads a connection, the connection closes (its item and entry deleted),
+    // then the reconciliation puts back the entry it found missing: a join must still see it closed.
+    const client = await connect(stack, 'restored-user');
+    const [id] = await connectionIdsOf(stack, 'restored-user');
+    const doc = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        endpoint: stack.dynamoEndpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      }),
+    );
+    const entry = keys.everyoneItem(shardOf(String(id), EVERYONE_SHARDS), String(id));
+    await doc.send(new DeleteCommand({ TableName: stack.tableName, Key: entry }));
+    expect((await stack.reconcile()).countersFixed).toBe(1);
+    expect(await store.recordRoom(String(id), 'restored-room')).toBe(true);
+    await doc.send(new DeleteCommand({ TableName: stack.tableName, Key: keys.connection(String(id)) }));
+
+    expect(await store.recordRoom(String(id), 'restored-room')).toBe(false);
+    doc.destroy();
+    await client.close();
+    await stack.reconcile();
+  });
+
   it('leaves no member behind when clients join and close at once', async () => {
     const before = await settledStats(stack);
     const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => connect(stack, `racer-${i}`)));

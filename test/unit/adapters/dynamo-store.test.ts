@@ -10,7 +10,13 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoConnectionStore, interleave } from '../../../lambdas/adapters/dynamo-store.js';
-import { keys, ROOM_PARTITIONS, splitPartitionOf } from '../../../lambdas/adapters/table.js';
+import {
+  EVERYONE_SHARDS,
+  keys,
+  ROOM_PARTITIONS,
+  shardOf,
+  splitPartitionOf,
+} from '../../../lambdas/adapters/table.js';
 import { fixedClock } from '../fakes.js';
 
 type Item = Record<string, unknown>;
@@ -283,6 +289,31 @@ describe('DynamoConnectionStore', () => {
     expect(seen).toEqual([1]);
     // The counters were still written: a failed check never leaves a membership uncounted.
     expect(doc.commandCalls(UpdateCommand).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('takes the room off the connection list before it deletes the membership (a rejoin racing the leave stays listed)', async () => {
+    let release = () => {};
+    doc.on(UpdateCommand, { Key: keys.everyoneItem(shardOf('c', EVERYONE_SHARDS), 'c') }).callsFake(
+      () =>
+        new Promise((resolve) => {
+          release = () => resolve({});
+        }),
+    );
+    doc.on(UpdateCommand, { Key: { pk: 'ROOM#r' } }).resolves({ Attributes: { connections: 0, members: 1 } });
+    doc.on(DeleteCommand).resolves({ Attributes: { userId: 'u', expiresAt: later } });
+
+    const leaving = store().removeMember('r', 'c');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(doc.commandCalls(DeleteCommand)).toHaveLength(0);
+    release();
+    expect(await leaving).toMatchObject({ room: 'r', userChanged: true });
+    expect(doc.commandCalls(DeleteCommand)).toHaveLength(1);
+  });
+
+  it('leaves the membership as it was when the connection list cannot be written', async () => {
+    doc.on(UpdateCommand).rejects(new Error('throttled'));
+    await expect(store().removeMember('r', 'c')).rejects.toThrow('throttled');
+    expect(doc.commandCalls(DeleteCommand)).toHaveLength(0);
   });
 
   describe('a room split over several partitions', () => {

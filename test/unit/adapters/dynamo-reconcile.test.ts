@@ -1,0 +1,72 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { reconcileTable } from '../../../lambdas/adapters/dynamo-reconcile.js';
+import { EVERYONE_SHARDS, keys, RESTORED_ATTRIBUTE, shardOf } from '../../../lambdas/adapters/table.js';
+
+const doc = mockClient(DynamoDBDocumentClient);
+const client = () => DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+const NOW = 1_790_000_000;
+
+beforeEach(() => {
+  doc.reset();
+  doc.on(UpdateCommand).resolves({});
+  doc.on(PutCommand).resolves({});
+  doc.on(DeleteCommand).resolves({});
+});
+
+/** A membership of `connectionId` in `room`, as stored. */
+const membership = (room: string, connectionId: string) => ({
+  ...keys.membership(room, connectionId),
+  room,
+  connectionId,
+  userId: 'u',
+  expiresAt: NOW + 100,
+});
+
+describe('reconcileTable', () => {
+  it('deletes a membership and an entry whose connection is gone, once a consistent read says so', async () => {
+    doc.on(ScanCommand).resolves({
+      Items: [membership('r', 'gone'), { ...keys.everyoneItem(shardOf('gone', EVERYONE_SHARDS), 'gone') }],
+    });
+    doc.on(GetCommand).resolves({});
+
+    expect(await reconcileTable(client(), 'tbl', NOW)).toMatchObject({ orphansDeleted: 2 });
+    expect(doc.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+      Key: keys.connection('gone'),
+      ConsistentRead: true,
+    });
+  });
+
+  it('keeps the items of a connection that opened after the scan passed its item', async () => {
+    doc.on(ScanCommand).resolves({
+      Items: [membership('r', 'new'), { ...keys.everyoneItem(shardOf('new', EVERYONE_SHARDS), 'new') }],
+    });
+    doc.on(GetCommand).resolves({ Item: { ...keys.connection('new'), userId: 'u' } });
+
+    expect(await reconcileTable(client(), 'tbl', NOW)).toMatchObject({ orphansDeleted: 0 });
+    expect(doc.commandCalls(DeleteCommand)).toHaveLength(0);
+    // One read for the connection, however many of its items looked orphaned.
+    expect(doc.commandCalls(GetCommand)).toHaveLength(1);
+  });
+
+  it('marks a broadcast entry it puts back as restored', async () => {
+    doc.on(ScanCommand).resolves({
+      Items: [{ ...keys.connection('c'), connectionId: 'c', userId: 'u', expiresAt: NOW + 100 }],
+    });
+
+    await reconcileTable(client(), 'tbl', NOW);
+    expect(doc.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
+      Item: { ...keys.everyoneItem(shardOf('c', EVERYONE_SHARDS), 'c'), [RESTORED_ATTRIBUTE]: 1 },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    });
+  });
+});
