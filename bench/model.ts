@@ -194,9 +194,14 @@ export interface PipelineInputs {
   jobSize: number;
   /** The worker function's maximum concurrency (the event source's maxConcurrency). */
   workers: number;
+  /** ROOM_PARTITIONS, and ROOM_SPLIT_AFTER (members partition 0 keeps); 1 partition: a room not split. */
+  partitions: number;
+  splitAfter: number;
 }
 
 export interface PipelineResult {
+  /** Members in the largest partition, which the read waits for (partitions are read at once). */
+  largestPartition: number;
   readSeconds: number;
   jobs: number;
   jobSeconds: number;
@@ -206,16 +211,25 @@ export interface PipelineResult {
 }
 
 /**
- * The fan-out as built: one plan job reads the room's partition page by page and queues a
- * post job per `jobSize` members as it reads; up to `workers` workers run the post jobs
- * meanwhile. The last member gets the frame after: the plan job's trip through SQS, the
- * whole read (or all the posting, if the workers cannot keep up), the last job's trip
+ * The fan-out as built: one plan job reads the room's partitions at once, each page by page,
+ * and queues a post job per `jobSize` members as it reads; up to `workers` workers run the post
+ * jobs meanwhile. A split room keeps its first `splitAfter` members in partition 0 and spreads
+ * the rest evenly (by connection id hash) over the others, so the read lasts as long as the
+ * largest partition's. The last member gets the frame after: the plan job's trip through SQS,
+ * the whole read (or all the posting, if the workers cannot keep up), the last job's trip
  * through SQS and its own posting.
  */
 export function pipelineModel(inputs: PipelineInputs): PipelineResult {
+  const largestPartition =
+    inputs.partitions <= 1 || inputs.members <= inputs.splitAfter
+      ? inputs.members
+      : Math.max(
+          inputs.splitAfter,
+          Math.ceil((inputs.members - inputs.splitAfter) / (inputs.partitions - 1)),
+        );
   const read = model(
     {
-      members: inputs.members,
+      members: largestPartition,
       goalSeconds: 3,
       workerPostsPerSecond: inputs.workerPostsPerSecond,
       workerConcurrency: 0,
@@ -228,6 +242,7 @@ export function pipelineModel(inputs: PipelineInputs): PipelineResult {
   const postingSeconds = inputs.members / (inputs.workerPostsPerSecond * Math.min(inputs.workers, jobs));
   const sqs = CITED.sqsToWorkerMs.value / 1000;
   return {
+    largestPartition,
     readSeconds: read,
     jobs,
     jobSeconds,

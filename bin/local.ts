@@ -4,7 +4,7 @@
  * Environment: PORT, ROOMCAST_JWT_SECRET, ROOMCAST_API_KEY (comma-separated for
  * several), DYNAMODB_ENDPOINT, ROOMCAST_ALLOWED_ORIGINS, ROOMCAST_ALLOW_NO_ORIGIN,
  * ROOMCAST_RATE_LIMIT_PER_SECOND, ROOMCAST_RATE_LIMIT_BURST, ROOMCAST_HISTORY_TTL_SECONDS,
- * ROOMCAST_MAILBOX_TTL_SECONDS, ROOMCAST_INLINE_FANOUT_LIMIT, LOG_LEVEL, ROOMCAST_WEBHOOK_URL and ROOMCAST_WEBHOOK_SECRET
+ * ROOMCAST_MAILBOX_TTL_SECONDS, ROOMCAST_INLINE_FANOUT_LIMIT, ROOMCAST_ROOM_SPLIT_AFTER, LOG_LEVEL, ROOMCAST_WEBHOOK_URL and ROOMCAST_WEBHOOK_SECRET
  * (events to backends as signed POSTs).
  * `npm start -- --dashboard` ends the banner with the dashboard's URL, highlighted.
  */
@@ -31,6 +31,12 @@ const env = z
     ROOMCAST_INLINE_FANOUT_LIMIT: z
       .string()
       .regex(/^[0-9]+$/, 'a whole number of connections')
+      .transform(Number)
+      .pipe(z.number().int().positive())
+      .optional(),
+    ROOMCAST_ROOM_SPLIT_AFTER: z
+      .string()
+      .regex(/^[0-9]+$/, 'a whole number of members')
       .transform(Number)
       .pipe(z.number().int().positive())
       .optional(),
@@ -62,6 +68,7 @@ const stack = await startLocalStack({
   ...(env.ROOMCAST_INLINE_FANOUT_LIMIT === undefined
     ? {}
     : { inlineFanoutLimit: env.ROOMCAST_INLINE_FANOUT_LIMIT }),
+  ...(env.ROOMCAST_ROOM_SPLIT_AFTER === undefined ? {} : { roomSplitAfter: env.ROOMCAST_ROOM_SPLIT_AFTER }),
   ...(env.ROOMCAST_WEBHOOK_URL
     ? {
         webhook: {
