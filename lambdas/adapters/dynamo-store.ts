@@ -159,7 +159,7 @@ export class DynamoConnectionStore implements ConnectionStore {
         }),
       )
       .then((out) => roomsListed(out.Attributes));
-    const [fromList, fromIndex, connection] = await allOrFirstFailure([
+    const [fromList, fromIndex, connection] = await Promise.allSettled([
       listed.then((rooms) => this.removeMemberships(connectionId, rooms)),
       this.indexedRooms(connectionId).then(async (rooms) => {
         const known = new Set(await listed.catch(() => []));
@@ -170,8 +170,22 @@ export class DynamoConnectionStore implements ConnectionStore {
       }),
       old ? this.connectionGone(connectionId, String(old.userId)) : Promise.resolve(undefined),
     ]);
-    const rooms = [...fromList, ...fromIndex];
-    return connection ? { connection, rooms } : { rooms };
+    // Whatever was removed is reported, also when another part failed: its leaves are announced
+    // once, now, or never (a retried close finds those memberships gone).
+    const settled: Settled = { rooms: [] };
+    const fail = (reason: unknown) => {
+      if (!('failure' in settled)) settled.failure = reason;
+    };
+    for (const part of [fromList, fromIndex]) {
+      if (part.status === 'rejected') fail(part.reason);
+      else {
+        settled.rooms.push(...part.value.changes);
+        if (part.value.failed) fail(part.value.failure);
+      }
+    }
+    if (connection.status === 'rejected') fail(connection.reason);
+    else if (connection.value) settled.connection = connection.value;
+    return settled;
   }
 
   /**
@@ -656,9 +670,24 @@ export class DynamoConnectionStore implements ConnectionStore {
     return [...new Set(memberships.map((m) => String(m.room)))];
   }
 
-  private async removeMemberships(connectionId: string, rooms: string[]): Promise<RoomChange[]> {
-    const changes = await allOrFirstFailure(rooms.map((room) => this.deleteMembership(room, connectionId)));
-    return changes.filter((c): c is RoomChange => c !== undefined);
+  /** Removes each membership whatever the others do: the changes made, and the first failure. */
+  private async removeMemberships(
+    connectionId: string,
+    rooms: string[],
+  ): Promise<{ changes: RoomChange[]; failed: boolean; failure?: unknown }> {
+    const outcomes = await Promise.allSettled(rooms.map((room) => this.deleteMembership(room, connectionId)));
+    const changes: RoomChange[] = [];
+    let failed = false;
+    let failure: unknown;
+    for (const outcome of outcomes) {
+      if (outcome.status === 'fulfilled') {
+        if (outcome.value) changes.push(outcome.value);
+      } else if (!failed) {
+        failed = true;
+        failure = outcome.reason;
+      }
+    }
+    return { changes, failed, failure };
   }
 
   /**

@@ -76,6 +76,8 @@ export async function closeConnection(
   const removed = await deps.store.removeConnection(connectionId);
   if (removed.connection) deps.metrics.count(METRICS.connectionsClosed);
   await announceSettled(deps, removed, reason);
+  // What was removed is announced first: a retry would find it gone and announce nothing.
+  if ('failure' in removed) throw removed.failure;
 }
 
 /** What a TTL deletion settled: events to backends and presence announcements (the stream consumer). */

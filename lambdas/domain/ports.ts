@@ -182,6 +182,11 @@ export interface RoomChange {
 export interface Settled {
   connection?: RemovedConnection;
   rooms: RoomChange[];
+  /**
+   * Present when a part of a removal failed after the rest was done: `connection` and `rooms` are
+   * what was removed all the same (to be announced), and the caller then fails with this.
+   */
+  failure?: unknown;
 }
 
 export interface RoomPresence {

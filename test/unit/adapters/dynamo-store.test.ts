@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -137,10 +137,14 @@ describe('DynamoConnectionStore', () => {
     doc
       .on(UpdateCommand, { Key: { pk: 'ROOM#r2' } }, false)
       .callsFake(() => new Promise((resolve) => setTimeout(() => resolve(counted), 5)));
-    await expect(store().removeConnection('c')).rejects.toThrow('throttled');
+    const settled = await store().removeConnection('c');
     // r2's counters were settled before the failure came back: nothing left running unawaited.
     const r2 = doc.commandCalls(UpdateCommand).filter((c) => c.args[0].input.Key?.pk === 'ROOM#r2');
     expect(r2).toHaveLength(2);
+    // What was removed is reported with the failure, so that it is announced all the same.
+    expect(settled.failure).toEqual(new Error('throttled'));
+    expect(settled.rooms.map((change) => change.room)).toEqual(['r2']);
+    expect(settled.connection).toMatchObject({ connectionId: 'c', userId: 'u' });
   });
 
   it("reports the user's 0↔1 connection transitions it observed (for user.online / user.offline)", async () => {
@@ -314,6 +318,35 @@ describe('DynamoConnectionStore', () => {
     doc.on(UpdateCommand).rejects(new Error('throttled'));
     await expect(store().removeMember('r', 'c')).rejects.toThrow('throttled');
     expect(doc.commandCalls(DeleteCommand)).toHaveLength(0);
+  });
+
+  it('lists a joined room on the connection entry; when the entry refuses (gone, full or restored) the connection item decides', async () => {
+    doc.on(UpdateCommand).resolves({});
+    expect(await store().recordRoom('c', 'r')).toBe(true);
+    expect(doc.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      Key: keys.everyoneItem(shardOf('c', EVERYONE_SHARDS), 'c'),
+      UpdateExpression: 'ADD #rooms :room',
+      ConditionExpression:
+        'attribute_exists(pk) AND attribute_not_exists(#restored) AND (attribute_not_exists(#rooms) OR size(#rooms) < :max)',
+    });
+    expect(doc.commandCalls(GetCommand)).toHaveLength(0);
+
+    doc.reset();
+    doc.on(UpdateCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+    doc
+      .on(GetCommand)
+      .resolves({ Item: { ...keys.connection('c'), connectionId: 'c', userId: 'u', expiresAt: later } });
+    expect(await store().recordRoom('c', 'r')).toBe(true);
+    expect(doc.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+      Key: keys.connection('c'),
+      ConsistentRead: true,
+    });
+
+    doc.on(GetCommand).resolves({});
+    expect(await store().recordRoom('c', 'r')).toBe(false);
+
+    doc.on(UpdateCommand).rejects(new Error('throttled'));
+    await expect(store().recordRoom('c', 'r')).rejects.toThrow('throttled');
   });
 
   describe('a room split over several partitions', () => {
