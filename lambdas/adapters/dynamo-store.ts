@@ -19,8 +19,10 @@ import type {
   RemovedConnection,
   RoomChange,
   RoomPresence,
+  RoomTargets,
   Settled,
   Stats,
+  TargetPage,
 } from '../domain/ports.js';
 import {
   EVERYONE_SHARDS,
@@ -280,40 +282,61 @@ export class DynamoConnectionStore implements ConnectionStore {
     return items.map(toConnection);
   }
 
+  /**
+   * A membership is written once, where it stays: partition 0 unless the room is split (read
+   * first, consistently), its connection's partition then. Every reader reads the split mark before
+   * the partitions, and the mark is set before any membership goes elsewhere than partition 0.
+   */
   async addMember(m: MemberRecord, afterWrite?: () => Promise<void>): Promise<RoomChange | undefined> {
-    const out = await this.doc.send(
-      new PutCommand({ TableName: this.tableName, Item: this.membershipItem(m), ReturnValues: 'ALL_OLD' }),
-    );
+    const { split } = await this.roomMetaOf(m.room);
+    const partition = split ? splitPartitionOf(m.connectionId) : 0;
+    const [out, joinedBeforeSplit] = await Promise.all([
+      this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.membershipItem(m, partition),
+          ReturnValues: 'ALL_OLD',
+        }),
+      ),
+      // A repeated join of a connection that joined before the room was split: its membership is
+      // in partition 0, and this copy must not count nor stay.
+      partition === 0 ? Promise.resolve(false) : this.hasMembership(m.room, m.connectionId, 0),
+    ]);
+    if (joinedBeforeSplit && !out.Attributes) {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.membership(m.room, m.connectionId, partition),
+        }),
+      );
+    }
+    const repeated = out.Attributes !== undefined || joinedBeforeSplit;
     // The counters and `afterWrite` at once; each is attempted whatever the other does.
     const [counted] = await allOrFirstFailure([
-      out.Attributes ? Promise.resolve(undefined) : this.memberCame(m),
+      repeated ? Promise.resolve(undefined) : this.memberCame(m, split),
       afterWrite ? afterWrite() : Promise.resolve(),
     ]);
-    if (!counted) return undefined;
-    return counted.split ? this.moveToSplitPartition(m, counted.change) : counted.change;
+    return counted;
   }
 
   /**
    * Counts a new membership: the user's count in the room first; then the room's member count
    * and, on the user's 0→1 transition, its users count, in one write; the stats only when the
-   * room comes into being. Says whether the membership belongs in a split partition.
+   * room comes into being. The join that takes the room past ROOM_SPLIT_AFTER marks it split.
    */
-  private async memberCame(m: MemberRecord): Promise<{ change: RoomChange; split: boolean }> {
+  private async memberCame(m: MemberRecord, split: boolean): Promise<RoomChange> {
     const userJoined =
       (await this.addCounter(keys.roomUser(m.room, m.userId), 'connections', 1, {
         room: m.room,
         userId: m.userId,
       })) === 1;
-    const { members, [SPLIT_ATTRIBUTE]: split } = await this.addCounters(
-      keys.roomMeta(m.room),
-      { members: 1, users: userJoined ? 1 : 0 },
-      {},
-      [SPLIT_ATTRIBUTE],
-    );
+    const { members = 0 } = await this.addCounters(keys.roomMeta(m.room), {
+      members: 1,
+      users: userJoined ? 1 : 0,
+    });
     if (members === 1) await this.addStats(m.connectionId, { rooms: 1 });
-    if (!split && (members ?? 0) > this.roomSplitAfter) {
-      // Marked before any membership leaves partition 0, so a reader that finds one elsewhere
-      // read the mark first. Several joins at the threshold may each set it: the same value.
+    if (!split && members > this.roomSplitAfter) {
+      // Several joins at the threshold may each set it: the same value.
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
@@ -324,49 +347,7 @@ export class DynamoConnectionStore implements ConnectionStore {
         }),
       );
     }
-    return {
-      change: { room: m.room, connectionId: m.connectionId, userId: m.userId, userChanged: userJoined },
-      split: Boolean(split) || (members ?? 0) > this.roomSplitAfter,
-    };
-  }
-
-  /**
-   * Moves a counted membership of a split room from partition 0 to its connection's partition:
-   * written there first, then deleted from partition 0. Whoever deletes the copy in partition 0
-   * first settles the counters: when that is not this move (a leave or a close came between), the
-   * copy just written goes too. When the connection was already a member there (a repeated join),
-   * this join counted it twice: the count is taken back.
-   */
-  private async moveToSplitPartition(m: MemberRecord, change: RoomChange): Promise<RoomChange | undefined> {
-    const partition = splitPartitionOf(m.connectionId);
-    const there = await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: this.membershipItem(m, partition),
-        ReturnValues: 'ALL_OLD',
-      }),
-    );
-    const here = await this.doc.send(
-      new DeleteCommand({
-        TableName: this.tableName,
-        Key: keys.membership(m.room, m.connectionId),
-        ReturnValues: 'ALL_OLD',
-      }),
-    );
-    if (!here.Attributes) {
-      await this.doc.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: keys.membership(m.room, m.connectionId, partition),
-        }),
-      );
-      return change;
-    }
-    if (there.Attributes) {
-      await this.memberGone(m.room, m.connectionId, m.userId);
-      return undefined;
-    }
-    return change;
+    return { room: m.room, connectionId: m.connectionId, userId: m.userId, userChanged: userJoined };
   }
 
   private membershipItem(m: MemberRecord, partition = 0): Item {
@@ -394,8 +375,7 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   /** Deletes one membership and settles its counters (a close's cleanup: its list goes with it). */
   private async deleteMembership(room: string, connectionId: string): Promise<RoomChange | undefined> {
-    // Partition 0 first, where every membership is written; then, when it is not there, the one it
-    // moves to once its room is split (see moveToSplitPartition for why this order settles once).
+    // Partition 0 first; then, when it is not there, its connection's partition of a split room.
     const remove = (partition: number) =>
       this.doc.send(
         new DeleteCommand({
@@ -412,59 +392,105 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async isMember(room: string, connectionId: string): Promise<boolean> {
-    const read = async (partition: number) => {
-      const out = await this.doc.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: keys.membership(room, connectionId, partition),
-          ConsistentRead: true,
-          ProjectionExpression: '#ttl',
-          ExpressionAttributeNames: TTL_NAME,
-        }),
-      );
-      return out.Item !== undefined && this.isLive(out.Item);
-    };
-    return (await read(0)) || (await read(splitPartitionOf(connectionId)));
+    // Partition 0 first (every member of a room that is not split); a second read for the others.
+    return (
+      (await this.hasMembership(room, connectionId, 0)) ||
+      (await this.hasMembership(room, connectionId, splitPartitionOf(connectionId)))
+    );
   }
 
-  /** A room's members, page by page: partition 0, and the other partitions at once when the room is split. */
-  async *roomConnectionIds(room: string): AsyncIterable<string[]> {
-    const split = this.isSplit(room);
-    // Settled here too, so that a failure while partition 0 is still being read is not unhandled.
-    split.catch(() => undefined);
-    const others = async function* (this: DynamoConnectionStore): AsyncGenerator<string[]> {
-      if (!(await split)) return;
+  private async hasMembership(room: string, connectionId: string, partition: number): Promise<boolean> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.membership(room, connectionId, partition),
+        ConsistentRead: true,
+        ProjectionExpression: '#ttl',
+        ExpressionAttributeNames: TTL_NAME,
+      }),
+    );
+    return out.Item !== undefined && this.isLive(out.Item);
+  }
+
+  /**
+   * A room's members, page by page. Partition 0 is read from the room's `#META` item on (it sorts
+   * before the memberships), so the first page says whether the room is split with no read of its
+   * own; the other partitions are then read at once.
+   */
+  async *roomConnectionIds(room: string): AsyncIterable<TargetPage> {
+    const meta = keys.roomMeta(room).sk;
+    let split = false;
+    let resumeAt: Item | undefined;
+    const isMember = (item: Item) => {
+      if (item.sk !== meta) return true;
+      split = Boolean(item[SPLIT_ATTRIBUTE]);
+      return false;
+    };
+    for await (const page of this.targetPages(keys.roomPartition(room), '0', {
+      from: meta,
+      onItem: isMember,
+    })) {
+      yield { source: page.source, ids: page.ids };
+      if (split) {
+        // The rest of partition 0 is read alongside the other partitions.
+        resumeAt = page.lastKey;
+        break;
+      }
+    }
+    if (!split) return;
+    yield* interleave([
+      ...(resumeAt
+        ? [
+            this.targetPages(keys.roomPartition(room), '0', {
+              from: meta,
+              onItem: isMember,
+              startKey: resumeAt,
+            }),
+          ]
+        : []),
+      ...partitionsAfterFirst().map((partition) =>
+        this.targetPages(keys.roomPartition(room, partition), String(partition)),
+      ),
+    ]);
+  }
+
+  async roomTargets(room: string): Promise<RoomTargets> {
+    const { members, split } = await this.roomMetaOf(room);
+    const pages = async function* (this: DynamoConnectionStore): AsyncGenerator<TargetPage> {
       yield* interleave(
-        partitionsAfterFirst().map((partition) =>
-          this.connectionIdPages(keys.roomPartition(room, partition)),
+        (split ? [0, ...partitionsAfterFirst()] : [0]).map((partition) =>
+          this.targetPages(keys.roomPartition(room, partition), String(partition)),
         ),
       );
     };
-    yield* interleave([this.connectionIdPages(keys.roomPartition(room)), others.call(this)]);
+    return { size: members, pages: pages.call(this) };
   }
 
-  /** Whether the room's memberships are spread over ROOM_PARTITIONS (a consistent read of its `#META`). */
-  private async isSplit(room: string): Promise<boolean> {
+  /** A room's member count and whether it is split: one consistent read of its `#META`. */
+  private async roomMetaOf(room: string): Promise<{ members: number; split: boolean }> {
     const out = await this.doc.send(
       new GetCommand({
         TableName: this.tableName,
         Key: keys.roomMeta(room),
         ConsistentRead: true,
-        ProjectionExpression: '#split',
+        ProjectionExpression: 'members, #split',
         ExpressionAttributeNames: { '#split': SPLIT_ATTRIBUTE },
       }),
     );
-    return Boolean(out.Item?.[SPLIT_ATTRIBUTE]);
+    return {
+      members: Math.max(0, Number(out.Item?.members ?? 0)),
+      split: Boolean(out.Item?.[SPLIT_ATTRIBUTE]),
+    };
   }
 
   /** The partitions a room's memberships are in, in listing order. */
   private async partitionsOf(room: string): Promise<number[]> {
-    return (await this.isSplit(room)) ? [0, ...partitionsAfterFirst()] : [0];
+    return (await this.roomMetaOf(room)).split ? [0, ...partitionsAfterFirst()] : [0];
   }
 
-  async *allConnectionIds(): AsyncIterable<string[]> {
+  async *allConnectionIds(): AsyncIterable<TargetPage> {
     for (let shard = 0; shard < EVERYONE_SHARDS; shard += 1) {
-      yield* this.connectionIdPages(keys.everyone(shard));
+      yield* this.targetPages(keys.everyone(shard), String(shard));
     }
   }
 
@@ -623,19 +649,42 @@ export class DynamoConnectionStore implements ConnectionStore {
     return typeof expiresAt !== 'number' || expiresAt > this.nowSeconds();
   }
 
-  private async *connectionIdPages(partition: string): AsyncIterable<string[]> {
-    let start: Item | undefined;
+  /**
+   * The connection ids of one partition's unexpired `CONN#` items, page by page, each page named
+   * by `source`. With `from`, the query starts at that sort key (a room's `#META`), and `onItem`
+   * sees every item and says which are connections.
+   */
+  private async *targetPages(
+    partition: string,
+    source: string,
+    options: { from?: string; onItem?: (item: Item) => boolean; startKey?: Item } = {},
+  ): AsyncGenerator<TargetPage & { lastKey?: Item }> {
+    let start: Item | undefined = options.startKey;
+    const live = this.liveConnectionsIn(partition);
+    const query =
+      options.from === undefined
+        ? { ...live, ProjectionExpression: 'connectionId' }
+        : {
+            ...live,
+            // From `from` to the last `CONN#` key ('$' sorts right after '#').
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :connEnd',
+            ProjectionExpression: 'sk, connectionId, #split',
+            ExpressionAttributeNames: { ...live.ExpressionAttributeNames, '#split': SPLIT_ATTRIBUTE },
+            ExpressionAttributeValues: {
+              ':pk': partition,
+              ':from': options.from,
+              ':connEnd': `${keys.connPrefix.slice(0, -1)}$`,
+              ':now': this.nowSeconds(),
+            },
+          };
     do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          ...this.liveConnectionsIn(partition),
-          ProjectionExpression: 'connectionId',
-          ExclusiveStartKey: start,
-        }),
+      const out = await this.doc.send(new QueryCommand({ ...query, ExclusiveStartKey: start }));
+      const items = out.Items ?? [];
+      const ids = (options.onItem ? items.filter(options.onItem) : items).map((item) =>
+        String(item.connectionId),
       );
-      const ids = (out.Items ?? []).map((item) => String(item.connectionId));
-      if (ids.length > 0) yield ids;
       start = out.LastEvaluatedKey;
+      if (ids.length > 0 || start) yield start ? { source, ids, lastKey: start } : { source, ids };
     } while (start);
   }
 

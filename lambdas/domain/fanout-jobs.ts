@@ -1,6 +1,6 @@
 import { METRICS } from './constants.js';
 import { type FanoutResult, fanOut } from './fanout.js';
-import type { ConnectionGateway, MetricSink } from './ports.js';
+import type { ConnectionGateway, MetricSink, TargetPage } from './ports.js';
 import * as z from './zod.js';
 
 /**
@@ -94,7 +94,7 @@ export interface FanoutWorkerDeps {
   ledger: JobLedger;
   gateway: ConnectionGateway;
   /** A target's connection ids, page by page (a room's members, or every connection). */
-  targets(target: FanoutTarget): AsyncIterable<readonly string[]>;
+  targets(target: FanoutTarget): AsyncIterable<TargetPage>;
   /** Removes a connection found gone (the same prune as inline fan-outs). */
   prune(connectionId: string): Promise<unknown>;
   metrics: MetricSink;
@@ -105,34 +105,42 @@ export interface FanoutWorkerDeps {
 /** Jobs enqueued per call: a plan of a very large room enqueues as it reads, not all at the end. */
 const ENQUEUE_CHUNK = 10;
 
-/** Splits pages of targets into post jobs of at most `jobSize` distinct connections, minus `except`. */
+/**
+ * Splits pages of targets into post jobs of at most `jobSize` distinct connections, minus
+ * `except`. Each source's pages are batched on their own, with job ids from the source and the
+ * job's place in it: a plan run again makes the same jobs, whatever order the sources answer in.
+ */
 export async function* postJobs(
   plan: Pick<PlanJob, 'messageId' | 'payload' | 'except'>,
-  pages: AsyncIterable<readonly string[]>,
+  pages: AsyncIterable<TargetPage>,
   jobSize: number,
 ): AsyncGenerator<PostJob> {
   const seen = new Set(plan.except);
-  let batch: string[] = [];
-  let index = 0;
-  const job = (): PostJob => ({
+  const batches = new Map<string, { targets: string[]; count: number }>();
+  const job = (source: string, batch: { targets: string[]; count: number }): PostJob => ({
     kind: 'post',
-    jobId: `${plan.messageId}.${index++}`,
+    jobId: `${plan.messageId}.${source}.${batch.count++}`,
     messageId: plan.messageId,
     payload: plan.payload,
-    targets: batch,
+    targets: batch.targets,
   });
   for await (const page of pages) {
-    for (const id of page) {
+    let batch = batches.get(page.source);
+    if (!batch) {
+      batch = { targets: [], count: 0 };
+      batches.set(page.source, batch);
+    }
+    for (const id of page.ids) {
       if (seen.has(id)) continue;
       seen.add(id);
-      batch.push(id);
-      if (batch.length === jobSize) {
-        yield job();
-        batch = [];
+      batch.targets.push(id);
+      if (batch.targets.length === jobSize) {
+        yield job(page.source, batch);
+        batch.targets = [];
       }
     }
   }
-  if (batch.length > 0) yield job();
+  for (const [source, batch] of batches) if (batch.targets.length > 0) yield job(source, batch);
 }
 
 /** Runs one queued job: a plan becomes post jobs; a post job is one bounded fan-out. */

@@ -1,4 +1,4 @@
-import type { ConnectionGateway, PostOutcome } from './ports.js';
+import type { ConnectionGateway, PostOutcome, TargetPage } from './ports.js';
 
 export interface FanoutResult {
   delivered: number;
@@ -15,11 +15,11 @@ export interface FanoutOptions {
   except?: ReadonlySet<string>;
 }
 
-type Targets = Iterable<string> | AsyncIterable<readonly string[]>;
+export type Targets = Iterable<string> | AsyncIterable<TargetPage>;
 
 async function* batches(targets: Targets): AsyncGenerator<readonly string[]> {
   if (Symbol.asyncIterator in targets) {
-    yield* prefetched(targets as AsyncIterable<readonly string[]>);
+    for await (const page of prefetched(targets as AsyncIterable<TargetPage>)) yield page.ids;
   } else {
     yield [...(targets as Iterable<string>)];
   }

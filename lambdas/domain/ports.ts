@@ -60,9 +60,14 @@ export interface ConnectionStore {
   removeMember(room: string, connectionId: string): Promise<RoomChange | undefined>;
   isMember(room: string, connectionId: string): Promise<boolean>;
   /** Connection ids of a room's live members, page by page, for fan-out. */
-  roomConnectionIds(room: string): AsyncIterable<string[]>;
+  roomConnectionIds(room: string): AsyncIterable<TargetPage>;
+  /**
+   * A room's size from its counter (the room is not read for it) and its members page by page,
+   * read only if iterated: what a publish needs to decide between delivering and queuing.
+   */
+  roomTargets(room: string): Promise<RoomTargets>;
   /** Connection ids of every live connection, page by page, for broadcast. */
-  allConnectionIds(): AsyncIterable<string[]>;
+  allConnectionIds(): AsyncIterable<TargetPage>;
   listMembers(room: string, options: { limit: number; nextToken?: string }): Promise<Page<MemberRecord>>;
   countMembers(room: string): Promise<number>;
   /** A room's member count from its counter (one small read; the room itself is not read). */
@@ -187,6 +192,20 @@ export interface Settled {
    * what was removed all the same (to be announced), and the caller then fails with this.
    */
   failure?: unknown;
+}
+
+export interface RoomTargets {
+  size: number;
+  pages: AsyncIterable<TargetPage>;
+}
+
+/**
+ * A page of connection ids and where it was read (a partition, a shard): work split from the
+ * pages of one source is the same when it is split again, whatever order the sources answer in.
+ */
+export interface TargetPage {
+  source: string;
+  ids: readonly string[];
 }
 
 export interface RoomPresence {

@@ -1,7 +1,7 @@
 import { METRICS } from './constants.js';
 import { ForbiddenError, NotFoundError, UnavailableError } from './errors.js';
 import { type BackendEvent, type BackendEvents, type CloseReason, EVENT_TYPES } from './events.js';
-import { type FanoutResult, fanOut } from './fanout.js';
+import { type FanoutResult, fanOut, type Targets } from './fanout.js';
 import type { FanoutQueue, FanoutTarget, PlanJob } from './fanout-jobs.js';
 import { ackFrame, messageFrame, pongFrame, roomFrame, type ServerFrame } from './frames.js';
 import {
@@ -74,6 +74,9 @@ export interface PushResult extends FanoutResult {
 }
 
 /** What a stored (or live-only) publish answers. */
+/** Who a message goes to: a room or everyone (which may be queued for the workers), or given connections. */
+type Recipients = { room: string } | { broadcast: true } | { ids: readonly string[] };
+
 interface Sent extends FanoutResult {
   messageId: string;
   ts: number;
@@ -178,11 +181,10 @@ export class RoomcastService {
           async () =>
             ackFields(
               await this.publish(
-                this.deps.store.roomConnectionIds(frame.room),
+                { room: frame.room },
                 { room: frame.room, event: frame.event, data: frame.data, from: caller.userId },
                 new Set([caller.connectionId]),
                 frame.store === false ? undefined : roomStream(frame.room),
-                { room: frame.room },
               ),
             ),
         );
@@ -204,7 +206,7 @@ export class RoomcastService {
             }
             return ackFields(
               await this.publish(
-                connections.map((c) => c.connectionId),
+                { ids: connections.map((c) => c.connectionId) },
                 { event: frame.event, data: frame.data, from: caller.userId },
                 new Set([caller.connectionId]),
                 stream,
@@ -267,25 +269,24 @@ export class RoomcastService {
   private async pushOnce(body: PushBody): Promise<PushResult> {
     const except = new Set(body.exceptConnectionId === undefined ? [] : [body.exceptConnectionId]);
     const content = { event: body.event, data: body.data };
-    let targets: Iterable<string> | AsyncIterable<string[]>;
+    let to: Recipients;
     if (body.room !== undefined) {
-      targets = this.deps.store.roomConnectionIds(body.room);
+      to = { room: body.room };
     } else if (body.userId !== undefined) {
-      targets = (await this.deps.store.userConnections(body.userId)).map((c) => c.connectionId);
+      to = { ids: (await this.deps.store.userConnections(body.userId)).map((c) => c.connectionId) };
     } else if (body.connectionId !== undefined) {
-      targets = [body.connectionId];
+      to = { ids: [body.connectionId] };
     } else {
-      targets = this.deps.store.allConnectionIds();
+      to = { broadcast: true };
     }
     let stream: StreamId | undefined;
     if (body.store !== false && body.room !== undefined) stream = roomStream(body.room);
     if (body.store !== false && body.userId !== undefined) stream = userStream(body.userId);
     const sent = await this.publish(
-      targets,
+      to,
       body.room === undefined ? content : { ...content, room: body.room },
       except,
       stream,
-      body.room !== undefined ? { room: body.room } : body.broadcast ? { broadcast: true } : undefined,
     );
     return {
       messageId: sent.messageId,
@@ -456,16 +457,29 @@ export class RoomcastService {
    * answered once the job is queued.
    */
   private async publish(
-    targets: Iterable<string> | AsyncIterable<string[]>,
+    to: Recipients,
     content: { room?: string; event: string; data: unknown; from?: string },
     except: ReadonlySet<string>,
     stream?: StreamId,
-    whole?: FanoutTarget,
   ): Promise<Sent> {
     const messageId = this.deps.ids.messageId();
     const ts = this.deps.clock.now();
     const frameAt = (seq?: number) => JSON.stringify(messageFrame({ ...content, seq, messageId, ts }));
-    const queued = whole ? await this.queuedSize(whole) : undefined;
+    const { store, fanout } = this.deps;
+    let targets: Targets;
+    let size: number | undefined;
+    if ('room' in to) {
+      const room = await store.roomTargets(to.room);
+      targets = room.pages;
+      size = room.size;
+    } else if ('broadcast' in to) {
+      targets = store.allConnectionIds();
+      if (fanout) size = (await store.stats()).connections;
+    } else {
+      targets = to.ids;
+    }
+    const whole: FanoutTarget | undefined = 'ids' in to ? undefined : to;
+    const queued = whole && fanout && size !== undefined && size > fanout.inlineLimit ? size : undefined;
     const deliver = async (payload: string): Promise<FanoutResult> => {
       if (whole && queued !== undefined) {
         await this.queuePlan(whole, messageId, payload, except);
@@ -512,14 +526,6 @@ export class RoomcastService {
       ...(seq === undefined ? {} : { seq }),
       ...(queued === undefined ? {} : { queued }),
     };
-  }
-
-  /** The target's size when it is too large to deliver inline and workers exist; else undefined. */
-  private async queuedSize(target: FanoutTarget): Promise<number | undefined> {
-    const { fanout, store } = this.deps;
-    if (!fanout) return undefined;
-    const size = 'room' in target ? await store.memberCount(target.room) : (await store.stats()).connections;
-    return size > fanout.inlineLimit ? size : undefined;
   }
 
   private async queuePlan(

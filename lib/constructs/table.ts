@@ -45,8 +45,10 @@ export const STORE_CALLS = {
   // Counters only (user, room, presence, stats).
   settleExpired: [['UpdateItem', 'table']],
   userConnections: [['Query', 'index']],
-  // The membership and its counters; in a split room, its move out of partition 0.
+  // Whether the room is split (where the membership goes), the membership and its counters; in a
+  // split room, a membership left from before the split (a repeated join's copy is deleted).
   addMember: [
+    ['GetItem', 'table'],
     ['PutItem', 'table'],
     ['UpdateItem', 'table'],
     ['DeleteItem', 'table'],
@@ -62,10 +64,12 @@ export const STORE_CALLS = {
     ['UpdateItem', 'table'],
   ],
   isMember: [['GetItem', 'table']],
-  // A room's partitions, after reading whether it is split.
-  roomConnectionIds: [
-    ['Query', 'table'],
+  // A room's partition 0 from its #META item on (is it split?), then its other partitions.
+  roomConnectionIds: [['Query', 'table']],
+  // The room's #META (size, split), then its partitions.
+  roomTargets: [
     ['GetItem', 'table'],
+    ['Query', 'table'],
   ],
   allConnectionIds: [['Query', 'table']],
   listMembers: [

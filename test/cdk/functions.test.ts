@@ -306,8 +306,8 @@ describe('IAM', () => {
     // putConnection: the connection and its broadcast entry, counters.
     ['connect', { table: ['PutItem', 'UpdateItem'], index: [], other: [] }],
     // removeConnection: deletes, memberships found on the index, counters; presence rooms' members to
-    // announce to (whether the room is split, then its partitions).
-    ['disconnect', { table: ['DeleteItem', 'GetItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] }],
+    // announce to (their partitions, the first from the room's #META on).
+    ['disconnect', { table: ['DeleteItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] }],
     [
       'message',
       { table: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] },
@@ -320,7 +320,7 @@ describe('IAM', () => {
     [
       'expiry',
       {
-        table: ['DeleteItem', 'GetItem', 'Query', 'UpdateItem'],
+        table: ['DeleteItem', 'Query', 'UpdateItem'],
         index: ['Query'],
         other: ['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams'],
       },

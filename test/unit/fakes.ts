@@ -14,10 +14,12 @@ import type {
   ReconcileReport,
   RoomChange,
   RoomPresence,
+  RoomTargets,
   Settled,
   Stats,
   StreamId,
   StreamStore,
+  TargetPage,
 } from '../../lambdas/domain/ports.js';
 import { RoomcastService, type ServiceSettings } from '../../lambdas/domain/service.js';
 import { type StreamSettings, Streams } from '../../lambdas/domain/streams.js';
@@ -113,14 +115,20 @@ export class MemoryStore implements ConnectionStore {
     const m = this.members.get(room)?.get(id);
     return m !== undefined && this.live(m.expiresAt);
   }
-  async *roomConnectionIds(room: string) {
+  async *roomConnectionIds(room: string): AsyncIterable<TargetPage> {
     await this.pause();
-    yield [...(this.members.get(room)?.values() ?? [])]
-      .filter((m) => this.live(m.expiresAt))
-      .map((m) => m.connectionId);
+    yield {
+      source: '0',
+      ids: [...(this.members.get(room)?.values() ?? [])]
+        .filter((m) => this.live(m.expiresAt))
+        .map((m) => m.connectionId),
+    };
   }
-  async *allConnectionIds() {
-    yield [...this.connections.keys()];
+  async roomTargets(room: string): Promise<RoomTargets> {
+    return { size: this.members.get(room)?.size ?? 0, pages: this.roomConnectionIds(room) };
+  }
+  async *allConnectionIds(): AsyncIterable<TargetPage> {
+    yield { source: '0', ids: [...this.connections.keys()] };
   }
   async listMembers(
     room: string,

@@ -8,7 +8,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoConnectionStore, interleave } from '../../../lambdas/adapters/dynamo-store.js';
 import {
   EVERYONE_SHARDS,
@@ -17,6 +17,7 @@ import {
   shardOf,
   splitPartitionOf,
 } from '../../../lambdas/adapters/table.js';
+import type { TargetPage } from '../../../lambdas/domain/ports.js';
 import { fixedClock } from '../fakes.js';
 
 type Item = Record<string, unknown>;
@@ -36,9 +37,9 @@ const later = NOW / 1000 + 100;
 
 beforeEach(() => doc.reset());
 
-async function collect(pages: AsyncIterable<string[]>) {
-  const out: string[][] = [];
-  for await (const page of pages) out.push(page);
+async function collect(pages: AsyncIterable<TargetPage>) {
+  const out: (readonly string[])[] = [];
+  for await (const page of pages) out.push(page.ids);
   return out;
 }
 
@@ -47,22 +48,29 @@ describe('DynamoConnectionStore', () => {
     doc
       .on(QueryCommand)
       .resolvesOnce({
-        Items: [{ connectionId: 'a' }, { connectionId: 'b' }],
+        Items: [{ sk: '#META' }, { sk: 'CONN#a', connectionId: 'a' }, { sk: 'CONN#b', connectionId: 'b' }],
         LastEvaluatedKey: { pk: 'ROOM#r', sk: 'CONN#b' },
       })
-      .resolvesOnce({ Items: [{ connectionId: 'c' }] });
-    doc.on(GetCommand, { Key: { pk: 'ROOM#r', sk: '#META' } }).resolves({ Item: { members: 3 } });
+      .resolvesOnce({ Items: [{ sk: 'CONN#c', connectionId: 'c' }] });
 
     expect(await collect(store().roomConnectionIds('r'))).toEqual([['a', 'b'], ['c']]);
 
+    // The room's #META comes first (it sorts before its members) and says it is not split: no other read.
+    expect(doc.commandCalls(GetCommand)).toHaveLength(0);
     const calls = doc.commandCalls(QueryCommand).map((c) => c.args[0].input);
     expect(calls).toHaveLength(2);
     expect(calls[0]).toMatchObject({
       TableName: 'tbl',
       ConsistentRead: true,
-      ProjectionExpression: 'connectionId',
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :connEnd',
+      ProjectionExpression: 'sk, connectionId, #split',
       FilterExpression: '#ttl > :now',
-      ExpressionAttributeValues: { ':pk': 'ROOM#r', ':conn': 'CONN#', ':now': NOW / 1000 },
+      ExpressionAttributeValues: {
+        ':pk': 'ROOM#r',
+        ':from': '#META',
+        ':connEnd': 'CONN$',
+        ':now': NOW / 1000,
+      },
     });
     expect(calls[1]?.ExclusiveStartKey).toEqual({ pk: 'ROOM#r', sk: 'CONN#b' });
   });
@@ -243,6 +251,7 @@ describe('DynamoConnectionStore', () => {
   });
 
   it("joins with the membership, then the user's count in the room, then one write of the room's counts", async () => {
+    doc.on(GetCommand).resolves({});
     doc.on(PutCommand).resolves({});
     const member = { room: 'r', connectionId: 'c', userId: 'u', joinedAt: NOW, expiresAt: later };
     const updates = () => doc.commandCalls(UpdateCommand).map((c) => c.args[0].input);
@@ -280,6 +289,7 @@ describe('DynamoConnectionStore', () => {
   });
 
   it('runs afterWrite once the membership is written, alongside the counters, and fails with it', async () => {
+    doc.on(GetCommand).resolves({});
     doc.on(PutCommand).resolves({});
     doc.on(UpdateCommand).resolves({ Attributes: { connections: 1, members: 1, users: 1 } });
     const member = { room: 'r', connectionId: 'c', userId: 'u', joinedAt: NOW, expiresAt: later };
@@ -352,121 +362,115 @@ describe('DynamoConnectionStore', () => {
   describe('a room split over several partitions', () => {
     const member = { room: 'r', connectionId: 'c', userId: 'u', joinedAt: NOW, expiresAt: later };
     const home = { pk: 'ROOM#r', sk: 'CONN#c' };
-    const moved = keys.membership('r', 'c', splitPartitionOf('c'));
-    /** The writes of the join, in order, as `Command key`. */
-    const writes = () =>
-      doc
-        .calls()
-        .map((c) => c.args[0] as { constructor: { name: string }; input: { Key?: Item; Item?: Item } })
-        .filter((command) => !(command instanceof GetCommand))
-        .map((command) => {
-          const key = command.input.Key ?? command.input.Item;
-          return `${command.constructor.name} ${key?.pk}/${key?.sk}`;
-        });
-    const joinCounters = (members: number, split?: number) => {
+    const own = keys.membership('r', 'c', splitPartitionOf('c'));
+    /** The requests of the join, in order, as `Command key`. */
+    const requests = () =>
+      doc.calls().map((c) => {
+        const command = c.args[0] as { constructor: { name: string }; input: { Key?: Item; Item?: Item } };
+        const key = command.input.Key ?? command.input.Item;
+        return `${command.constructor.name} ${key?.pk}/${key?.sk}`;
+      });
+    const room = (meta: Item, membersAfter: number) => {
+      doc.on(GetCommand, { Key: { pk: 'ROOM#r', sk: '#META' } }).resolves({ Item: meta });
       doc
         .on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: 'USER#u' } })
         .resolves({ Attributes: { connections: 1 } });
       doc
         .on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: '#META' } })
-        .resolves({ Attributes: { members, users: members, ...(split ? { split } : {}) } });
+        .resolves({ Attributes: { members: membersAfter, users: membersAfter } });
     };
 
-    it('marks the room split once it passes ROOM_SPLIT_AFTER, before moving the membership out of partition 0', async () => {
+    it('keeps a room in partition 0 up to ROOM_SPLIT_AFTER members, and marks it split when a join passes it', async () => {
       doc.on(PutCommand).resolves({});
-      doc.on(DeleteCommand).resolves({ Attributes: { ...home, userId: 'u' } });
-      joinCounters(3);
+      room({ members: 1 }, 2);
+      await store(2).addMember(member);
+      expect(requests()).toEqual([
+        'GetCommand ROOM#r/#META',
+        'PutCommand ROOM#r/CONN#c',
+        'UpdateCommand ROOM#r/USER#u',
+        'UpdateCommand ROOM#r/#META',
+      ]);
 
-      expect(await store(2).addMember(member)).toMatchObject({
-        room: 'r',
-        connectionId: 'c',
-        userChanged: true,
-      });
-
-      expect(writes()).toEqual([
+      doc.reset();
+      doc.on(PutCommand).resolves({});
+      room({ members: 2 }, 3);
+      expect(await store(2).addMember(member)).toMatchObject({ room: 'r', userChanged: true });
+      expect(requests().slice(1)).toEqual([
         'PutCommand ROOM#r/CONN#c',
         'UpdateCommand ROOM#r/USER#u',
         'UpdateCommand ROOM#r/#META',
         'UpdateCommand ROOM#r/#META',
-        `PutCommand ${moved.pk}/${moved.sk}`,
-        'DeleteCommand ROOM#r/CONN#c',
       ]);
       expect(doc.commandCalls(UpdateCommand)[2]?.args[0].input.UpdateExpression).toBe('SET #split = :yes');
-      expect(moved.pk).toMatch(/^ROOM#r#([1-9]|1[0-5])$/);
     });
 
-    it('keeps a small room in partition 0 and marks nothing', async () => {
+    it("writes a join into a split room straight to its connection's partition, once: nothing moves", async () => {
       doc.on(PutCommand).resolves({});
-      joinCounters(2);
-      await store(2).addMember(member);
-      expect(writes()).toEqual([
-        'PutCommand ROOM#r/CONN#c',
+      doc.on(GetCommand, { Key: home }).resolves({});
+      room({ members: 5, split: 1 }, 6);
+      expect(await store(2).addMember(member)).toMatchObject({ room: 'r', userChanged: true });
+      expect(own.pk).toMatch(/^ROOM#r#([1-9]|1[0-5])$/);
+      expect(requests()).toEqual([
+        'GetCommand ROOM#r/#META',
+        `PutCommand ${own.pk}/${own.sk}`,
+        'GetCommand ROOM#r/CONN#c',
         'UpdateCommand ROOM#r/USER#u',
         'UpdateCommand ROOM#r/#META',
       ]);
+      expect(doc.commandCalls(DeleteCommand)).toHaveLength(0);
     });
 
-    it('moves without marking again once the room is split, whatever its count', async () => {
-      doc.on(PutCommand).resolves({});
-      doc.on(DeleteCommand).resolves({ Attributes: { ...home, userId: 'u' } });
-      joinCounters(5, 1);
-      await store(2).addMember(member);
-      expect(writes().slice(3)).toEqual([
-        `PutCommand ${moved.pk}/${moved.sk}`,
-        'DeleteCommand ROOM#r/CONN#c',
-      ]);
-    });
-
-    it('takes its copy back when a leave or close removed the membership from partition 0 first', async () => {
+    it('neither counts nor keeps a repeated join of a connection that joined before the room was split', async () => {
       doc.on(PutCommand).resolves({});
       doc.on(DeleteCommand).resolves({});
-      joinCounters(5, 1);
-      // The remover settled the counters: the join reports its change as it counted it, and no counter moves again.
-      expect(await store(2).addMember(member)).toMatchObject({ userChanged: true });
-      expect(writes().slice(3)).toEqual([
-        `PutCommand ${moved.pk}/${moved.sk}`,
-        'DeleteCommand ROOM#r/CONN#c',
-        `DeleteCommand ${moved.pk}/${moved.sk}`,
-      ]);
-      expect(doc.commandCalls(UpdateCommand)).toHaveLength(2);
+      doc.on(GetCommand, { Key: home }).resolves({ Item: { expiresAt: later } });
+      room({ members: 5, split: 1 }, 6);
+      const afterWrite = vi.fn(async () => undefined);
+      expect(await store(2).addMember(member, afterWrite)).toBeUndefined();
+      expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
+      expect(doc.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key)).toEqual([own]);
+      expect(afterWrite).toHaveBeenCalledOnce();
     });
 
-    it('takes the count back when the connection was already a member in its partition (a repeated join)', async () => {
-      doc.on(PutCommand).resolves({});
-      doc.on(PutCommand, { Item: { pk: moved.pk } }).resolves({ Attributes: { ...moved, userId: 'u' } });
-      doc.on(DeleteCommand).resolves({ Attributes: { ...home, userId: 'u' } });
-      joinCounters(5, 1);
-      expect(await store(2).addMember(member)).toBeUndefined();
-      const deltas = doc
-        .commandCalls(UpdateCommand, { Key: { pk: 'ROOM#r', sk: '#META' } })
-        .map((c) => c.args[0].input.ExpressionAttributeValues?.[':d0']);
-      expect(deltas).toEqual([1, -1]);
-    });
-
-    it('leaves from partition 0, or from the connection partition when the membership moved there', async () => {
+    it('leaves from partition 0, or from its own partition when the membership is there', async () => {
       doc.on(UpdateCommand).resolves({ Attributes: { connections: 0, members: 5, users: 5 } });
       doc.on(DeleteCommand, { Key: home }).resolves({});
-      doc
-        .on(DeleteCommand, { Key: moved })
-        .resolves({ Attributes: { ...moved, userId: 'u', expiresAt: later } });
+      doc.on(DeleteCommand, { Key: own }).resolves({ Attributes: { ...own, userId: 'u', expiresAt: later } });
       expect(await store(2).removeMember('r', 'c')).toMatchObject({ room: 'r', userChanged: true });
     });
 
-    it('reads every partition of a split room, at once, and pages a listing through all of them', async () => {
-      doc.on(GetCommand, { Key: { pk: 'ROOM#r', sk: '#META' } }).resolves({ Item: { split: 1 } });
+    it('reads every partition of a split room (the split from the first page), and pages a listing through all of them', async () => {
+      doc
+        .on(GetCommand, { Key: { pk: 'ROOM#r', sk: '#META' } })
+        .resolves({ Item: { members: 16, split: 1 } });
       // One member in each partition (a query resumed past it finds nothing more there).
       doc
         .on(QueryCommand)
         .callsFake((input: { ExpressionAttributeValues: Item; ExclusiveStartKey?: Item }) => {
           const pk = String(input.ExpressionAttributeValues[':pk']);
           if (input.ExclusiveStartKey) return { Items: [] };
-          return { Items: [{ pk, sk: `CONN#in-${pk}`, connectionId: `in-${pk}` }] };
+          const first = input.ExpressionAttributeValues[':from'] ? [{ sk: '#META', split: 1 }] : [];
+          return { Items: [...first, { pk, sk: `CONN#in-${pk}`, connectionId: `in-${pk}` }] };
         });
+      const everyPartition = Array.from(
+        { length: ROOM_PARTITIONS },
+        (_, p) => `in-${keys.roomPartition('r', p)}`,
+      );
       const ids = (await collect(store(2).roomConnectionIds('r'))).flat();
       expect(ids).toHaveLength(ROOM_PARTITIONS);
-      expect(new Set(ids)).toEqual(
-        new Set(Array.from({ length: ROOM_PARTITIONS }, (_, p) => `in-${keys.roomPartition('r', p)}`)),
-      );
+      expect(new Set(ids)).toEqual(new Set(everyPartition));
+      expect(doc.commandCalls(GetCommand)).toHaveLength(0);
+
+      const targets = await store(2).roomTargets('r');
+      expect(targets.size).toBe(16);
+      const sources = new Set<string>();
+      const viaTargets: string[] = [];
+      for await (const page of targets.pages) {
+        sources.add(page.source);
+        viaTargets.push(...page.ids);
+      }
+      expect(new Set(viaTargets)).toEqual(new Set(everyPartition));
+      expect(sources.size).toBe(ROOM_PARTITIONS);
 
       const listed: string[] = [];
       let nextToken: string | undefined;
@@ -475,14 +479,12 @@ describe('DynamoConnectionStore', () => {
         listed.push(...page.items.map((m) => m.connectionId));
         nextToken = page.nextToken;
       } while (nextToken);
-      expect(listed).toEqual(
-        Array.from({ length: ROOM_PARTITIONS }, (_, p) => `in-${keys.roomPartition('r', p)}`),
-      );
+      expect(listed).toEqual(everyPartition);
     });
 
     it('finds a member in its partition when it is not in partition 0', async () => {
       doc.on(GetCommand).resolves({});
-      doc.on(GetCommand, { Key: moved }).resolves({ Item: { expiresAt: later } });
+      doc.on(GetCommand, { Key: own }).resolves({ Item: { expiresAt: later } });
       expect(await store(2).isMember('r', 'c')).toBe(true);
       expect(await store(2).isMember('r', 'other')).toBe(false);
     });

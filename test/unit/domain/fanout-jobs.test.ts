@@ -15,7 +15,7 @@ import { LocalFanoutQueue } from '../../../local/queue.js';
 import { CountingSink, fakeRuntime, fixedClock, RecordingGateway } from '../fakes.js';
 
 async function* pages(...batches: string[][]) {
-  for (const batch of batches) yield batch;
+  for (const ids of batches) yield { source: '0', ids };
 }
 
 async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
@@ -81,7 +81,41 @@ describe('splitting a fan-out into jobs', () => {
     );
 
     expect(jobs.map((j) => j.targets)).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
-    expect(jobs.map((j) => j.jobId)).toEqual(['m1.0', 'm1.1', 'm1.2']);
+    expect(jobs.map((j) => j.jobId)).toEqual(['m1.0.0', 'm1.0.1', 'm1.0.2']);
+  });
+
+  it('makes the same jobs from several sources whatever order their pages arrive in', async () => {
+    async function* arriving(order: [string, string[]][]) {
+      for (const [source, ids] of order) yield { source, ids };
+    }
+    const byId = (jobs: { jobId: string; targets: string[] }[]) =>
+      Object.fromEntries(jobs.map((j) => [j.jobId, j.targets]));
+    const one = await collect(
+      postJobs(
+        plan(),
+        arriving([
+          ['0', ['a', 'b', 'c']],
+          ['3', ['x', 'y']],
+          ['0', ['d']],
+        ]),
+        2,
+      ),
+    );
+    const other = await collect(
+      postJobs(
+        plan(),
+        arriving([
+          ['3', ['x']],
+          ['0', ['a']],
+          ['3', ['y']],
+          ['0', ['b', 'c', 'd']],
+        ]),
+        2,
+      ),
+    );
+
+    expect(byId(other)).toEqual(byId(one));
+    expect(byId(one)).toEqual({ 'm1.0.0': ['a', 'b'], 'm1.0.1': ['c', 'd'], 'm1.3.0': ['x', 'y'] });
   });
 
   it('gives the same job ids when a plan runs twice, so the redelivered plan is harmless', async () => {

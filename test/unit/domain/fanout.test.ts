@@ -4,7 +4,7 @@ import type { ConnectionGateway, PostOutcome } from '../../../lambdas/domain/por
 import { RecordingGateway } from '../fakes.js';
 
 async function* pages(...batches: string[][]) {
-  for (const batch of batches) yield batch;
+  for (const ids of batches) yield { source: '0', ids };
 }
 
 describe('fanOut', () => {
@@ -83,9 +83,9 @@ describe('fanOut', () => {
       secondPageAsked = resolve;
     });
     async function* pagesAskedFor() {
-      yield ['a', 'b'];
+      yield { source: '0', ids: ['a', 'b'] };
       secondPageAsked();
-      yield ['c'];
+      yield { source: '0', ids: ['c'] };
     }
     const gateway: ConnectionGateway = {
       // With one post in flight, "b" waits for "a", and "a" waits until page 2 has been asked for:
@@ -107,7 +107,7 @@ describe('fanOut', () => {
 
   it('reports a failure to read targets to the caller', async () => {
     async function* failing() {
-      yield ['a'];
+      yield { source: '0', ids: ['a'] };
       throw new Error('query failed');
     }
     await expect(

@@ -8,7 +8,7 @@ function storeThatFailsHalfWay(settled: Settled): ConnectionStore {
   return {
     removeConnection: async () => settled,
     async *roomConnectionIds() {
-      yield ['watcher'];
+      yield { source: '0', ids: ['watcher'] };
     },
   } as unknown as ConnectionStore;
 }
