@@ -6,15 +6,7 @@ import { keys, ROOM_PARTITIONS, splitPartitionOf } from '../../lambdas/adapters/
 import { createDocumentClient } from '../../lambdas/runtime.js';
 import { type LocalDynamo, startDynalite } from '../../local/dynamo.js';
 import type { LocalStack } from '../../local/stack.js';
-import {
-  api,
-  connect,
-  connectionIdsOf,
-  eventually,
-  settledStats,
-  startTestStack,
-  type TestClient,
-} from './harness.js';
+import { api, connect, eventually, settledStats, startTestStack, type TestClient } from './harness.js';
 
 /**
  * A room past ROOM_SPLIT_AFTER (3 here) has its memberships spread over several partitions.
