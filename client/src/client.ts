@@ -57,6 +57,8 @@ export class Room {
   joined = false;
   /** @internal */
   readonly events = new Emitter();
+  /** A join still waiting for its answer: a leave goes out only after it. */
+  private joining: Promise<void> | undefined;
 
   /** @internal */
   constructor(
@@ -75,7 +77,17 @@ export class Room {
   }
 
   /** Joins; when a position is known (seen before, or kept in storage) it resumes from it, so missed messages arrive first. */
-  async join(): Promise<void> {
+  join(): Promise<void> {
+    const joining = this.joinNow();
+    this.joining = joining;
+    const settled = () => {
+      if (this.joining === joining) this.joining = undefined;
+    };
+    joining.then(settled, settled);
+    return joining;
+  }
+
+  private async joinNow(): Promise<void> {
     const c = this.client;
     const position = this.stream.position;
     if (position !== undefined) {
@@ -102,7 +114,9 @@ export class Room {
     this.joined = true;
   }
 
+  /** Leaves; after a join still in flight (so the two cannot cross on the way, and the room stays left). */
   async leave(): Promise<void> {
+    await this.joining?.catch(() => undefined);
     await this.client.request({ action: 'leave', room: this.name });
     this.joined = false;
   }

@@ -425,6 +425,34 @@ describe('servers without resume', () => {
   });
 });
 
+describe('leave', () => {
+  it('goes out only once a join still in flight has its answer, so the two never cross', async () => {
+    const { client } = setup();
+    const ws = await open(client);
+    const lobby = client.room('lobby');
+    const joined = lobby.join();
+    const left = lobby.leave();
+    await flush();
+    ws.receive({
+      type: 'history',
+      id: ws.lastOf('history').id,
+      room: 'lobby',
+      messages: [],
+      seq: 0,
+      more: false,
+    });
+    await flush();
+    expect(ws.sent.filter((f) => f.action === 'leave')).toHaveLength(0);
+    ws.ack('join');
+    await joined;
+    await flush();
+    expect(ws.sent.map((f) => f.action).slice(-2)).toEqual(['join', 'leave']);
+    ws.ack('leave');
+    await left;
+    expect(lobby.joined).toBe(false);
+  });
+});
+
 describe('outbox', () => {
   it('sends what was made while disconnected after the resume, with an idempotency key, and reports pending → sent', async () => {
     const { client, timers } = setup();
