@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { inject } from 'vitest';
 import WebSocket from 'ws';
+import { type DynamoProxy, type DynamoProxyOptions, startDynamoProxy } from '../../bench/dynamo-proxy.js';
+import { type LocalDynamo, startDynalite } from '../../local/dynamo.js';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack.js';
 
 export const JWT_SECRET = 'integration-secret';
@@ -27,6 +29,40 @@ export async function startTestStack(options: LocalStackOptions = {}): Promise<L
       : {}),
     ...options,
   });
+}
+
+/**
+ * The local stack with a DynamoDB proxy in front of its table (dynalite of its own, or the shared
+ * DynamoDB Local), for tests that watch requests or answer some themselves. `close` stops all three.
+ */
+export async function startProxiedStack(
+  name: string,
+  proxyOptions: DynamoProxyOptions,
+  options: LocalStackOptions = {},
+): Promise<{ stack: LocalStack; proxy: DynamoProxy; close(): Promise<void> }> {
+  let dynamo: LocalDynamo | undefined;
+  let endpoint: string;
+  if (process.env.ROOMCAST_TEST_DYNAMO === 'dynamodb-local') {
+    endpoint = inject('dynamoEndpoint');
+  } else {
+    dynamo = await startDynalite();
+    endpoint = dynamo.endpoint;
+  }
+  const proxy = await startDynamoProxy(endpoint, proxyOptions);
+  const stack = await startTestStack({
+    dynamoEndpoint: proxy.url,
+    tableName: `roomcast-${name}-${randomUUID().slice(0, 8)}`,
+    ...options,
+  });
+  return {
+    stack,
+    proxy,
+    close: async () => {
+      await stack.close();
+      await proxy.close();
+      await dynamo?.close();
+    },
+  };
 }
 
 export async function token(

@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type DynamoProxy, startDynamoProxy } from '../../bench/dynamo-proxy.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys, ROOMS_LISTED_PER_CONNECTION, TABLE_SCHEMA } from '../../lambdas/adapters/table.js';
-import { type LocalDynamo, startDynalite } from '../../local/dynamo.js';
 import type { LocalStack } from '../../local/stack.js';
-import { api, connect, settledStats, startTestStack } from './harness.js';
+import { api, connect, settledStats, startProxiedStack } from './harness.js';
 
 /**
  * On AWS the membership index (gsi1) is eventually consistent: a `$disconnect` that
@@ -12,20 +9,12 @@ import { api, connect, settledStats, startTestStack } from './harness.js';
  * DynamoDB Local update it at once, so a proxy stands in for the lag: while `lagging`,
  * it answers every query of a connection's memberships on the index with nothing.
  */
-let dynamo: LocalDynamo | undefined;
-let proxy: DynamoProxy;
 let stack: LocalStack;
+let close: () => Promise<void>;
 let lagging = false;
 
 beforeAll(async () => {
-  let endpoint: string;
-  if (process.env.ROOMCAST_TEST_DYNAMO === 'dynamodb-local') {
-    endpoint = inject('dynamoEndpoint');
-  } else {
-    dynamo = await startDynalite();
-    endpoint = dynamo.endpoint;
-  }
-  proxy = await startDynamoProxy(endpoint, {
+  ({ stack, close } = await startProxiedStack('lag', {
     answer: (operation, body) => {
       const values = body.ExpressionAttributeValues as Record<string, { S?: string }> | undefined;
       const membershipsOfConnection =
@@ -34,16 +23,10 @@ beforeAll(async () => {
         values?.[':pk']?.S?.startsWith(keys.connPrefix) === true;
       return lagging && membershipsOfConnection ? { Count: 0, ScannedCount: 0, Items: [] } : undefined;
     },
-  });
-  stack = await startTestStack({
-    dynamoEndpoint: proxy.url,
-    tableName: `roomcast-lag-${randomUUID().slice(0, 8)}`,
-  });
+  }));
 });
 afterAll(async () => {
-  await stack?.close();
-  await proxy?.close();
-  await dynamo?.close();
+  await close?.();
 });
 
 const presenceOf = async (room: string) =>

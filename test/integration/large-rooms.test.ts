@@ -1,12 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type DynamoProxy, startDynamoProxy } from '../../bench/dynamo-proxy.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys, ROOM_PARTITIONS } from '../../lambdas/adapters/table.js';
 import { createDocumentClient } from '../../lambdas/runtime.js';
-import { type LocalDynamo, startDynalite } from '../../local/dynamo.js';
 import type { LocalStack } from '../../local/stack.js';
-import { api, connect, eventually, settledStats, startTestStack, type TestClient } from './harness.js';
+import { api, connect, eventually, settledStats, startProxiedStack, type TestClient } from './harness.js';
 
 /**
  * A room past ROOM_SPLIT_AFTER (3 here) has its memberships spread over several partitions.
@@ -16,33 +13,22 @@ import { api, connect, eventually, settledStats, startTestStack, type TestClient
  */
 const ROOM = 'presence-big';
 const SIZE = 9;
-let dynamo: LocalDynamo | undefined;
-let proxy: DynamoProxy;
 let stack: LocalStack;
+let close: () => Promise<void>;
 let members: TestClient[];
 let queries: Record<string, unknown>[] | undefined;
 
 beforeAll(async () => {
-  let endpoint: string;
-  if (process.env.ROOMCAST_TEST_DYNAMO === 'dynamodb-local') {
-    endpoint = inject('dynamoEndpoint');
-  } else {
-    dynamo = await startDynalite();
-    endpoint = dynamo.endpoint;
-  }
-  proxy = await startDynamoProxy(endpoint, {
-    answer: (operation, body) => {
-      if (operation === 'Query') queries?.push(body);
-      return undefined;
+  ({ stack, close } = await startProxiedStack(
+    'large',
+    {
+      answer: (operation, body) => {
+        if (operation === 'Query') queries?.push(body);
+        return undefined;
+      },
     },
-  });
-  stack = await startTestStack({
-    dynamoEndpoint: proxy.url,
-    tableName: `roomcast-large-${randomUUID().slice(0, 8)}`,
-    roomSplitAfter: 3,
-    inlineFanoutLimit: 8,
-    fanoutJobSize: 4,
-  });
+    { roomSplitAfter: 3, inlineFanoutLimit: 8, fanoutJobSize: 4 },
+  ));
   members = [];
   for (let i = 0; i < SIZE; i += 1) {
     const member = await connect(stack, `big-${i}`);
@@ -52,9 +38,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all((members ?? []).map((m) => m.close()));
-  await stack?.close();
-  await proxy?.close();
-  await dynamo?.close();
+  await close?.();
 });
 
 /** The connection ids stored in each partition of the room, read straight from the table. */
