@@ -78,7 +78,11 @@ export const environmentSchema = z
     /** Members a room has before its memberships are spread over several partitions. */
     ROOM_SPLIT_AFTER: positiveInt(2000),
     FANOUT_QUEUE_URL: z.optional(url()),
-    CONNECTION_TTL_SECONDS: positiveInt(LIMITS.connectionTtlSeconds),
+    /**
+     * At most a day (API Gateway closes connections after 2 hours): well under the week a room's
+     * counters live untouched, so its #META, and the mark that it is split, outlive its memberships.
+     */
+    CONNECTION_TTL_SECONDS: wholeNumber(1, LIMITS.connectionTtlSeconds, 24 * 3600),
     HISTORY_TTL_SECONDS: wholeNumber(0, LIMITS.historyTtlSeconds),
     MAILBOX_TTL_SECONDS: wholeNumber(0, LIMITS.mailboxTtlSeconds),
     SECRET_CACHE_SECONDS: wholeNumber(0, 300),

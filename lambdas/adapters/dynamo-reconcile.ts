@@ -26,7 +26,8 @@ const STATS_FIELDS = ['connections', 'users', 'rooms'] as const;
  * The counters' reconciliation, off the hot path: one paginated Scan of the table
  * recounts what every counter counts and sets each counter that is wrong to the
  * truth, deletes orphans (an "everyone" entry or a membership whose connection
- * item is gone), and puts back a live connection's missing "everyone" entry. Items it does not own (streams, idempotency records, fan-out jobs)
+ * item is gone, the copy a repeated join into a split room left when it was cut
+ * off), and puts back a live connection's missing "everyone" entry. Items it does not own (streams, idempotency records, fan-out jobs)
  * are skipped.
  *
  * An item counts while it is stored, expired or not: the expiry consumer takes it
@@ -42,7 +43,8 @@ export async function reconcileTable(
   const connections = new Map<string, string>(); // connectionId → userId
   const connectionExpiry = new Map<string, unknown>();
   const everyone: Key[] = [];
-  const memberships: { key: Key; room: string; connectionId: string; userId: string }[] = [];
+  const memberships: { key: Key; room: string; connectionId: string; userId: string; joinedAt: unknown }[] =
+    [];
   const counters = new Map<string, Counter>();
   const stats = new Map<number, Record<string, number>>();
   const counter = (key: Key, labels: Item = {}): Counter => {
@@ -75,6 +77,7 @@ export async function reconcileTable(
           room: String(item.room),
           connectionId: String(item.connectionId),
           userId: String(item.userId),
+          joinedAt: item.joinedAt,
         });
       } else if (pk.startsWith(keys.roomPrefix) && sk === '#META') {
         counter(key).seen = { members: Number(item.members ?? 0), users: Number(item.users ?? 0) };
@@ -94,10 +97,10 @@ export async function reconcileTable(
     start = out.LastEvaluatedKey;
   } while (start);
 
-  // The truth, from the items themselves. An orphan is an item whose connection (`of`) the scan
-  // did not see: deleted only once a consistent read finds that connection gone, since it may
-  // have connected after the scan passed its item.
-  const orphans: { key: Key; of: string }[] = [];
+  // The truth, from the items themselves. An orphan is an item whose connection the scan did not
+  // see (`of`: deleted only once a consistent read finds that connection gone, since it may have
+  // connected after the scan passed its item), or the copy an interrupted move left behind.
+  const orphans: { key: Key; of?: string; joinedAt?: unknown }[] = [];
   for (const [, userId] of connections) {
     const c = counter(keys.userCounter(userId) as Key);
     c.truth.connections = (c.truth.connections ?? 0) + 1;
@@ -109,9 +112,22 @@ export async function reconcileTable(
     if (!connections.has(connectionId)) orphans.push({ key: entry, of: connectionId });
   }
   const rooms = new Set<string>();
+  // A repeated join into a split room of a connection that joined before the split (so is in
+  // partition 0) deletes the copy it wrote in the connection's partition; when it was cut off
+  // before that, the copy stays: it goes now (only if it is still the one the scan saw), and the
+  // membership counts once.
+  const inFirst = new Set(
+    memberships
+      .filter((m) => m.key.pk === keys.roomPartition(m.room))
+      .map((m) => `${m.room}\n${m.connectionId}`),
+  );
   for (const m of memberships) {
     if (!connections.has(m.connectionId)) {
       orphans.push({ key: m.key, of: m.connectionId });
+      continue;
+    }
+    if (m.key.pk !== keys.roomPartition(m.room) && inFirst.has(`${m.room}\n${m.connectionId}`)) {
+      orphans.push({ key: m.key, joinedAt: m.joinedAt });
       continue;
     }
     rooms.add(m.room);
@@ -157,10 +173,23 @@ export async function reconcileTable(
     }
     return found;
   };
-  for (const { key, of } of orphans) {
-    if (!(await isGone(of))) continue;
-    await doc.send(new DeleteCommand({ TableName: tableName, Key: key }));
-    orphansDeleted += 1;
+  for (const { key, of, joinedAt } of orphans) {
+    if (of !== undefined && !(await isGone(of))) continue;
+    const deleted = await conditional(() =>
+      doc.send(
+        new DeleteCommand({
+          TableName: tableName,
+          Key: key,
+          ...(joinedAt === undefined
+            ? {}
+            : {
+                ConditionExpression: 'joinedAt = :seen',
+                ExpressionAttributeValues: { ':seen': joinedAt },
+              }),
+        }),
+      ),
+    );
+    if (deleted) orphansDeleted += 1;
   }
   const ttl = nowSeconds + 7 * 24 * 3600;
   for (const c of counters.values()) {

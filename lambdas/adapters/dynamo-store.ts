@@ -283,43 +283,34 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   /**
-   * Writes a membership to the room's own partition at once, and reads alongside whether the room
-   * is split (a consistent read of its `#META`): nothing waits for that read in a room that is not.
-   * In a split room the join takes its membership back out of partition 0 before anything counts
-   * it, and writes it to its connection's partition, where it stays. Every count happens after
-   * the writes, once, as in any room; a leave or close that removes the membership in between
-   * settles it first, and the two net out, as they do when a leave races a join in any room.
+   * A membership is written once, where it stays: partition 0 unless the room is split (read
+   * first, consistently), its connection's partition then. Every reader reads the split mark before
+   * the partitions, and the mark is set before any membership goes elsewhere than partition 0.
    */
   async addMember(m: MemberRecord, afterWrite?: () => Promise<void>): Promise<RoomChange | undefined> {
-    const [out, { split }] = await Promise.all([
+    const { split } = await this.roomMetaOf(m.room);
+    const partition = split ? splitPartitionOf(m.connectionId) : 0;
+    const [out, joinedBeforeSplit] = await Promise.all([
       this.doc.send(
-        new PutCommand({ TableName: this.tableName, Item: this.membershipItem(m), ReturnValues: 'ALL_OLD' }),
-      ),
-      this.roomMetaOf(m.room),
-    ]);
-    // Already a member in partition 0 (a repeated join, or one from before the room was split).
-    let repeated = out.Attributes !== undefined;
-    if (!repeated && split) {
-      const own = await this.doc.send(
-        new DeleteCommand({
+        new PutCommand({
           TableName: this.tableName,
-          Key: keys.membership(m.room, m.connectionId),
+          Item: this.membershipItem(m, partition),
           ReturnValues: 'ALL_OLD',
         }),
+      ),
+      // A repeated join of a connection that joined before the room was split: its membership is
+      // in partition 0, and this copy must not count nor stay.
+      partition === 0 ? Promise.resolve(false) : this.hasMembership(m.room, m.connectionId, 0),
+    ]);
+    if (joinedBeforeSplit && !out.Attributes) {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.membership(m.room, m.connectionId, partition),
+        }),
       );
-      // When it is gone already, a leave or close removed (and settled) it: it is counted below
-      // all the same, so that the two net out, and it is not written again.
-      if (own.Attributes) {
-        const there = await this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: this.membershipItem(m, splitPartitionOf(m.connectionId)),
-            ReturnValues: 'ALL_OLD',
-          }),
-        );
-        repeated = there.Attributes !== undefined;
-      }
     }
+    const repeated = out.Attributes !== undefined || joinedBeforeSplit;
     // The counters and `afterWrite` at once; each is attempted whatever the other does.
     const [counted] = await allOrFirstFailure([
       repeated ? Promise.resolve(undefined) : this.memberCame(m, split),
@@ -677,6 +668,8 @@ export class DynamoConnectionStore implements ConnectionStore {
             ...live,
             // From `from` to the last `CONN#` key ('$' sorts right after '#').
             KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :connEnd',
+            // The room's #META counts however old it is: its split mark must never be missed.
+            FilterExpression: `${LIVE} OR attribute_exists(#split)`,
             ProjectionExpression: 'sk, connectionId, #split',
             ExpressionAttributeNames: { ...live.ExpressionAttributeNames, '#split': SPLIT_ATTRIBUTE },
             ExpressionAttributeValues: {

@@ -24,6 +24,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ HISTORY_TTL_SECONDS: '-1' })).toThrow(/HISTORY_TTL_SECONDS/);
   });
 
+  it("keeps a connection's TTL under the room counters' week: a day at most", () => {
+    expect(loadConfig({})).toMatchObject({ connectionTtlSeconds: 7_800 });
+    expect(loadConfig({ CONNECTION_TTL_SECONDS: '86400' })).toMatchObject({ connectionTtlSeconds: 86_400 });
+    expect(() => loadConfig({ CONNECTION_TTL_SECONDS: '86401' })).toThrow(/CONNECTION_TTL_SECONDS/);
+  });
+
   it('prefers OIDC, then a secret ARN, and IAM for the push API when asked', () => {
     const config = loadConfig({
       TABLE_NAME: 't',
