@@ -3,11 +3,19 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  QueryCommand,
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ReconcileReport } from '../domain/ports.js';
-import { EVERYONE_SHARDS, keys, RESTORED_ATTRIBUTE, shardOf } from './table.js';
+import {
+  EVERYONE_SHARDS,
+  keys,
+  RESTORED_ATTRIBUTE,
+  ROOM_PARTITIONS,
+  SPLIT_ATTRIBUTE,
+  shardOf,
+} from './table.js';
 
 type Item = Record<string, unknown>;
 type Key = { pk: string; sk: string };
@@ -99,7 +107,8 @@ export async function reconcileTable(
 
   // The truth, from the items themselves. An orphan is an item whose connection the scan did not
   // see (`of`: deleted only once a consistent read finds that connection gone, since it may have
-  // connected after the scan passed its item), or the copy an interrupted move left behind.
+  // connected after the scan passed its item), or the copy a repeated join left in a split room's
+  // partition when it was cut off.
   const orphans: { key: Key; of?: string; joinedAt?: unknown }[] = [];
   for (const [, userId] of connections) {
     const c = counter(keys.userCounter(userId) as Key);
@@ -191,6 +200,24 @@ export async function reconcileTable(
     );
     if (deleted) orphansDeleted += 1;
   }
+  // A room whose counters look wrong is counted again before they are corrected, at once and from
+  // the room alone: the scan read its counters and its memberships (spread over up to 16
+  // partitions) at different moments, and a join or leave in between could pass for drift.
+  const suspects = new Set<string>();
+  for (const c of counters.values()) {
+    const room = roomOf(c);
+    if (room === undefined) continue;
+    const fields = [...new Set([...Object.keys(c.seen), ...Object.keys(c.truth)])];
+    if (fields.some((f) => (c.seen[f] ?? 0) !== (c.truth[f] ?? 0))) suspects.add(room);
+  }
+  for (const room of suspects) {
+    for (const [id, c] of counters) if (roomOf(c) === room) counters.delete(id);
+    const recounted = await recountRoom(doc, tableName, room);
+    for (const c of recounted) counters.set(`${c.key.pk}\n${c.key.sk}`, c);
+    // And whether the room exists, for the stats.
+    if ((recounted[0]?.truth.members ?? 0) > 0) rooms.add(room);
+    else rooms.delete(room);
+  }
   const ttl = nowSeconds + 7 * 24 * 3600;
   for (const c of counters.values()) {
     const fields = [...new Set([...Object.keys(c.seen), ...Object.keys(c.truth)])];
@@ -277,6 +304,87 @@ export async function reconcileTable(
     if (await conditional(update)) countersFixed += 1;
   }
   return { countersFixed, orphansDeleted };
+}
+
+/** The room a room counter (`#META`, or a user's count in the room) belongs to; undefined for others. */
+function roomOf(c: Counter): string | undefined {
+  const { pk, sk } = c.key;
+  if (!pk.startsWith(keys.roomPrefix) || !(sk === keys.roomMeta('').sk || sk.startsWith(keys.userPrefix))) {
+    return undefined;
+  }
+  return pk.slice(keys.roomPrefix.length);
+}
+
+/**
+ * One room's counters as they are and as its memberships say they should be, read now with
+ * consistent reads: its `#META` (and whether it is split), its users' counts, then every
+ * membership in its partitions (one per connection, should a copy be left in two).
+ */
+async function recountRoom(doc: DynamoDBDocumentClient, tableName: string, room: string): Promise<Counter[]> {
+  const queryAll = async (pk: string, prefix: string): Promise<Item[]> => {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName: tableName,
+          ConsistentRead: true,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  };
+  const metaKey = keys.roomMeta(room) as Key;
+  const meta = (await doc.send(new GetCommand({ TableName: tableName, Key: metaKey, ConsistentRead: true })))
+    .Item;
+  const userItems = await queryAll(keys.roomPartition(room), keys.userPrefix);
+  const partitions = meta?.[SPLIT_ATTRIBUTE] ? ROOM_PARTITIONS : 1;
+  const members = (
+    await Promise.all(
+      Array.from({ length: partitions }, (_, p) => queryAll(keys.roomPartition(room, p), keys.connPrefix)),
+    )
+  ).flat();
+  const perUser = new Map<string, number>();
+  const counted = new Set<string>();
+  for (const m of members) {
+    if (counted.has(String(m.connectionId))) continue;
+    counted.add(String(m.connectionId));
+    perUser.set(String(m.userId), (perUser.get(String(m.userId)) ?? 0) + 1);
+  }
+  const result: Counter[] = [
+    {
+      key: metaKey,
+      seen: meta ? { members: Number(meta.members ?? 0), users: Number(meta.users ?? 0) } : {},
+      truth: { members: counted.size, users: perUser.size },
+      labels: {},
+    },
+  ];
+  const seenUsers = new Set<string>();
+  for (const item of userItems) {
+    const userId = String(item.userId);
+    seenUsers.add(userId);
+    result.push({
+      key: keys.roomUser(room, userId) as Key,
+      seen: { connections: Number(item.connections ?? 0) },
+      truth: { connections: perUser.get(userId) ?? 0 },
+      labels: { room, userId },
+    });
+  }
+  for (const [userId, connections] of perUser) {
+    if (seenUsers.has(userId)) continue;
+    result.push({
+      key: keys.roomUser(room, userId) as Key,
+      seen: {},
+      truth: { connections },
+      labels: { room, userId },
+    });
+  }
+  return result;
 }
 
 /** The item still holds what the scan saw (or, when the scan saw no item, still does not exist). */

@@ -92,10 +92,11 @@ export const STORE_CALLS = {
     ['Query', 'table'],
   ],
   // The counters' reconciliation: the only operation that scans the table; a consistent read of an
-  // orphan's connection before deleting it.
+  // orphan's connection before deleting it, and of a room before correcting its counters.
   reconcile: [
     ['Scan', 'table'],
     ['GetItem', 'table'],
+    ['Query', 'table'],
     ['UpdateItem', 'table'],
     ['DeleteItem', 'table'],
     ['PutItem', 'table'],

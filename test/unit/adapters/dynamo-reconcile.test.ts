@@ -4,6 +4,7 @@ import {
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  QueryCommand,
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -68,5 +69,36 @@ describe('reconcileTable', () => {
       Item: { ...keys.everyoneItem(shardOf('c', EVERYONE_SHARDS), 'c'), [RESTORED_ATTRIBUTE]: 1 },
       ConditionExpression: 'attribute_not_exists(pk)',
     });
+  });
+
+  it('counts a room again, from the room alone, before correcting its counters', async () => {
+    // The scan passed the room's membership before a connection joined, and read #META after it
+    // was counted: by the scan, members 1 and the user's count 1 are drift.
+    doc.on(ScanCommand).resolves({
+      Items: [
+        { ...keys.connection('c'), connectionId: 'c', userId: 'u', expiresAt: NOW + 100 },
+        { ...keys.everyoneItem(shardOf('c', EVERYONE_SHARDS), 'c'), connectionId: 'c' },
+        { ...keys.userCounter('u'), connections: 1 },
+        { ...keys.roomMeta('r'), members: 1, users: 1 },
+        { ...keys.roomUser('r', 'u'), room: 'r', userId: 'u', connections: 1 },
+        { ...keys.statsShard(0), connections: 1, users: 1, rooms: 1 },
+      ],
+    });
+    doc
+      .on(GetCommand, { Key: keys.roomMeta('r') })
+      .resolves({ Item: { ...keys.roomMeta('r'), members: 1, users: 1 } });
+    doc.on(QueryCommand).callsFake((input: { ExpressionAttributeValues: Record<string, string> }) => {
+      if (input.ExpressionAttributeValues[':prefix'] === 'USER#') {
+        return { Items: [{ ...keys.roomUser('r', 'u'), room: 'r', userId: 'u', connections: 1 }] };
+      }
+      return { Items: [membership('r', 'c')] };
+    });
+
+    expect(await reconcileTable(client(), 'tbl', NOW)).toEqual({ countersFixed: 0, orphansDeleted: 0 });
+    const touched = [...doc.commandCalls(UpdateCommand), ...doc.commandCalls(DeleteCommand)].map(
+      (c) => c.args[0].input.Key,
+    );
+    expect(touched).toEqual([]);
+    expect(doc.commandCalls(QueryCommand).map((c) => c.args[0].input.ConsistentRead)).toEqual([true, true]);
   });
 });
