@@ -51,8 +51,7 @@ export async function reconcileTable(
   const connections = new Map<string, string>(); // connectionId → userId
   const connectionExpiry = new Map<string, unknown>();
   const everyone: Key[] = [];
-  const memberships: { key: Key; room: string; connectionId: string; userId: string; joinedAt: unknown }[] =
-    [];
+  const memberships: { key: Key; room: string; connectionId: string; userId: string }[] = [];
   const counters = new Map<string, Counter>();
   const stats = new Map<number, Record<string, number>>();
   const counter = (key: Key, labels: Item = {}): Counter => {
@@ -85,7 +84,6 @@ export async function reconcileTable(
           room: String(item.room),
           connectionId: String(item.connectionId),
           userId: String(item.userId),
-          joinedAt: item.joinedAt,
         });
       } else if (pk.startsWith(keys.roomPrefix) && sk === '#META') {
         counter(key).seen = { members: Number(item.members ?? 0), users: Number(item.users ?? 0) };
@@ -107,9 +105,8 @@ export async function reconcileTable(
 
   // The truth, from the items themselves. An orphan is an item whose connection the scan did not
   // see (`of`: deleted only once a consistent read finds that connection gone, since it may have
-  // connected after the scan passed its item), or the copy a repeated join left in a split room's
-  // partition when it was cut off.
-  const orphans: { key: Key; of?: string; joinedAt?: unknown }[] = [];
+  // connected after the scan passed its item).
+  const orphans: { key: Key; of: string }[] = [];
   for (const [, userId] of connections) {
     const c = counter(keys.userCounter(userId) as Key);
     c.truth.connections = (c.truth.connections ?? 0) + 1;
@@ -121,22 +118,9 @@ export async function reconcileTable(
     if (!connections.has(connectionId)) orphans.push({ key: entry, of: connectionId });
   }
   const rooms = new Set<string>();
-  // A repeated join into a split room of a connection that joined before the split (so is in
-  // partition 0) deletes the copy it wrote in the connection's partition; when it was cut off
-  // before that, the copy stays: it goes now (only if it is still the one the scan saw), and the
-  // membership counts once.
-  const inFirst = new Set(
-    memberships
-      .filter((m) => m.key.pk === keys.roomPartition(m.room))
-      .map((m) => `${m.room}\n${m.connectionId}`),
-  );
   for (const m of memberships) {
     if (!connections.has(m.connectionId)) {
       orphans.push({ key: m.key, of: m.connectionId });
-      continue;
-    }
-    if (m.key.pk !== keys.roomPartition(m.room) && inFirst.has(`${m.room}\n${m.connectionId}`)) {
-      orphans.push({ key: m.key, joinedAt: m.joinedAt });
       continue;
     }
     rooms.add(m.room);
@@ -182,23 +166,10 @@ export async function reconcileTable(
     }
     return found;
   };
-  for (const { key, of, joinedAt } of orphans) {
-    if (of !== undefined && !(await isGone(of))) continue;
-    const deleted = await conditional(() =>
-      doc.send(
-        new DeleteCommand({
-          TableName: tableName,
-          Key: key,
-          ...(joinedAt === undefined
-            ? {}
-            : {
-                ConditionExpression: 'joinedAt = :seen',
-                ExpressionAttributeValues: { ':seen': joinedAt },
-              }),
-        }),
-      ),
-    );
-    if (deleted) orphansDeleted += 1;
+  for (const { key, of } of orphans) {
+    if (!(await isGone(of))) continue;
+    await doc.send(new DeleteCommand({ TableName: tableName, Key: key }));
+    orphansDeleted += 1;
   }
   // A room whose counters look wrong is counted again before they are corrected, at once and from
   // the room alone: the scan read its counters and its memberships (spread over up to 16
@@ -210,13 +181,17 @@ export async function reconcileTable(
     const fields = [...new Set([...Object.keys(c.seen), ...Object.keys(c.truth)])];
     if (fields.some((f) => (c.seen[f] ?? 0) !== (c.truth[f] ?? 0))) suspects.add(room);
   }
+  const byRoom = new Map<string, string[]>();
+  for (const [id, c] of counters) {
+    const room = roomOf(c);
+    if (room === undefined || !suspects.has(room)) continue;
+    const ids = byRoom.get(room) ?? [];
+    ids.push(id);
+    byRoom.set(room, ids);
+  }
   for (const room of suspects) {
-    for (const [id, c] of counters) if (roomOf(c) === room) counters.delete(id);
-    const recounted = await recountRoom(doc, tableName, room);
-    for (const c of recounted) counters.set(`${c.key.pk}\n${c.key.sk}`, c);
-    // And whether the room exists, for the stats.
-    if ((recounted[0]?.truth.members ?? 0) > 0) rooms.add(room);
-    else rooms.delete(room);
+    for (const id of byRoom.get(room) ?? []) counters.delete(id);
+    for (const c of await recountRoom(doc, tableName, room)) counters.set(`${c.key.pk}\n${c.key.sk}`, c);
   }
   const ttl = nowSeconds + 7 * 24 * 3600;
   for (const c of counters.values()) {

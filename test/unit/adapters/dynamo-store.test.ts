@@ -413,23 +413,24 @@ describe('DynamoConnectionStore', () => {
       expect(own.pk).toMatch(/^ROOM#r#([1-9]|1[0-5])$/);
       expect(requests()).toEqual([
         'GetCommand ROOM#r/#META',
-        `PutCommand ${own.pk}/${own.sk}`,
         'GetCommand ROOM#r/CONN#c',
+        `PutCommand ${own.pk}/${own.sk}`,
         'UpdateCommand ROOM#r/USER#u',
         'UpdateCommand ROOM#r/#META',
       ]);
       expect(doc.commandCalls(DeleteCommand)).toHaveLength(0);
     });
 
-    it('neither counts nor keeps a repeated join of a connection that joined before the room was split', async () => {
+    it('keeps a repeated join of a connection that joined before the room was split in partition 0: no second copy, no count', async () => {
       doc.on(PutCommand).resolves({});
-      doc.on(DeleteCommand).resolves({});
+      doc.on(PutCommand, { Item: home }).resolves({ Attributes: { ...home, userId: 'u' } });
       doc.on(GetCommand, { Key: home }).resolves({ Item: { expiresAt: later } });
       room({ members: 5, split: 1 }, 6);
       const afterWrite = vi.fn(async () => undefined);
       expect(await store(2).addMember(member, afterWrite)).toBeUndefined();
       expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
-      expect(doc.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key)).toEqual([own]);
+      expect(doc.commandCalls(PutCommand).map((c) => c.args[0].input.Item?.pk)).toEqual(['ROOM#r']);
+      expect(doc.commandCalls(DeleteCommand)).toHaveLength(0);
       expect(afterWrite).toHaveBeenCalledOnce();
     });
 
