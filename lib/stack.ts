@@ -104,7 +104,6 @@ export const FUNCTION_BINDINGS: Record<
       'listMembers',
       'stats',
       'checkHealth',
-      'memberCount',
       'roomPresence',
     ],
     connections: ['POST', 'DELETE'],

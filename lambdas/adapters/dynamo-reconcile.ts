@@ -34,8 +34,7 @@ const STATS_FIELDS = ['connections', 'users', 'rooms'] as const;
  * The counters' reconciliation, off the hot path: one paginated Scan of the table
  * recounts what every counter counts and sets each counter that is wrong to the
  * truth, deletes orphans (an "everyone" entry or a membership whose connection
- * item is gone, the copy a repeated join into a split room left when it was cut
- * off), and puts back a live connection's missing "everyone" entry. Items it does not own (streams, idempotency records, fan-out jobs)
+ * item is gone), and puts back a live connection's missing "everyone" entry. Items it does not own (streams, idempotency records, fan-out jobs)
  * are skipped.
  *
  * An item counts while it is stored, expired or not: the expiry consumer takes it
@@ -178,8 +177,7 @@ export async function reconcileTable(
   for (const c of counters.values()) {
     const room = roomOf(c);
     if (room === undefined) continue;
-    const fields = [...new Set([...Object.keys(c.seen), ...Object.keys(c.truth)])];
-    if (fields.some((f) => (c.seen[f] ?? 0) !== (c.truth[f] ?? 0))) suspects.add(room);
+    if (wrongFields(c).length > 0) suspects.add(room);
   }
   const byRoom = new Map<string, string[]>();
   for (const [id, c] of counters) {
@@ -196,7 +194,7 @@ export async function reconcileTable(
   const ttl = nowSeconds + 7 * 24 * 3600;
   for (const c of counters.values()) {
     const fields = [...new Set([...Object.keys(c.seen), ...Object.keys(c.truth)])];
-    const wrong = fields.filter((f) => (c.seen[f] ?? 0) !== (c.truth[f] ?? 0));
+    const wrong = wrongFields(c);
     if (wrong.length === 0) continue;
     const isPresence = c.key.pk.startsWith(keys.roomPrefix) && c.key.sk.startsWith(keys.userPrefix);
     if (isPresence && fields.every((f) => (c.truth[f] ?? 0) === 0)) {
@@ -281,6 +279,12 @@ export async function reconcileTable(
   return { countersFixed, orphansDeleted };
 }
 
+/** The fields of a counter whose value is not the truth. */
+function wrongFields(c: Counter): string[] {
+  const fields = [...new Set([...Object.keys(c.seen), ...Object.keys(c.truth)])];
+  return fields.filter((f) => (c.seen[f] ?? 0) !== (c.truth[f] ?? 0));
+}
+
 /** The room a room counter (`#META`, or a user's count in the room) belongs to; undefined for others. */
 function roomOf(c: Counter): string | undefined {
   const { pk, sk } = c.key;
@@ -293,7 +297,7 @@ function roomOf(c: Counter): string | undefined {
 /**
  * One room's counters as they are and as its memberships say they should be, read now with
  * consistent reads: its `#META` (and whether it is split), its users' counts, then every
- * membership in its partitions (one per connection, should a copy be left in two).
+ * membership in its partitions.
  */
 async function recountRoom(doc: DynamoDBDocumentClient, tableName: string, room: string): Promise<Counter[]> {
   const queryAll = async (pk: string, prefix: string): Promise<Item[]> => {
@@ -325,17 +329,12 @@ async function recountRoom(doc: DynamoDBDocumentClient, tableName: string, room:
     )
   ).flat();
   const perUser = new Map<string, number>();
-  const counted = new Set<string>();
-  for (const m of members) {
-    if (counted.has(String(m.connectionId))) continue;
-    counted.add(String(m.connectionId));
-    perUser.set(String(m.userId), (perUser.get(String(m.userId)) ?? 0) + 1);
-  }
+  for (const m of members) perUser.set(String(m.userId), (perUser.get(String(m.userId)) ?? 0) + 1);
   const result: Counter[] = [
     {
       key: metaKey,
       seen: meta ? { members: Number(meta.members ?? 0), users: Number(meta.users ?? 0) } : {},
-      truth: { members: counted.size, users: perUser.size },
+      truth: { members: members.length, users: perUser.size },
       labels: {},
     },
   ];

@@ -13,6 +13,7 @@ import type {
   Clock,
   ConnectionRecord,
   ConnectionStore,
+  MemberPage,
   MemberRecord,
   Page,
   ReconcileReport,
@@ -410,14 +411,14 @@ export class DynamoConnectionStore implements ConnectionStore {
     const meta = keys.roomMeta(room).sk;
     let split = false;
     let resumeAt: Item | undefined;
-    const isMember = (item: Item) => {
+    const isConnection = (item: Item) => {
       if (item.sk !== meta) return true;
       split = Boolean(item[SPLIT_ATTRIBUTE]);
       return false;
     };
     for await (const page of this.targetPages(keys.roomPartition(room), '0', {
       from: meta,
-      onItem: isMember,
+      onItem: isConnection,
     })) {
       yield { source: page.source, ids: page.ids };
       if (split) {
@@ -432,7 +433,7 @@ export class DynamoConnectionStore implements ConnectionStore {
         ? [
             this.targetPages(keys.roomPartition(room), '0', {
               from: meta,
-              onItem: isMember,
+              onItem: isConnection,
               startKey: resumeAt,
             }),
           ]
@@ -447,7 +448,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     const { members, split } = await this.roomMetaOf(room);
     const pages = async function* (this: DynamoConnectionStore): AsyncGenerator<TargetPage> {
       yield* interleave(
-        (split ? [0, ...partitionsAfterFirst()] : [0]).map((partition) =>
+        partitionsOf(split).map((partition) =>
           this.targetPages(keys.roomPartition(room, partition), String(partition)),
         ),
       );
@@ -472,25 +473,18 @@ export class DynamoConnectionStore implements ConnectionStore {
     };
   }
 
-  /** The partitions a room's memberships are in, in listing order. */
-  private async partitionsOf(room: string): Promise<number[]> {
-    return (await this.roomMetaOf(room)).split ? [0, ...partitionsAfterFirst()] : [0];
-  }
-
   async *allConnectionIds(): AsyncIterable<TargetPage> {
     for (let shard = 0; shard < EVERYONE_SHARDS; shard += 1) {
       yield* this.targetPages(keys.everyone(shard), String(shard));
     }
   }
 
-  async listMembers(
-    room: string,
-    options: { limit: number; nextToken?: string },
-  ): Promise<Page<MemberRecord>> {
+  async listMembers(room: string, options: { limit: number; nextToken?: string }): Promise<MemberPage> {
     const resume = options.nextToken === undefined ? undefined : decodeToken(options.nextToken, room);
     const from = resume ? partitionOfKey(room, String(resume.pk)) : 0;
+    const { members: counted, split } = await this.roomMetaOf(room);
     // A token that names a split partition came from a split room's listing: go on through all of them.
-    const partitions = from > 0 ? [0, ...partitionsAfterFirst()] : await this.partitionsOf(room);
+    const partitions = partitionsOf(split || from > 0);
     let index = from;
     let start: Item | undefined = resume;
     // Read one live member past the page, so that a nextToken always leads to a non-empty page.
@@ -511,13 +505,13 @@ export class DynamoConnectionStore implements ConnectionStore {
     const last = page.at(-1);
     const items = page.map(toMember);
     return found.length > options.limit && last
-      ? { items, nextToken: encodeToken({ pk: last.pk, sk: last.sk }) }
-      : { items };
+      ? { items, nextToken: encodeToken({ pk: last.pk, sk: last.sk }), counted }
+      : { items, counted };
   }
 
   async countMembers(room: string): Promise<number> {
     let count = 0;
-    for (const partition of await this.partitionsOf(room)) {
+    for (const partition of partitionsOf((await this.roomMetaOf(room)).split)) {
       let start: Item | undefined;
       do {
         const out = await this.doc.send(
@@ -532,17 +526,6 @@ export class DynamoConnectionStore implements ConnectionStore {
       } while (start);
     }
     return count;
-  }
-
-  async memberCount(room: string): Promise<number> {
-    const out = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: keys.roomMeta(room),
-        ProjectionExpression: 'members',
-      }),
-    );
-    return Math.max(0, Number(out.Item?.members ?? 0));
   }
 
   async stats(): Promise<Stats> {
@@ -706,8 +689,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :room)',
       ExpressionAttributeValues: { ':pk': keys.connectionIndex(connectionId), ':room': keys.roomPrefix },
     });
-    // A membership moving to its split partition shows twice for a moment.
-    return [...new Set(memberships.map((m) => String(m.room)))];
+    return memberships.map((m) => String(m.room));
   }
 
   /** Removes each membership whatever the others do: the changes made, and the first failure. */
@@ -750,8 +732,6 @@ export class DynamoConnectionStore implements ConnectionStore {
     key: Item,
     deltas: Record<string, number>,
     labels: Item = {},
-    /** Further numeric attributes of the item to return. */
-    alsoRead: readonly string[] = [],
   ): Promise<Record<string, number>> {
     const entries = Object.entries(deltas);
     const names: Record<string, string> = { ...TTL_NAME };
@@ -779,12 +759,7 @@ export class DynamoConnectionStore implements ConnectionStore {
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return Object.fromEntries(
-      [...entries.map(([name]) => name), ...alsoRead].map((name) => [
-        name,
-        Number(out.Attributes?.[name] ?? 0),
-      ]),
-    );
+    return Object.fromEntries(entries.map(([name]) => [name, Number(out.Attributes?.[name] ?? 0)]));
   }
 
   private async addStats(seed: string, deltas: Partial<Stats>): Promise<void> {
@@ -849,6 +824,11 @@ function decodeToken(token: string, room: string): Item {
 function roomsListed(item: Item | undefined): string[] {
   const rooms = item?.[ROOMS_ATTRIBUTE];
   return rooms instanceof Set ? [...rooms].map(String) : [];
+}
+
+/** The partitions a room's memberships are in, in listing order. */
+function partitionsOf(split: boolean): number[] {
+  return split ? [0, ...partitionsAfterFirst()] : [0];
 }
 
 /** Partitions 1 to ROOM_PARTITIONS - 1 (those of a split room besides partition 0). */

@@ -55,15 +55,15 @@ export const RESTORED_ATTRIBUTE = 'restored';
 /**
  * Partitions a large room's memberships are spread over, so that reading them for a fan-out is
  * neither bound by one partition's read throughput (about 3,000 RCU/s) nor by one Query chain:
- * partition 0 (`ROOM#{room}`) holds a room's first members; once the room has more than
- * `ROOM_SPLIT_AFTER` members it is marked split (attribute `split` on its `#META` item, set before
- * any membership leaves partition 0) and each new membership moves to the partition its connection
- * id hashes to, 1 to 15. Readers read partition 0, and the others at once when the room is split.
+ * partition 0 (`ROOM#{room}`) holds a room's first members; the join that takes the room past
+ * `ROOM_SPLIT_AFTER` members marks it split (attribute `split` on its `#META` item), and every later
+ * join writes its membership to the partition its connection id hashes to, 1 to 15, where it
+ * stays. Readers read partition 0, and the others at once when the room is split.
  */
 export const ROOM_PARTITIONS = 16;
 /** The attribute of a room's `#META` item that says its memberships are spread over ROOM_PARTITIONS. */
 export const SPLIT_ATTRIBUTE = 'split';
-/** The partition (1 to ROOM_PARTITIONS - 1) a connection's membership of a split room moves to. */
+/** The partition (1 to ROOM_PARTITIONS - 1) a connection's membership of a split room is written to. */
 export function splitPartitionOf(connectionId: string): number {
   return 1 + shardOf(connectionId, ROOM_PARTITIONS - 1);
 }

@@ -68,10 +68,9 @@ export interface ConnectionStore {
   roomTargets(room: string): Promise<RoomTargets>;
   /** Connection ids of every live connection, page by page, for broadcast. */
   allConnectionIds(): AsyncIterable<TargetPage>;
-  listMembers(room: string, options: { limit: number; nextToken?: string }): Promise<Page<MemberRecord>>;
+  /** A page of a room's members, and the room's member counter (the room is not read past the page). */
+  listMembers(room: string, options: { limit: number; nextToken?: string }): Promise<MemberPage>;
   countMembers(room: string): Promise<number>;
-  /** A room's member count from its counter (one small read; the room itself is not read). */
-  memberCount(room: string): Promise<number>;
   stats(): Promise<Stats>;
   /** Throws when the store cannot be reached. */
   checkHealth(): Promise<void>;
@@ -192,6 +191,11 @@ export interface Settled {
    * what was removed all the same (to be announced), and the caller then fails with this.
    */
   failure?: unknown;
+}
+
+export interface MemberPage extends Page<MemberRecord> {
+  /** The room's member count from its counter. */
+  counted: number;
 }
 
 export interface RoomTargets {

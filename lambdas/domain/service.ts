@@ -73,9 +73,10 @@ export interface PushResult extends FanoutResult {
   queued?: number;
 }
 
-/** What a stored (or live-only) publish answers. */
 /** Who a message goes to: a room or everyone (which may be queued for the workers), or given connections. */
 type Recipients = { room: string } | { broadcast: true } | { ids: readonly string[] };
+
+/** What a stored (or live-only) publish answers. */
 
 interface Sent extends FanoutResult {
   messageId: string;
@@ -324,10 +325,7 @@ export class RoomcastService {
     // The count is the room's counter (the room is not read past this page), unless this one page
     // is the whole room: then the page is the truth, also while the counter still counts a
     // membership that expired and nothing removed yet.
-    const [counted, members] = await Promise.all([
-      this.deps.store.memberCount(room),
-      this.deps.store.listMembers(room, page),
-    ]);
+    const { counted, ...members } = await this.deps.store.listMembers(room, page);
     const whole = page.nextToken === undefined && members.nextToken === undefined;
     return { count: whole ? members.items.length : Math.max(counted, members.items.length), members };
   }

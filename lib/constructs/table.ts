@@ -72,6 +72,7 @@ export const STORE_CALLS = {
     ['Query', 'table'],
   ],
   allConnectionIds: [['Query', 'table']],
+  // The room's #META (its counter, whether it is split), then its partitions.
   listMembers: [
     ['Query', 'table'],
     ['GetItem', 'table'],
@@ -80,7 +81,6 @@ export const STORE_CALLS = {
     ['Query', 'table'],
     ['GetItem', 'table'],
   ],
-  memberCount: [['GetItem', 'table']],
   // The fan-out workers' record of finished jobs (lambdas/adapters/dynamo-ledger.ts).
   isJobDone: [['GetItem', 'table']],
   markJobDone: [['PutItem', 'table']],

@@ -7,6 +7,7 @@ import type {
   ConnectionRecord,
   ConnectionStore,
   IdempotencyClaim,
+  MemberPage,
   MemberRecord,
   MetricSink,
   Page,
@@ -130,21 +131,15 @@ export class MemoryStore implements ConnectionStore {
   async *allConnectionIds(): AsyncIterable<TargetPage> {
     yield { source: '0', ids: [...this.connections.keys()] };
   }
-  async listMembers(
-    room: string,
-    options: { limit: number; nextToken?: string },
-  ): Promise<Page<MemberRecord>> {
+  async listMembers(room: string, options: { limit: number; nextToken?: string }): Promise<MemberPage> {
     const all = [...(this.members.get(room)?.values() ?? [])];
     const start = Number(options.nextToken ?? 0);
     const items = all.slice(start, start + options.limit);
     return start + options.limit < all.length
-      ? { items, nextToken: String(start + options.limit) }
-      : { items };
+      ? { items, nextToken: String(start + options.limit), counted: all.length }
+      : { items, counted: all.length };
   }
   async countMembers(room: string) {
-    return this.members.get(room)?.size ?? 0;
-  }
-  async memberCount(room: string) {
     return this.members.get(room)?.size ?? 0;
   }
   async stats(): Promise<Stats> {
