@@ -15,7 +15,6 @@ import type {
   ConnectionStore,
   MemberPage,
   MemberRecord,
-  Page,
   ReconcileReport,
   RemovedConnection,
   RoomChange,

@@ -10,7 +10,6 @@ import type {
   MemberPage,
   MemberRecord,
   MetricSink,
-  Page,
   PostOutcome,
   ReconcileReport,
   RoomChange,
