@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { monotonicFactory } from 'ulid';
+import { monotonicFactory, ulid } from 'ulid';
 import { DynamoJobLedger } from './adapters/dynamo-ledger.js';
 import { DynamoRateLimiter } from './adapters/dynamo-rate-limiter.js';
 import { DynamoConnectionStore, type TableReconciler } from './adapters/dynamo-store.js';
@@ -42,16 +42,19 @@ export interface ConnectRuntime {
   events?: BackendEvents;
 }
 
-/** `$disconnect` and the stream consumer: also @connections, to tell presence rooms who left. */
+/**
+ * `$disconnect` and the stream consumer: also @connections, to tell presence rooms who left, and
+ * the fan-out queue, for announcements to rooms too large to tell inline.
+ */
 export interface LifecycleRuntime extends ConnectRuntime {
   gateway: ConnectionGateway;
+  /** Where large fan-outs go to the workers (absent: every fan-out runs inline). */
+  fanoutQueue?: FanoutQueue;
 }
 
 /** Everything a handler needs, built once per process from the parsed configuration. */
 export interface Runtime extends LifecycleRuntime {
   service: RoomcastService;
-  /** Where large fan-outs go to the workers (absent: every fan-out runs inline). */
-  fanoutQueue?: FanoutQueue;
 }
 
 interface RuntimeOverrides {
@@ -138,7 +141,10 @@ export function createConnectRuntime(config: Config, overrides: RuntimeOverrides
   };
 }
 
-export function createLifecycleRuntime(config: Config, overrides: RuntimeOverrides = {}): LifecycleRuntime {
+export function createLifecycleRuntime(
+  config: Config,
+  overrides: RuntimeOverrides & { fanoutQueue?: FanoutQueue } = {},
+): LifecycleRuntime {
   if (!config.connectionsEndpoint) throw new ConfigError('CONNECTIONS_ENDPOINT is required');
   const base = createConnectRuntime(config, overrides);
   const gateway = new ManagementApiGateway(
@@ -153,7 +159,12 @@ export function createLifecycleRuntime(config: Config, overrides: RuntimeOverrid
       }),
     },
   );
-  return { ...base, gateway };
+  const fanoutQueue =
+    overrides.fanoutQueue ??
+    (config.fanoutQueueUrl
+      ? new SqsFanoutQueue(new SQSClient({ region: config.region }), config.fanoutQueueUrl)
+      : undefined);
+  return { ...base, gateway, ...(fanoutQueue ? { fanoutQueue } : {}) };
 }
 
 /** The lifecycle functions' deps (lifecycle.ts) over a runtime. */
@@ -169,14 +180,25 @@ export function openDeps(runtime: ConnectRuntime): OpenDeps {
 
 export function closeDeps(runtime: LifecycleRuntime): CloseDeps {
   const { connectionTtlSeconds: _, ...open } = openDeps(runtime);
-  return { ...open, gateway: runtime.gateway, concurrency: runtime.config.fanoutConcurrency };
+  const { fanoutQueue, config } = runtime;
+  return {
+    ...open,
+    gateway: runtime.gateway,
+    concurrency: config.fanoutConcurrency,
+    ...(fanoutQueue
+      ? { fanout: { queue: fanoutQueue, inlineLimit: config.inlineFanoutLimit, newId: ulid } }
+      : {}),
+  };
 }
 
 export function createRuntime(
   config: Config,
   overrides: RuntimeOverrides & { fanoutQueue?: FanoutQueue } = {},
 ): Runtime {
-  const { observability, clock, store, events, gateway } = createLifecycleRuntime(config, overrides);
+  const { observability, clock, store, events, gateway, fanoutQueue } = createLifecycleRuntime(
+    config,
+    overrides,
+  );
   const nextId = monotonicFactory();
   const rateLimit =
     config.rateLimit.perSecond > 0 && config.tableName
@@ -192,11 +214,6 @@ export function createRuntime(
     metrics: observability.sink,
     settings: { historyTtlSeconds: config.historyTtlSeconds, mailboxTtlSeconds: config.mailboxTtlSeconds },
   });
-  const fanoutQueue =
-    overrides.fanoutQueue ??
-    (config.fanoutQueueUrl
-      ? new SqsFanoutQueue(new SQSClient({ region: config.region }), config.fanoutQueueUrl)
-      : undefined);
   const service = new RoomcastService({
     ...(rateLimit ? { rateLimit } : {}),
     ...(fanoutQueue ? { fanout: { queue: fanoutQueue, inlineLimit: config.inlineFanoutLimit } } : {}),
@@ -236,6 +253,7 @@ export function createFanoutWorker(runtime: Runtime): FanoutWorker {
     gateway: runtime.gateway,
     targets: (target) => ('room' in target ? store.roomConnectionIds(target.room) : store.allConnectionIds()),
     prune: (connectionId) => service.disconnect(connectionId, 'gone'),
+    roomUserConnections: (room, userId) => store.roomUserConnections(room, userId),
     metrics: runtime.observability.sink,
     clock,
     settings: { concurrency: config.fanoutConcurrency, jobSize: config.fanoutJobSize },

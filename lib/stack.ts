@@ -68,8 +68,14 @@ export const FUNCTION_BINDINGS: Record<
   // Stores the connection (connection item, broadcast entry, counters).
   connect: { store: ['putConnection'], connections: [], events: true },
   // Removes the connection and its memberships (found on the index); announces presence leaves to the
-  // rooms' members (a delivery that meets a gone connection prunes it).
-  disconnect: { store: ['removeConnection', 'roomConnectionIds'], connections: ['POST'], events: true },
+  // rooms' members (a delivery that meets a gone connection prunes it), through the fan-out workers in
+  // rooms past INLINE_FANOUT_LIMIT.
+  disconnect: {
+    store: ['removeConnection', 'roomConnectionIds'],
+    connections: ['POST'],
+    events: true,
+    fanoutQueue: 'produce',
+  },
   // join/leave/send/direct; a delivery that meets a gone connection prunes it. Posts acks, errors, messages.
   message: {
     store: [
@@ -116,15 +122,24 @@ export const FUNCTION_BINDINGS: Record<
     store: ['settleExpired', 'roomConnectionIds', 'removeConnection'],
     connections: ['POST'],
     events: true,
+    fanoutQueue: 'produce',
   },
   // Every 5 minutes: recounts the counters (the only Scan) and deletes orphans.
   reconcile: { store: ['reconcile'] },
   // apikey stages: checks the push API key before the push function (its secret only, bound below).
   pushAuthorizer: {},
   // Runs queued fan-out jobs: reads a room's (or everyone's) connections, posts, prunes gone ones,
-  // records finished jobs; a plan job enqueues post jobs.
+  // records finished jobs; a plan job enqueues post jobs; a presence announcement's job first checks
+  // it still holds.
   fanoutWorker: {
-    store: ['roomConnectionIds', 'allConnectionIds', 'removeConnection', 'isJobDone', 'markJobDone'],
+    store: [
+      'roomConnectionIds',
+      'allConnectionIds',
+      'removeConnection',
+      'roomUserConnections',
+      'isJobDone',
+      'markJobDone',
+    ],
     connections: ['POST'],
     events: true,
     fanoutQueue: 'consume',

@@ -270,7 +270,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       users: userLeft ? -1 : 0,
     });
     if (members === 0) await this.addStats(connectionId, { rooms: -1 });
-    return { room, connectionId, userId, userChanged: userLeft };
+    return { room, connectionId, userId, userChanged: userLeft, members: Math.max(0, members ?? 0) };
   }
 
   async userConnections(userId: string): Promise<ConnectionRecord[]> {
@@ -336,7 +336,13 @@ export class DynamoConnectionStore implements ConnectionStore {
         }),
       );
     }
-    return { room: m.room, connectionId: m.connectionId, userId: m.userId, userChanged: userJoined };
+    return {
+      room: m.room,
+      connectionId: m.connectionId,
+      userId: m.userId,
+      userChanged: userJoined,
+      members: Math.max(0, members),
+    };
   }
 
   private membershipItem(m: MemberRecord, partition = 0): Item {
@@ -386,6 +392,19 @@ export class DynamoConnectionStore implements ConnectionStore {
       (await this.hasMembership(room, connectionId, 0)) ||
       (await this.hasMembership(room, connectionId, splitPartitionOf(connectionId)))
     );
+  }
+
+  async roomUserConnections(room: string, userId: string): Promise<number> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.roomUser(room, userId),
+        ConsistentRead: true,
+        ProjectionExpression: '#connections',
+        ExpressionAttributeNames: { '#connections': 'connections' },
+      }),
+    );
+    return Math.max(0, Number(out.Item?.connections ?? 0));
   }
 
   private async hasMembership(room: string, connectionId: string, partition: number): Promise<boolean> {

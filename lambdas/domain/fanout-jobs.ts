@@ -17,6 +17,17 @@ import * as z from './zod.js';
  */
 export type FanoutTarget = { room: string } | { broadcast: true };
 
+/**
+ * What a presence announcement says (a `join` when the user's first connection came into the
+ * room, a `leave` when its last one went). Queued jobs run in no set order, so a worker checks it
+ * still holds before posting: a `join` overtaken by the user's `leave` (or the reverse) is dropped.
+ */
+export interface PresenceClaim {
+  room: string;
+  userId: string;
+  event: 'join' | 'leave';
+}
+
 export interface PlanJob {
   kind: 'plan';
   jobId: string;
@@ -26,6 +37,8 @@ export interface PlanJob {
   target: FanoutTarget;
   /** Connections that must not get the frame (the sender, `exceptConnectionId`). */
   except: string[];
+  /** Set for a presence announcement: posted only while it still holds. */
+  presence?: PresenceClaim;
 }
 
 export interface PostJob {
@@ -34,6 +47,7 @@ export interface PostJob {
   messageId: string;
   payload: string;
   targets: string[];
+  presence?: PresenceClaim;
 }
 
 export type FanoutJob = PlanJob | PostJob;
@@ -41,6 +55,9 @@ export type FanoutJob = PlanJob | PostJob;
 const text = (max?: number) =>
   z.string().check(z.minLength(1), ...(max === undefined ? [] : [z.maxLength(max)]));
 const jobId = text(200);
+const presence = z.optional(
+  z.strictObject({ room: text(), userId: text(), event: z.enum(['join', 'leave']) }),
+);
 const fanoutJob = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('plan'),
@@ -49,6 +66,7 @@ const fanoutJob = z.discriminatedUnion('kind', [
     payload: text(),
     target: z.union([z.strictObject({ room: text() }), z.strictObject({ broadcast: z.literal(true) })]),
     except: z.array(z.string()),
+    presence,
   }),
   z.strictObject({
     kind: z.literal('post'),
@@ -56,6 +74,7 @@ const fanoutJob = z.discriminatedUnion('kind', [
     messageId: text(64),
     payload: text(),
     targets: z.array(text()).check(z.minLength(1)),
+    presence,
   }),
 ]);
 
@@ -97,6 +116,8 @@ export interface FanoutWorkerDeps {
   targets(target: FanoutTarget): AsyncIterable<TargetPage>;
   /** Removes a connection found gone (the same prune as inline fan-outs). */
   prune(connectionId: string): Promise<unknown>;
+  /** The user's connections in the room now: whether a queued presence announcement still holds. */
+  roomUserConnections(room: string, userId: string): Promise<number>;
   metrics: MetricSink;
   clock: { now(): number };
   settings: { concurrency: number; jobSize: number };
@@ -111,7 +132,7 @@ const ENQUEUE_CHUNK = 10;
  * job's place in it: a plan run again makes the same jobs, whatever order the sources answer in.
  */
 export async function* postJobs(
-  plan: Pick<PlanJob, 'messageId' | 'payload' | 'except'>,
+  plan: Pick<PlanJob, 'messageId' | 'payload' | 'except' | 'presence'>,
   pages: AsyncIterable<TargetPage>,
   jobSize: number,
 ): AsyncGenerator<PostJob> {
@@ -123,6 +144,7 @@ export async function* postJobs(
     messageId: plan.messageId,
     payload: plan.payload,
     targets: batch.targets,
+    ...(plan.presence ? { presence: plan.presence } : {}),
   });
   for await (const page of pages) {
     let batch = batches.get(page.source);
@@ -169,6 +191,10 @@ export class FanoutWorker {
   private async post(job: PostJob): Promise<FanoutResult> {
     const { deps } = this;
     if (await deps.ledger.isJobDone(job.jobId)) return { delivered: 0, pruned: 0, failed: 0 };
+    if (job.presence && !(await this.stillHolds(job.presence))) {
+      await deps.ledger.markJobDone(job.jobId);
+      return { delivered: 0, pruned: 0, failed: 0 };
+    }
     const started = deps.clock.now();
     const result = await fanOut(job.targets, job.payload, {
       gateway: deps.gateway,
@@ -181,5 +207,16 @@ export class FanoutWorker {
     deps.metrics.milliseconds(METRICS.fanoutDuration, deps.clock.now() - started);
     await deps.ledger.markJobDone(job.jobId);
     return result;
+  }
+
+  /**
+   * Whether the user is (for a `join`) or is not (for a `leave`) in the room now. A `join` and a
+   * `leave` of the same user queued moments apart may run in either order; the one that no longer
+   * holds is dropped, so a member is not left believing the opposite of what is true. A change
+   * between this read and the posts can still cross them, in a window of one job's posting.
+   */
+  private async stillHolds(claim: PresenceClaim): Promise<boolean> {
+    const present = (await this.deps.roomUserConnections(claim.room, claim.userId)) > 0;
+    return claim.event === 'join' ? present : !present;
   }
 }

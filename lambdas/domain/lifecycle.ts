@@ -15,7 +15,7 @@ import {
   EVENT_TYPES,
 } from './events.js';
 import type { ConnectionGateway, ConnectionRecord, ConnectionStore, MetricSink, Settled } from './ports.js';
-import { announce, type PresenceDeps, roomLeftEvents } from './presence.js';
+import { announce, type PresenceDeps, type PresenceFanout, roomLeftEvents } from './presence.js';
 
 /** What opening a connection needs: no @connections client. */
 export interface OpenDeps {
@@ -32,6 +32,8 @@ export interface CloseDeps extends Omit<OpenDeps, 'connectionTtlSeconds'> {
   gateway: ConnectionGateway;
   /** Posts in flight at once while announcing. */
   concurrency: number;
+  /** Where announcements to large rooms go (absent: all are posted inline). */
+  fanout?: PresenceFanout;
 }
 
 /** The epoch second a connection (and every membership of it) expires, from when it opened. */
@@ -98,5 +100,6 @@ export function presenceOf(deps: CloseDeps): PresenceDeps {
     gateway: deps.gateway,
     concurrency: deps.concurrency,
     prune: (id: string) => closeConnection(deps, id, 'gone'),
+    ...(deps.fanout ? { fanout: deps.fanout } : {}),
   };
 }

@@ -59,6 +59,8 @@ export interface ConnectionStore {
   /** Removes a membership; what changed when a live one existed, undefined otherwise. */
   removeMember(room: string, connectionId: string): Promise<RoomChange | undefined>;
   isMember(room: string, connectionId: string): Promise<boolean>;
+  /** How many of the user's connections are in the room now (its presence counter, read consistently). */
+  roomUserConnections(room: string, userId: string): Promise<number>;
   /** Connection ids of a room's live members, page by page, for fan-out. */
   roomConnectionIds(room: string): AsyncIterable<TargetPage>;
   /**
@@ -177,6 +179,8 @@ export interface RoomChange {
   userId: string;
   /** The user's connection count in the room went 0→1 (added) or 1→0 (removed): a presence change. */
   userChanged: boolean;
+  /** The room's member count after the change, from its counter: how large an announcement is. */
+  members: number;
 }
 
 /**

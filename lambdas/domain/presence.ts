@@ -9,6 +9,7 @@
 import { LIMITS } from './constants.js';
 import { type BackendEvent, EVENT_TYPES } from './events.js';
 import { fanOut } from './fanout.js';
+import type { FanoutQueue, PlanJob } from './fanout-jobs.js';
 import type { PresenceEventFrame } from './frames.js';
 import type { ConnectionGateway, ConnectionStore, RoomChange } from './ports.js';
 
@@ -23,6 +24,18 @@ export interface PresenceDeps {
   concurrency: number;
   /** Removes a connection an announcement found gone (410). */
   prune: (connectionId: string) => Promise<unknown>;
+  /**
+   * Announcements to rooms of more than `inlineLimit` members go to the fan-out workers, like any
+   * fan-out that large (CONTRACT section 10); absent: every announcement is posted here.
+   */
+  fanout?: PresenceFanout;
+}
+
+export interface PresenceFanout {
+  queue: FanoutQueue;
+  inlineLimit: number;
+  /** A fresh id for a queued announcement's jobs. */
+  newId: () => string;
 }
 
 export interface PresenceList {
@@ -40,8 +53,10 @@ export async function listPresence(store: ConnectionStore, room: string): Promis
 /**
  * Announces membership changes in presence rooms: a `join` for each change that
  * was a user's first connection in the room, a `leave` for each that was its last.
- * The connection that caused the change is not told. Never throws: an announcement
- * that fails is lost, like any live frame.
+ * The connection that caused the change is not told. A room larger than the inline
+ * limit (its counter, read with the change) is announced by the fan-out workers:
+ * one plan job, as for a push. Never throws: an announcement that fails (the room
+ * unreadable, the queue unavailable) is lost, like any live frame.
  */
 export async function announce(
   deps: PresenceDeps,
@@ -52,15 +67,32 @@ export async function announce(
   await Promise.all(
     announced.map(async (change) => {
       const frame: PresenceEventFrame = { type: 'presence', room: change.room, event, userId: change.userId };
+      const payload = JSON.stringify(frame);
       try {
-        await fanOut(deps.store.roomConnectionIds(change.room), JSON.stringify(frame), {
+        const { fanout } = deps;
+        if (fanout && change.members > fanout.inlineLimit) {
+          const id = fanout.newId();
+          const plan: PlanJob = {
+            kind: 'plan',
+            jobId: `${id}.plan`,
+            messageId: id,
+            payload,
+            target: { room: change.room },
+            except: [change.connectionId],
+            presence: { room: change.room, userId: change.userId, event },
+          };
+          await fanout.queue.enqueue([plan]);
+          return;
+        }
+        await fanOut(deps.store.roomConnectionIds(change.room), payload, {
           gateway: deps.gateway,
           prune: deps.prune,
           concurrency: deps.concurrency,
           except: new Set([change.connectionId]),
         });
       } catch {
-        // The room's members could not be read: this live announcement is lost, the change itself is stored.
+        // The room's members could not be read or the queue did not take the job: this live
+        // announcement is lost, the change itself is stored.
       }
     }),
   );

@@ -100,12 +100,13 @@ export class RoomcastService {
   private readonly lifecycle: CloseDeps & OpenDeps;
 
   constructor(private readonly deps: ServiceDeps) {
-    const { store, gateway, metrics, events, settings } = deps;
+    const { store, gateway, metrics, events, settings, fanout, ids } = deps;
     this.lifecycle = {
       store,
       gateway,
       metrics,
       ...(events ? { events } : {}),
+      ...(fanout ? { fanout: { ...fanout, newId: ids.messageId } } : {}),
       concurrency: settings.fanoutConcurrency,
       connectionTtlSeconds: settings.connectionTtlSeconds,
     };

@@ -64,6 +64,8 @@ export const STORE_CALLS = {
     ['UpdateItem', 'table'],
   ],
   isMember: [['GetItem', 'table']],
+  // The user's presence counter in the room (a queued presence announcement: does it still hold?).
+  roomUserConnections: [['GetItem', 'table']],
   // A room's partition 0 from its #META item on (is it split?), then its other partitions.
   roomConnectionIds: [['Query', 'table']],
   // The room's #META (size, split), then its partitions.

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FanoutJob } from '../../lambdas/domain/fanout-jobs.js';
 import type { LocalStack } from '../../local/stack.js';
 import { api, connect, startTestStack, type TestClient } from './harness.js';
 
@@ -75,5 +76,54 @@ describe('fan-out workers', () => {
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ delivered: 2, pruned: 0, failed: 0 });
     await Promise.all([a.close(), b.close()]);
+  });
+});
+
+describe('presence announcements in a room over the inline limit', () => {
+  it('are handed to the workers for a join, a leave and a close, and reach every other member once', async () => {
+    // Every job the service enqueues, seen on its way into the in-process queue.
+    const queued: FanoutJob[] = [];
+    const enqueue = stack.fanoutQueue.enqueue.bind(stack.fanoutQueue);
+    stack.fanoutQueue.enqueue = (jobs) => {
+      queued.push(...jobs);
+      return enqueue(jobs);
+    };
+    const room = 'presence-big';
+    const inRoom = await Promise.all(Array.from({ length: 5 }, (_, i) => connect(stack, `p-${i}`)));
+    for (const m of inRoom) await m.request({ action: 'join', room });
+    await stack.fanoutQueue.idle();
+    const [first, leaving, ...rest] = inRoom as [TestClient, TestClient, ...TestClient[]];
+    const newcomer = await connect(stack, 'p-new');
+    const plans = () => queued.filter((j) => j.kind === 'plan' && j.presence).map((j) => j.presence);
+    const seen = (m: TestClient, event: string, userId: string) =>
+      m.frames.filter((f) => f.type === 'presence' && f.event === event && f.userId === userId);
+
+    // A sixth member: the room is over the limit of 3, so the join is announced by the workers.
+    await newcomer.request({ action: 'join', room });
+    for (const m of inRoom) await m.next((f) => f.type === 'presence' && f.userId === 'p-new');
+    // A leave, the room still over the limit after it.
+    await leaving.request({ action: 'leave', room });
+    for (const m of [first, ...rest, newcomer])
+      await m.next((f) => f.type === 'presence' && f.userId === 'p-1');
+    // A close ($disconnect), likewise.
+    await newcomer.close();
+    for (const m of [first, ...rest]) {
+      await m.next((f) => f.type === 'presence' && f.event === 'leave' && f.userId === 'p-new');
+    }
+    await stack.fanoutQueue.idle();
+
+    expect(plans()).toEqual([
+      { room, userId: 'p-3', event: 'join' },
+      { room, userId: 'p-4', event: 'join' },
+      { room, userId: 'p-new', event: 'join' },
+      { room, userId: 'p-1', event: 'leave' },
+      { room, userId: 'p-new', event: 'leave' },
+    ]);
+    for (const m of [first, ...rest]) {
+      expect(seen(m, 'join', 'p-new')).toHaveLength(1);
+      expect(seen(m, 'leave', 'p-new')).toHaveLength(1);
+    }
+    expect(seen(newcomer, 'join', 'p-new')).toEqual([]);
+    await Promise.all([first, leaving, ...rest].map((m) => m.close()));
   });
 });

@@ -60,6 +60,7 @@ export class MemoryStore implements ConnectionStore {
         connectionId: id,
         userId: m.userId,
         userChanged: this.userCount(name, m.userId) === 0,
+        members: room.size,
       });
     }
     const c = this.connections.get(id);
@@ -91,6 +92,7 @@ export class MemoryStore implements ConnectionStore {
           connectionId: m.connectionId,
           userId: m.userId,
           userChanged: this.userCount(m.room, m.userId) === 1,
+          members: room.size,
         }
       : undefined;
     await afterWrite?.();
@@ -108,8 +110,12 @@ export class MemoryStore implements ConnectionStore {
       connectionId: id,
       userId: m.userId,
       userChanged: this.userCount(room, m.userId) === 0,
+      members: this.members.get(room)?.size ?? 0,
     };
     return change;
+  }
+  async roomUserConnections(room: string, userId: string) {
+    return this.userCount(room, userId);
   }
   async isMember(room: string, id: string) {
     const m = this.members.get(room)?.get(id);

@@ -202,6 +202,16 @@ describe('DynamoConnectionStore', () => {
     expect(doc.commandCalls(QueryCommand)).toHaveLength(0);
   });
 
+  it("reads a user's connections in a room from its presence counter, consistently, never below zero", async () => {
+    doc.on(GetCommand).resolves({});
+    doc.on(GetCommand, { Key: { pk: 'ROOM#r', sk: 'USER#u' } }).resolves({ Item: { connections: 2 } });
+    doc.on(GetCommand, { Key: { pk: 'ROOM#r', sk: 'USER#v' } }).resolves({ Item: { connections: -1 } });
+    expect(await store().roomUserConnections('r', 'u')).toBe(2);
+    expect(await store().roomUserConnections('r', 'v')).toBe(0);
+    expect(await store().roomUserConnections('r', 'w')).toBe(0);
+    expect(doc.commandCalls(GetCommand).every((c) => c.args[0].input.ConsistentRead === true)).toBe(true);
+  });
+
   it('sums the stats shards and never reports below zero', async () => {
     doc.on(QueryCommand).resolves({
       Items: [
@@ -218,7 +228,7 @@ describe('DynamoConnectionStore', () => {
     await s.settleExpired({ pk: 'CONN#c', sk: 'META', connectionId: 'c', userId: 'u' });
     expect(
       await s.settleExpired({ pk: 'ROOM#r', sk: 'CONN#c', room: 'r', connectionId: 'c', userId: 'u' }),
-    ).toEqual({ rooms: [{ room: 'r', connectionId: 'c', userId: 'u', userChanged: true }] });
+    ).toEqual({ rooms: [{ room: 'r', connectionId: 'c', userId: 'u', userChanged: true, members: 0 }] });
     await s.settleExpired({ pk: 'ROOM#r', sk: '#META', members: 3 });
     const updates = doc.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(updates.map((u) => u.Key)).toEqual([
@@ -269,6 +279,8 @@ describe('DynamoConnectionStore', () => {
       connectionId: 'c',
       userId: 'u',
       userChanged: true,
+      // The room's size after the join, from its counter (how large its announcement is).
+      members: 2,
     });
     expect(updates().map((u) => u.Key)).toEqual([
       { pk: 'ROOM#r', sk: 'USER#u' },

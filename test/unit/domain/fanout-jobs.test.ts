@@ -53,7 +53,7 @@ const plan = (overrides: Partial<PlanJob> = {}): PlanJob => ({
   ...overrides,
 });
 
-function worker(members: string[][], overrides: { jobSize?: number } = {}) {
+function worker(members: string[][], overrides: { jobSize?: number; inRoom?: Map<string, number> } = {}) {
   const queue = new MemoryQueue();
   const ledger = new MemoryLedger();
   const gateway = new RecordingGateway();
@@ -67,6 +67,7 @@ function worker(members: string[][], overrides: { jobSize?: number } = {}) {
     prune: async (id) => {
       pruned.push(id);
     },
+    roomUserConnections: async (room, userId) => overrides.inRoom?.get(`${room}/${userId}`) ?? 0,
     metrics,
     clock: fixedClock(),
     settings: { concurrency: 4, jobSize: overrides.jobSize ?? 2 },
@@ -166,9 +167,51 @@ describe('the fan-out worker', () => {
 
     expect(gateway.posts).toHaveLength(1);
   });
+
+  it('carries a presence announcement onto every post job of its plan', async () => {
+    const { w, queue } = worker([['a', 'b', 'c']]);
+    const presence = { room: 'presence-big', userId: 'alice', event: 'join' } as const;
+
+    await w.run(plan({ target: { room: 'presence-big' }, presence }));
+
+    expect(queue.jobs).toHaveLength(2);
+    for (const job of queue.jobs) expect(job.presence).toEqual(presence);
+  });
+
+  it('posts a queued presence announcement only while it still holds', async () => {
+    // alice is in the room again (a later join overtook this leave), bob has left since his join.
+    const inRoom = new Map([['presence-big/alice', 1]]);
+    const { w, gateway, ledger } = worker([], { inRoom });
+    const post = (jobId: string, userId: string, event: 'join' | 'leave'): FanoutJob => ({
+      kind: 'post',
+      jobId,
+      messageId: jobId,
+      payload: `${userId} ${event}`,
+      targets: ['m1'],
+      presence: { room: 'presence-big', userId, event },
+    });
+
+    await w.run(post('j1', 'alice', 'leave'));
+    await w.run(post('j2', 'bob', 'join'));
+    await w.run(post('j3', 'alice', 'join'));
+    await w.run(post('j4', 'bob', 'leave'));
+
+    expect(gateway.posts.map((p) => p.payload)).toEqual(['alice join', 'bob leave']);
+    // The dropped ones are done too: a redelivery does not read again.
+    expect([...ledger.done].sort()).toEqual(['j1', 'j2', 'j3', 'j4']);
+  });
 });
 
 describe('queued job bodies', () => {
+  it('parses a presence announcement and refuses a malformed one', () => {
+    const presence = { room: 'presence-r', userId: 'u', event: 'leave' };
+    const job = { kind: 'post', jobId: 'j', messageId: 'm', payload: 'f', targets: ['a'], presence };
+    expect(parseJob(JSON.stringify(job))).toEqual(job);
+    expect(() => parseJob(JSON.stringify({ ...job, presence: { ...presence, event: 'wave' } }))).toThrow(
+      /malformed/,
+    );
+  });
+
   it('refuses a body that is not a job', () => {
     expect(() => parseJob('nope')).toThrow(/not JSON/);
     expect(() => parseJob('{"kind":"post","jobId":"x","messageId":"m","payload":"p","targets":[]}')).toThrow(

@@ -20,7 +20,7 @@ describe('closeConnection', () => {
     const failure = new Error('throttled');
     const store = storeThatFailsHalfWay({
       connection: { connectionId: 'c', userId: 'u', lastOfUser: true },
-      rooms: [{ room: 'presence-a', connectionId: 'c', userId: 'u', userChanged: true }],
+      rooms: [{ room: 'presence-a', connectionId: 'c', userId: 'u', userChanged: true, members: 1 }],
       failure,
     });
 

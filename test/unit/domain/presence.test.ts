@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RoomChange } from '../../../lambdas/domain/ports.js';
 import { announce, isPresenceRoom, listPresence, roomLeftEvents } from '../../../lambdas/domain/presence.js';
-import { MemoryStore, RecordingGateway } from '../fakes.js';
+import { MemoryFanoutQueue, MemoryStore, RecordingGateway } from '../fakes.js';
 
 const clock = { now: () => 1_000_000 };
 const live = 4_102_444_800;
@@ -75,6 +75,48 @@ describe('presence', () => {
     await expect(announce(deps, 'leave', [left])).resolves.toBeUndefined();
   });
 
+  it('hands an announcement to a room past the inline limit to the fan-out workers, posting nothing itself', async () => {
+    const { gateway, deps, member } = setup();
+    const queue = new MemoryFanoutQueue();
+    const fanout = { queue, inlineLimit: 2, newId: () => 'A1' };
+    await member('presence-big', 'b1', 'bob');
+    const second = (await member('presence-big', 'c1', 'carol')) as RoomChange;
+
+    // Two members: within the limit, posted here.
+    await announce({ ...deps, fanout }, 'join', [second]);
+    expect(gateway.framesTo('b1')).toHaveLength(1);
+    expect(queue.jobs).toEqual([]);
+
+    const third = (await member('presence-big', 'a1', 'alice')) as RoomChange;
+    // Three: one plan job for the workers, which check the claim before posting.
+    await announce({ ...deps, fanout }, 'join', [third]);
+    expect(gateway.posts).toHaveLength(1);
+    expect(queue.jobs).toEqual([
+      {
+        kind: 'plan',
+        jobId: 'A1.plan',
+        messageId: 'A1',
+        payload: JSON.stringify({ type: 'presence', room: 'presence-big', event: 'join', userId: 'alice' }),
+        target: { room: 'presence-big' },
+        except: ['a1'],
+        presence: { room: 'presence-big', userId: 'alice', event: 'join' },
+      },
+    ]);
+  });
+
+  it('loses an announcement the queue refuses, without throwing', async () => {
+    const { deps, member } = setup();
+    const queue = {
+      enqueue: async () => {
+        throw new Error('queue down');
+      },
+    };
+    const change = (await member('presence-big', 'a1', 'alice')) as RoomChange;
+    await expect(
+      announce({ ...deps, fanout: { queue, inlineLimit: 0, newId: () => 'A1' } }, 'join', [change]),
+    ).resolves.toBeUndefined();
+  });
+
   it('lists users with their connection counts; room.left events name each membership removed', async () => {
     const { store, member } = setup();
     await member('r', 'a1', 'alice');
@@ -88,8 +130,8 @@ describe('presence', () => {
         { userId: 'bob', connections: 1 },
       ],
     });
-    expect(roomLeftEvents([{ room: 'r', connectionId: 'a1', userId: 'alice', userChanged: false }])).toEqual([
-      { detailType: 'room.left', detail: { room: 'r', userId: 'alice', connectionId: 'a1' } },
-    ]);
+    expect(
+      roomLeftEvents([{ room: 'r', connectionId: 'a1', userId: 'alice', userChanged: false, members: 0 }]),
+    ).toEqual([{ detailType: 'room.left', detail: { room: 'r', userId: 'alice', connectionId: 'a1' } }]);
   });
 });
