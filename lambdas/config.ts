@@ -77,6 +77,11 @@ export const environmentSchema = z
     FANOUT_JOB_SIZE: positiveInt(1000),
     /** Members a room has before its memberships are spread over several partitions. */
     ROOM_SPLIT_AFTER: positiveInt(2000),
+    /**
+     * How long the reconciliation waits between its two looks at the table: longer than any
+     * function can be between writing an item and moving its counters (the longest timeout, 60 s).
+     */
+    RECONCILE_SETTLE_MS: positiveInt(70_000),
     FANOUT_QUEUE_URL: z.optional(url()),
     /**
      * At most a day (API Gateway closes connections after 2 hours): well under the week a room's
@@ -137,6 +142,8 @@ export interface Config {
   fanoutJobSize: number;
   /** Members a room has before its memberships are spread over several partitions. */
   roomSplitAfter: number;
+  /** The reconciliation's wait between its two looks at the table. */
+  reconcileSettleMs: number;
   /** The SQS queue of the fan-out workers; absent: every fan-out runs inline (unless a queue is given). */
   fanoutQueueUrl: string | undefined;
   connectionTtlSeconds: number;
@@ -192,6 +199,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     inlineFanoutLimit: e.INLINE_FANOUT_LIMIT,
     fanoutJobSize: e.FANOUT_JOB_SIZE,
     roomSplitAfter: e.ROOM_SPLIT_AFTER,
+    reconcileSettleMs: e.RECONCILE_SETTLE_MS,
     fanoutQueueUrl: e.FANOUT_QUEUE_URL,
     connectionTtlSeconds: e.CONNECTION_TTL_SECONDS,
     historyTtlSeconds: e.HISTORY_TTL_SECONDS,

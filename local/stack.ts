@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { reconcileTable } from '../lambdas/adapters/dynamo-reconcile.js';
 import { loadConfig } from '../lambdas/config.js';
@@ -80,6 +81,11 @@ export interface LocalStackOptions {
   sweepIntervalMs?: number;
   /** How often the counters are reconciled (the `reconcile` function's schedule on AWS); 0 turns it off. */
   reconcileIntervalMs?: number;
+  /**
+   * The reconciliation's wait between its two looks at the table (default 35 s: longer than a
+   * request to the embedded dynalite may take; RECONCILE_SETTLE_MS on AWS, 70 s).
+   */
+  reconcileSettleMs?: number;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   fanoutConcurrency?: number;
   /** Fan-outs to more connections than this go to the in-process workers (default 2000, as on AWS). */
@@ -338,9 +344,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }, sweepEvery)
       : undefined;
   sweeper?.unref();
+  const reconcilingStore = createStore(config, {
+    reconciler: (doc, table, now) =>
+      reconcileTable(doc, table, now, { settle: () => sleep(options.reconcileSettleMs ?? 35_000) }),
+  });
   const reconcile = createReconcileHandler({
     observability: runtime.observability,
-    store: createStore(config, { reconciler: reconcileTable }),
+    reconcile: () => reconcilingStore.reconcile(),
   });
   const reconcileEvery = options.reconcileIntervalMs ?? 5 * 60_000;
   const reconciler =

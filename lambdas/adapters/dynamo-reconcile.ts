@@ -30,23 +30,79 @@ interface Counter {
 
 const STATS_FIELDS = ['connections', 'users', 'rooms'] as const;
 
+/** What one look at the table found wrong: nothing is changed on one look alone. */
+interface Findings {
+  /** Live connections missing from the broadcast list: connection id → its expiry. */
+  unlisted: Map<string, unknown>;
+  /** Items whose connection the scan did not see (id → item key and connection id). */
+  orphans: Map<string, { key: Key; of: string }>;
+  /** Counters that are wrong (a room's, as recounted from the room alone). */
+  counters: Map<string, Counter>;
+  /** The stats shards' sum against the truth: what shard 0 holds and what it should hold. */
+  stats?: { seen: Record<string, number>; difference: Record<string, number> };
+}
+
+export interface ReconcileOptions {
+  /**
+   * Waits between the two looks at the table: longer than any handler can take between writing an
+   * item and moving the counters that count it (RECONCILE_SETTLE_MS). Absent: no wait.
+   */
+  settle?: () => Promise<void>;
+}
+
 /**
- * The counters' reconciliation, off the hot path: one paginated Scan of the table
- * recounts what every counter counts and sets each counter that is wrong to the
- * truth, deletes orphans (an "everyone" entry or a membership whose connection
- * item is gone), and puts back a live connection's missing "everyone" entry. Items it does not own (streams, idempotency records, fan-out jobs)
- * are skipped.
+ * The counters' reconciliation, off the hot path. One paginated Scan of the table recounts what
+ * every counter counts, finds orphans (an "everyone" entry or a membership whose connection item is
+ * gone) and live connections missing from the broadcast list. A room whose counters look wrong is
+ * counted again from the room alone (the scan read its counters and its memberships, spread over up
+ * to 16 partitions, at different moments). Items it does not own (streams, idempotency records,
+ * fan-out jobs) are skipped.
  *
- * An item counts while it is stored, expired or not: the expiry consumer takes it
- * off the counters when TTL deletes it, so counting it here keeps the two in step.
- * Each SET is conditional on the value the scan saw, so an update that raced the
- * scan wins and the next run settles it; `stats` shard 0 takes the whole correction.
+ * A handler between its item write and its counter writes (a join, a leave, a close) looks exactly
+ * like drift, and "correcting" it makes the counters wrong once the handler finishes, and loses
+ * that change's presence announcement. So nothing is changed on one look: when the first look finds
+ * anything, the table is looked at again after `settle` (longer than any handler takes), and only
+ * what both looks found the same is corrected. Each correction is conditional on the value the
+ * second look saw; `stats` shard 0 takes the whole stats correction.
+ *
+ * An item counts while it is stored, expired or not: the expiry consumer takes it off the counters
+ * when TTL deletes it, so counting it here keeps the two in step.
  */
 export async function reconcileTable(
   doc: DynamoDBDocumentClient,
   tableName: string,
   nowSeconds: number,
+  options: ReconcileOptions = {},
 ): Promise<ReconcileReport> {
+  const first = await survey(doc, tableName);
+  if (isClean(first)) return { countersFixed: 0, orphansDeleted: 0 };
+  await options.settle?.();
+  const second = await survey(doc, tableName);
+  return correct(doc, tableName, nowSeconds, stableFindings(first, second));
+}
+
+function isClean(f: Findings): boolean {
+  return f.unlisted.size === 0 && f.orphans.size === 0 && f.counters.size === 0 && f.stats === undefined;
+}
+
+/** What the second look found exactly as the first did (its values, for the conditions). */
+function stableFindings(first: Findings, second: Findings): Findings {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const kept: Findings = { unlisted: new Map(), orphans: new Map(), counters: new Map() };
+  for (const [id, expiry] of second.unlisted) if (first.unlisted.has(id)) kept.unlisted.set(id, expiry);
+  for (const [id, orphan] of second.orphans) if (first.orphans.has(id)) kept.orphans.set(id, orphan);
+  for (const [id, c] of second.counters) {
+    const before = first.counters.get(id);
+    if (before && same([before.seen, before.truth], [c.seen, c.truth])) kept.counters.set(id, c);
+  }
+  if (first.stats && second.stats && same(first.stats.difference, second.stats.difference)) {
+    kept.stats = second.stats;
+  }
+  return kept;
+}
+
+/** One look at the table: everything that is wrong, as of now. */
+async function survey(doc: DynamoDBDocumentClient, tableName: string): Promise<Findings> {
   const connections = new Map<string, string>(); // connectionId → userId
   const connectionExpiry = new Map<string, unknown>();
   const everyone: Key[] = [];
@@ -54,7 +110,7 @@ export async function reconcileTable(
   const counters = new Map<string, Counter>();
   const stats = new Map<number, Record<string, number>>();
   const counter = (key: Key, labels: Item = {}): Counter => {
-    const id = `${key.pk}\n${key.sk}`;
+    const id = idOf(key);
     let found = counters.get(id);
     if (!found) {
       found = { key, seen: {}, truth: {}, labels };
@@ -105,7 +161,7 @@ export async function reconcileTable(
   // The truth, from the items themselves. An orphan is an item whose connection the scan did not
   // see (`of`: deleted only once a consistent read finds that connection gone, since it may have
   // connected after the scan passed its item).
-  const orphans: { key: Key; of: string }[] = [];
+  const findings: Findings = { unlisted: new Map(), orphans: new Map(), counters: new Map() };
   for (const [, userId] of connections) {
     const c = counter(keys.userCounter(userId) as Key);
     c.truth.connections = (c.truth.connections ?? 0) + 1;
@@ -114,12 +170,15 @@ export async function reconcileTable(
   for (const entry of everyone) {
     const connectionId = entry.sk.slice(keys.connPrefix.length);
     listed.add(connectionId);
-    if (!connections.has(connectionId)) orphans.push({ key: entry, of: connectionId });
+    if (!connections.has(connectionId)) findings.orphans.set(idOf(entry), { key: entry, of: connectionId });
+  }
+  for (const connectionId of connections.keys()) {
+    if (!listed.has(connectionId)) findings.unlisted.set(connectionId, connectionExpiry.get(connectionId));
   }
   const rooms = new Set<string>();
   for (const m of memberships) {
     if (!connections.has(m.connectionId)) {
-      orphans.push({ key: m.key, of: m.connectionId });
+      findings.orphans.set(idOf(m.key), { key: m.key, of: m.connectionId });
       continue;
     }
     rooms.add(m.room);
@@ -130,11 +189,49 @@ export async function reconcileTable(
     if (presence.truth.connections === 1) meta.truth.users = (meta.truth.users ?? 0) + 1;
   }
 
+  // A room whose counters look wrong is counted again, at once and from the room alone.
+  const suspects = new Set<string>();
+  for (const [id, c] of counters) {
+    if (wrongFields(c).length === 0) continue;
+    const room = roomOf(c);
+    if (room === undefined) findings.counters.set(id, c);
+    else suspects.add(room);
+  }
+  for (const room of suspects) {
+    for (const c of await recountRoom(doc, tableName, room)) {
+      if (wrongFields(c).length > 0) findings.counters.set(idOf(c.key), c);
+    }
+  }
+
+  // Stats: the sum over the shards must be the truth; shard 0 takes the difference. The rooms
+  // count comes from the scan: a recount's view of one room is not the whole table's.
+  const truth: Record<string, number> = {
+    connections: connections.size,
+    users: new Set(connections.values()).size,
+    rooms: rooms.size,
+  };
+  const difference = Object.fromEntries(
+    STATS_FIELDS.map((f) => [
+      f,
+      (truth[f] ?? 0) - [...stats.values()].reduce((total, shard) => total + (shard[f] ?? 0), 0),
+    ]),
+  );
+  if (STATS_FIELDS.some((f) => difference[f] !== 0))
+    findings.stats = { seen: stats.get(0) ?? {}, difference };
+  return findings;
+}
+
+/** Makes the corrections: each conditional on what the look that found it saw. */
+async function correct(
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  nowSeconds: number,
+  findings: Findings,
+): Promise<ReconcileReport> {
   let countersFixed = 0;
   let orphansDeleted = 0;
   // A connection missing from the broadcast list (its entry's write was lost) gets it back.
-  for (const connectionId of connections.keys()) {
-    if (listed.has(connectionId)) continue;
+  for (const [connectionId, expiresAt] of findings.unlisted) {
     const restored = await conditional(() =>
       doc.send(
         new PutCommand({
@@ -142,7 +239,7 @@ export async function reconcileTable(
           Item: {
             ...keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId),
             connectionId,
-            expiresAt: connectionExpiry.get(connectionId),
+            expiresAt,
             // The connection may have closed since the scan read it: a join must not take this entry as proof it is open.
             [RESTORED_ATTRIBUTE]: 1,
           },
@@ -165,37 +262,15 @@ export async function reconcileTable(
     }
     return found;
   };
-  for (const { key, of } of orphans) {
+  for (const { key, of } of findings.orphans.values()) {
     if (!(await isGone(of))) continue;
     await doc.send(new DeleteCommand({ TableName: tableName, Key: key }));
     orphansDeleted += 1;
   }
-  // A room whose counters look wrong is counted again before they are corrected, at once and from
-  // the room alone: the scan read its counters and its memberships (spread over up to 16
-  // partitions) at different moments, and a join or leave in between could pass for drift.
-  const suspects = new Set<string>();
-  for (const c of counters.values()) {
-    const room = roomOf(c);
-    if (room === undefined) continue;
-    if (wrongFields(c).length > 0) suspects.add(room);
-  }
-  const byRoom = new Map<string, string[]>();
-  for (const [id, c] of counters) {
-    const room = roomOf(c);
-    if (room === undefined || !suspects.has(room)) continue;
-    const ids = byRoom.get(room) ?? [];
-    ids.push(id);
-    byRoom.set(room, ids);
-  }
-  for (const room of suspects) {
-    for (const id of byRoom.get(room) ?? []) counters.delete(id);
-    for (const c of await recountRoom(doc, tableName, room)) counters.set(`${c.key.pk}\n${c.key.sk}`, c);
-  }
   const ttl = nowSeconds + 7 * 24 * 3600;
-  for (const c of counters.values()) {
+  for (const c of findings.counters.values()) {
     const fields = [...new Set([...Object.keys(c.seen), ...Object.keys(c.truth)])];
     const wrong = wrongFields(c);
-    if (wrong.length === 0) continue;
     const isPresence = c.key.pk.startsWith(keys.roomPrefix) && c.key.sk.startsWith(keys.userPrefix);
     if (isPresence && fields.every((f) => (c.truth[f] ?? 0) === 0)) {
       // A user no longer in the room: the presence item goes.
@@ -236,27 +311,10 @@ export async function reconcileTable(
     if (await conditional(update)) countersFixed += 1;
   }
 
-  // Stats: the sum over the shards must be the truth; shard 0 takes the difference.
-  const truth: Record<string, number> = {
-    connections: connections.size,
-    users: new Set(connections.values()).size,
-    rooms: rooms.size,
-  };
-  const sum = Object.fromEntries(
-    STATS_FIELDS.map((f) => [f, [...stats.values()].reduce((total, shard) => total + (shard[f] ?? 0), 0)]),
-  );
-  if (STATS_FIELDS.some((f) => sum[f] !== truth[f])) {
-    const shard0 = stats.get(0);
-    const target = Object.fromEntries(
-      STATS_FIELDS.map((f) => [f, (shard0?.[f] ?? 0) + (truth[f] ?? 0) - (sum[f] ?? 0)]),
-    );
-    const seen: Counter = {
-      key: keys.statsShard(0),
-      seen: shard0 ?? {},
-      truth: target,
-      labels: {},
-    };
-    const condition = seenCondition(seen);
+  if (findings.stats) {
+    const { seen, difference } = findings.stats;
+    const target = Object.fromEntries(STATS_FIELDS.map((f) => [f, (seen[f] ?? 0) + (difference[f] ?? 0)]));
+    const condition = seenCondition({ key: keys.statsShard(0), seen, truth: target, labels: {} });
     const update = () =>
       doc.send(
         new UpdateCommand({
@@ -277,6 +335,10 @@ export async function reconcileTable(
     if (await conditional(update)) countersFixed += 1;
   }
   return { countersFixed, orphansDeleted };
+}
+
+function idOf(key: Key): string {
+  return `${key.pk}\n${key.sk}`;
 }
 
 /** The fields of a counter whose value is not the truth. */

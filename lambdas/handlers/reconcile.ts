@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import type { ReconcileReport } from '../domain/ports.js';
+import type { ConnectionStore, ReconcileReport } from '../domain/ports.js';
 import type { Runtime } from '../runtime.js';
 import { instrumented } from './wrapper.js';
 
@@ -8,11 +8,13 @@ import { instrumented } from './wrapper.js';
  * recounts every counter, sets the wrong ones to the truth, deletes orphans, and
  * logs what it corrected. A failure is logged and rethrown; the next run starts over.
  */
-export function createReconcileHandler(runtime: Pick<Runtime, 'observability' | 'store'>) {
+export function createReconcileHandler(
+  runtime: Pick<Runtime, 'observability'> & Pick<ConnectionStore, 'reconcile'>,
+) {
   return (_event?: unknown, context?: Context): Promise<ReconcileReport> =>
     instrumented(runtime, 'reconcile', { requestId: context?.awsRequestId }, context, async ({ logger }) => {
       try {
-        const report = await runtime.store.reconcile();
+        const report = await runtime.reconcile();
         if (report.countersFixed > 0 || report.orphansDeleted > 0) {
           logger.warn('reconciliation corrected the store', { ...report });
         } else {

@@ -19,6 +19,8 @@ export async function startTestStack(options: LocalStackOptions = {}): Promise<L
     logLevel: 'SILENT',
     sweepIntervalMs: 0,
     reconcileIntervalMs: 0,
+    // Tests reconcile once nothing is in flight: the second look follows the first at once.
+    reconcileSettleMs: 0,
     ...(useDynamoDbLocal
       ? {
           dynamoEndpoint: inject('dynamoEndpoint'),

@@ -100,6 +100,73 @@ describe('reconcileTable', () => {
       .map((c) => c.args[0].input.Key)
       .filter((key) => String(key?.pk).startsWith('ROOM#'));
     expect(touched).toEqual([]);
-    expect(doc.commandCalls(QueryCommand).map((c) => c.args[0].input.ConsistentRead)).toEqual([true, true]);
+    // Recounted on each of the two looks, consistently.
+    const reads = doc.commandCalls(QueryCommand).map((c) => c.args[0].input.ConsistentRead);
+    expect(reads).toEqual([true, true, true, true]);
+  });
+
+  it('looks once and waits for nothing when the table is right', async () => {
+    doc.on(ScanCommand).resolves({
+      Items: [
+        { ...keys.connection('c'), connectionId: 'c', userId: 'u', expiresAt: NOW + 100 },
+        { ...keys.everyoneItem(shardOf('c', EVERYONE_SHARDS), 'c'), connectionId: 'c' },
+        { ...keys.userCounter('u'), connections: 1 },
+        { ...keys.statsShard(0), connections: 1, users: 1, rooms: 0 },
+      ],
+    });
+    let settled = 0;
+    const settle = async () => {
+      settled += 1;
+    };
+
+    expect(await reconcileTable(client(), 'tbl', NOW, { settle })).toEqual({
+      countersFixed: 0,
+      orphansDeleted: 0,
+    });
+    expect(settled).toBe(0);
+    expect(doc.commandCalls(ScanCommand)).toHaveLength(1);
+  });
+
+  it('leaves alone what a handler in flight made look wrong, and corrects what stays wrong across the wait', async () => {
+    // First look: a connect between its connection item and its user counter (the counter says 0),
+    // and a user whose counter is 3 with one connection (real drift).
+    const connection = (id: string, userId: string) => [
+      { ...keys.connection(id), connectionId: id, userId, expiresAt: NOW + 100 },
+      { ...keys.everyoneItem(shardOf(id, EVERYONE_SHARDS), id), connectionId: id },
+    ];
+    const stats = { ...keys.statsShard(0), connections: 2, users: 2, rooms: 0 };
+    doc
+      .on(ScanCommand)
+      .resolvesOnce({
+        Items: [
+          ...connection('new', 'fresh'),
+          ...connection('old', 'drifted'),
+          { ...keys.userCounter('drifted'), connections: 3 },
+          stats,
+        ],
+      })
+      // After the wait: the connect has counted its user; the drift is as it was.
+      .resolves({
+        Items: [
+          ...connection('new', 'fresh'),
+          { ...keys.userCounter('fresh'), connections: 1 },
+          ...connection('old', 'drifted'),
+          { ...keys.userCounter('drifted'), connections: 3 },
+          stats,
+        ],
+      });
+    let settled = 0;
+
+    const report = await reconcileTable(client(), 'tbl', NOW, {
+      settle: async () => {
+        settled += 1;
+      },
+    });
+
+    expect(settled).toBe(1);
+    const updated = doc.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(updated.map((u) => u.Key)).toEqual([keys.userCounter('drifted')]);
+    expect(updated[0]?.ExpressionAttributeValues).toMatchObject({ ':f0': 1, ':c0': 3 });
+    expect(report).toEqual({ countersFixed: 1, orphansDeleted: 0 });
   });
 });
