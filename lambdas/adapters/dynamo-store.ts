@@ -290,7 +290,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   async addMember(m: MemberRecord, afterWrite?: () => Promise<void>): Promise<RoomChange | undefined> {
     const { split } = await this.roomMetaOf(m.room);
     // In a split room, a connection that joined before the split has its membership in partition 0,
-    // and a repeated join keeps it there: read first, so no second copy is ever written.
+    // and a repeated join keeps it there: read first, so no second copy is written.
     const partition =
       split && !(await this.hasMembership(m.room, m.connectionId, 0)) ? splitPartitionOf(m.connectionId) : 0;
     const out = await this.doc.send(
@@ -302,7 +302,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
     // The counters and `afterWrite` at once; each is attempted whatever the other does.
     const [counted] = await allOrFirstFailure([
-      out.Attributes ? Promise.resolve(undefined) : this.memberCame(m, split),
+      out.Attributes ? Promise.resolve(undefined) : this.memberCame(m, split, partition),
       afterWrite ? afterWrite() : Promise.resolve(),
     ]);
     return counted;
@@ -312,18 +312,27 @@ export class DynamoConnectionStore implements ConnectionStore {
    * Counts a new membership: the user's count in the room first; then the room's member count
    * and, on the user's 0→1 transition, its users count, in one write; the stats only when the
    * room comes into being. The join that takes the room past ROOM_SPLIT_AFTER marks it split.
+   *
+   * A new membership in partition 0 of a room that is split (as read before the write, or as the
+   * counter write shows) may have a twin: another join of the same connection, concurrent with this
+   * one, that saw the room split and partition 0 empty (before this write landed, or after a leave
+   * took the membership this join meant to keep) wrote it to the connection's own partition. The
+   * copy in partition 0 is the one kept; the twin is removed and taken off the counters.
    */
-  private async memberCame(m: MemberRecord, split: boolean): Promise<RoomChange> {
+  private async memberCame(m: MemberRecord, split: boolean, partition: number): Promise<RoomChange> {
     const userJoined =
       (await this.addCounter(keys.roomUser(m.room, m.userId), 'connections', 1, {
         room: m.room,
         userId: m.userId,
       })) === 1;
-    const { members = 0 } = await this.addCounters(keys.roomMeta(m.room), {
-      members: 1,
-      users: userJoined ? 1 : 0,
-    });
+    const { members = 0, [SPLIT_ATTRIBUTE]: splitNow = 0 } = await this.addCounters(
+      keys.roomMeta(m.room),
+      { members: 1, users: userJoined ? 1 : 0 },
+      {},
+      [SPLIT_ATTRIBUTE],
+    );
     if (members === 1) await this.addStats(m.connectionId, { rooms: 1 });
+    if (partition === 0 && (split || splitNow > 0)) await this.removeTwin(m);
     if (!split && members > this.roomSplitAfter) {
       // Several joins at the threshold may each set it: the same value.
       await this.doc.send(
@@ -343,6 +352,22 @@ export class DynamoConnectionStore implements ConnectionStore {
       userChanged: userJoined,
       members: Math.max(0, members),
     };
+  }
+
+  /**
+   * Removes a membership's twin from its connection's own partition of a split room, and counts it
+   * out (the delete returns it once, so two joins that both try settle it once). Nothing is
+   * announced: the connection stays in the room through the copy in partition 0.
+   */
+  private async removeTwin(m: MemberRecord): Promise<void> {
+    const out = await this.doc.send(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: keys.membership(m.room, m.connectionId, splitPartitionOf(m.connectionId)),
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    if (out.Attributes) await this.memberGone(m.room, m.connectionId, String(out.Attributes.userId));
   }
 
   private membershipItem(m: MemberRecord, partition = 0): Item {
@@ -750,6 +775,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     key: Item,
     deltas: Record<string, number>,
     labels: Item = {},
+    /** Further numeric attributes of the item to return as they are after the write. */
+    alsoRead: readonly string[] = [],
   ): Promise<Record<string, number>> {
     const entries = Object.entries(deltas);
     const names: Record<string, string> = { ...TTL_NAME };
@@ -777,7 +804,12 @@ export class DynamoConnectionStore implements ConnectionStore {
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return Object.fromEntries(entries.map(([name]) => [name, Number(out.Attributes?.[name] ?? 0)]));
+    return Object.fromEntries(
+      [...entries.map(([name]) => name), ...alsoRead].map((name) => [
+        name,
+        Number(out.Attributes?.[name] ?? 0),
+      ]),
+    );
   }
 
   private async addStats(seed: string, deltas: Partial<Stats>): Promise<void> {

@@ -45,8 +45,9 @@ export const STORE_CALLS = {
   // Counters only (user, room, presence, stats).
   settleExpired: [['UpdateItem', 'table']],
   userConnections: [['Query', 'index']],
-  // Whether the room is split (where the membership goes), the membership and its counters; in a
-  // split room, a membership left from before the split (a repeated join's copy is deleted).
+  // Whether the room is split (where the membership goes), and in a split room whether a membership
+  // from before the split is in partition 0; the membership and its counters; a twin a concurrent
+  // join of the same connection wrote to its own partition is deleted.
   addMember: [
     ['GetItem', 'table'],
     ['PutItem', 'table'],

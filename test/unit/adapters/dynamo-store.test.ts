@@ -446,6 +446,31 @@ describe('DynamoConnectionStore', () => {
       expect(afterWrite).toHaveBeenCalledOnce();
     });
 
+    it("removes the twin a concurrent join wrote to the connection's partition when its own write to partition 0 is new", async () => {
+      // The join read the room unsplit; by its counter write the room is split (another join of c
+      // may have written c's own partition meanwhile): that copy goes, counted out, unannounced.
+      doc.on(PutCommand).resolves({});
+      room({ members: 2 }, 3);
+      doc
+        .on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: '#META' } })
+        .resolves({ Attributes: { members: 3, users: 3, split: 1 } });
+      doc.on(DeleteCommand, { Key: own }).resolves({ Attributes: { ...own, userId: 'u' } });
+
+      expect(await store(2).addMember(member)).toMatchObject({ room: 'r', userChanged: true, members: 3 });
+      expect(requests()).toEqual([
+        'GetCommand ROOM#r/#META',
+        'PutCommand ROOM#r/CONN#c',
+        'UpdateCommand ROOM#r/USER#u',
+        'UpdateCommand ROOM#r/#META',
+        `DeleteCommand ${own.pk}/${own.sk}`,
+        'UpdateCommand ROOM#r/USER#u',
+        'UpdateCommand ROOM#r/#META',
+        // Past the threshold as it read the room: it sets the mark too (the same value).
+        'UpdateCommand ROOM#r/#META',
+      ]);
+      expect(doc.commandCalls(DeleteCommand)[0]?.args[0].input.ReturnValues).toBe('ALL_OLD');
+    });
+
     it('leaves from partition 0, or from its own partition when the membership is there', async () => {
       doc.on(UpdateCommand).resolves({ Attributes: { connections: 0, members: 5, users: 5 } });
       doc.on(DeleteCommand, { Key: home }).resolves({});

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import type { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store.js';
+import { keys } from '../../lambdas/adapters/table.js';
+import { type Command, heldTables, member } from './held-store.js';
+
+/**
+ * Two joins of one connection (a retry, a resume, a backend's POST /members) racing around a
+ * room's split: whatever the order, its membership ends in one partition, counted once. Rooms
+ * here are split past 2 members; a request of the store is held so another join runs in between.
+ */
+const { heldStore, item, open, partitionsHolding } = heldTables('split-races');
+const ROOM = 'presence-r';
+const isPutOf = (connectionId: string) => (c: Command) =>
+  c.constructor.name === 'PutCommand' &&
+  c.input.Item?.pk === keys.roomPartition(ROOM) &&
+  c.input.Item?.sk === keys.membership(ROOM, connectionId).sk;
+
+async function targets(store: DynamoConnectionStore): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const page of store.roomConnectionIds(ROOM)) ids.push(...page.ids);
+  return ids;
+}
+
+describe('a connection joining twice around the split', () => {
+  it('keeps one membership, counted once, when its first join read the room before the split', async () => {
+    const { store, hold } = heldStore(2);
+    await open(store, 'a', 'b', 'c', 'x');
+    await store.addMember(member(ROOM, 'a'));
+    await store.addMember(member(ROOM, 'b'));
+    // x's first join read #META (not split); its write to partition 0 waits.
+    const { reached, release } = hold(isPutOf('x'));
+    const first = store.addMember(member(ROOM, 'x'));
+    await reached;
+    // c takes the room past 2 and marks it split; x's second join finds partition 0 empty.
+    await store.addMember(member(ROOM, 'c'));
+    const second = await store.addMember(member(ROOM, 'x'));
+    release();
+    await first;
+
+    expect(await partitionsHolding(ROOM, 'x')).toEqual([0]);
+    expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 4, users: 4 });
+    expect(await item(keys.roomUser(ROOM, 'x'))).toMatchObject({ connections: 1 });
+    expect(second?.userChanged).toBe(true);
+    // A leave then takes x out of the room for every reader, and is announced.
+    expect((await store.removeMember(ROOM, 'x'))?.userChanged).toBe(true);
+    expect(await store.isMember(ROOM, 'x')).toBe(false);
+    expect(await targets(store)).not.toContain('x');
+    expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 3, users: 3 });
+  });
+
+  it('keeps one membership when a leave came between the read and the write of a join that meant to keep it', async () => {
+    const { store, hold } = heldStore(2);
+    await open(store, 'x', 'a', 'b');
+    await store.addMember(member(ROOM, 'x'));
+    await store.addMember(member(ROOM, 'a'));
+    await store.addMember(member(ROOM, 'b')); // splits the room; x stays in partition 0
+    // Join A finds x in partition 0; its write there waits. A leave, then join B (partition 0 empty).
+    const { reached, release } = hold(isPutOf('x'));
+    const joinA = store.addMember(member(ROOM, 'x'));
+    await reached;
+    await store.removeMember(ROOM, 'x');
+    await store.addMember(member(ROOM, 'x'));
+    release();
+    await joinA;
+
+    expect(await partitionsHolding(ROOM, 'x')).toEqual([0]);
+    expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 3, users: 3 });
+    expect(await item(keys.roomUser(ROOM, 'x'))).toMatchObject({ connections: 1 });
+    // Closing x removes every trace of it, and its leave is announced.
+    const closed = await store.removeConnection('x');
+    expect(closed.rooms.map((r) => [r.room, r.userChanged])).toEqual([[ROOM, true]]);
+    expect(await partitionsHolding(ROOM, 'x')).toEqual([]);
+  });
+});
