@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { METRICS } from './constants.js';
 import { type FanoutResult, fanOut } from './fanout.js';
 import type { ConnectionGateway, MetricSink, TargetPage } from './ports.js';
@@ -9,11 +10,14 @@ import * as z from './zod.js';
  * The request path enqueues ONE `plan` job (so a push is either queued whole or
  * refused whole: nothing is half-announced). A worker runs the plan: it reads
  * the targets page by page and enqueues `post` jobs of at most `jobSize`
- * connections each, with ids derived from the message id and their position, so
- * a plan that runs twice enqueues the same jobs again. A `post` job is recorded
- * as done once it finished; a redelivered job that finished is skipped, so only
- * a worker that crashed mid-job makes its connections see a frame twice (the
- * client SDK drops the repeat by `seq`).
+ * connections each, with ids derived from the message id, their position and a
+ * digest of their targets, so a plan that runs twice over the same members
+ * enqueues the same jobs again. A `post` job is recorded as done once it
+ * finished; a redelivered job that finished is skipped, so only a worker that
+ * crashed mid-job makes its connections see a frame twice (the client SDK drops
+ * the repeat by `seq`). A plan run again after members came or went makes jobs
+ * whose targets (and so ids) differ from the first run's: they run, and some
+ * connections may get the frame twice, but none is skipped.
  */
 export type FanoutTarget = { room: string } | { broadcast: true };
 
@@ -140,7 +144,7 @@ export async function* postJobs(
   const batches = new Map<string, { targets: string[]; count: number }>();
   const job = (source: string, batch: { targets: string[]; count: number }): PostJob => ({
     kind: 'post',
-    jobId: `${plan.messageId}.${source}.${batch.count++}`,
+    jobId: `${plan.messageId}.${source}.${batch.count++}.${digestOf(batch.targets)}`,
     messageId: plan.messageId,
     payload: plan.payload,
     targets: batch.targets,
@@ -163,6 +167,15 @@ export async function* postJobs(
     }
   }
   for (const [source, batch] of batches) if (batch.targets.length > 0) yield job(source, batch);
+}
+
+/**
+ * A short digest of a job's targets: a job is known as done only for exactly the connections it
+ * posted to. Ids from the position alone would let a plan run again after a leave (every later
+ * batch shifted by one) skip a connection whose first job never ran under an id a finished job had.
+ */
+function digestOf(targets: readonly string[]): string {
+  return createHash('sha256').update(targets.join('\n')).digest('base64url').slice(0, 16);
 }
 
 /** Runs one queued job: a plan becomes post jobs; a post job is one bounded fan-out. */
