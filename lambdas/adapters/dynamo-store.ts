@@ -288,7 +288,7 @@ export class DynamoConnectionStore implements ConnectionStore {
    * the partitions, and the mark is set before any membership goes elsewhere than partition 0.
    */
   async addMember(m: MemberRecord, afterWrite?: () => Promise<void>): Promise<RoomChange | undefined> {
-    const { split } = await this.roomMetaOf(m.room);
+    const { split, members } = await this.roomMetaOf(m.room);
     // In a split room, a connection that joined before the split has its membership in partition 0,
     // and a repeated join keeps it there: read first, so no second copy is written.
     const partition =
@@ -300,39 +300,57 @@ export class DynamoConnectionStore implements ConnectionStore {
         ReturnValues: 'ALL_OLD',
       }),
     );
+    // A twin is possible only in a split room or one that may split during this join.
+    const mayHaveTwin = split || members * 2 >= this.roomSplitAfter;
+    const added = async () =>
+      mayHaveTwin && (await this.tookTwin(m, partition)) ? undefined : this.memberCame(m, split);
     // The counters and `afterWrite` at once; each is attempted whatever the other does.
     const [counted] = await allOrFirstFailure([
-      out.Attributes ? Promise.resolve(undefined) : this.memberCame(m, split, partition),
+      out.Attributes ? Promise.resolve(undefined) : added(),
       afterWrite ? afterWrite() : Promise.resolve(),
     ]);
     return counted;
   }
 
   /**
+   * Two joins of one connection at once (a retry, a resume, a backend's POST /members) can each
+   * write its membership somewhere else: one read the room before it was split (or meant to keep a
+   * membership that a leave then took) and wrote partition 0, the other saw the room split and
+   * partition 0 empty and wrote the connection's own partition. Each new membership of a room that
+   * is split, or close to it, checks after its write and before counting: the copy in partition 0 is
+   * kept and the one in the connection's partition deleted. Whichever join's delete returns that
+   * copy (a delete returns an item once) counts nothing; the other counts the membership that
+   * stays, so it is counted once and nothing is ever counted out. True when this join took it.
+   */
+  private async tookTwin(m: MemberRecord, partition: number): Promise<boolean> {
+    const own = keys.membership(m.room, m.connectionId, splitPartitionOf(m.connectionId));
+    if (partition === 0) {
+      if (!(await this.roomMetaOf(m.room)).split) return false;
+    } else if (!(await this.hasMembership(m.room, m.connectionId, 0))) {
+      return false;
+    }
+    const out = await this.doc.send(
+      new DeleteCommand({ TableName: this.tableName, Key: own, ReturnValues: 'ALL_OLD' }),
+    );
+    return out.Attributes !== undefined;
+  }
+
+  /**
    * Counts a new membership: the user's count in the room first; then the room's member count
    * and, on the user's 0→1 transition, its users count, in one write; the stats only when the
    * room comes into being. The join that takes the room past ROOM_SPLIT_AFTER marks it split.
-   *
-   * A new membership in partition 0 of a room that is split (as read before the write, or as the
-   * counter write shows) may have a twin: another join of the same connection, concurrent with this
-   * one, that saw the room split and partition 0 empty (before this write landed, or after a leave
-   * took the membership this join meant to keep) wrote it to the connection's own partition. The
-   * copy in partition 0 is the one kept; the twin is removed and taken off the counters.
    */
-  private async memberCame(m: MemberRecord, split: boolean, partition: number): Promise<RoomChange> {
+  private async memberCame(m: MemberRecord, split: boolean): Promise<RoomChange> {
     const userJoined =
       (await this.addCounter(keys.roomUser(m.room, m.userId), 'connections', 1, {
         room: m.room,
         userId: m.userId,
       })) === 1;
-    const { members = 0, [SPLIT_ATTRIBUTE]: splitNow = 0 } = await this.addCounters(
-      keys.roomMeta(m.room),
-      { members: 1, users: userJoined ? 1 : 0 },
-      {},
-      [SPLIT_ATTRIBUTE],
-    );
+    const { members = 0 } = await this.addCounters(keys.roomMeta(m.room), {
+      members: 1,
+      users: userJoined ? 1 : 0,
+    });
     if (members === 1) await this.addStats(m.connectionId, { rooms: 1 });
-    if (partition === 0 && (split || splitNow > 0)) await this.removeTwin(m);
     if (!split && members > this.roomSplitAfter) {
       // Several joins at the threshold may each set it: the same value.
       await this.doc.send(
@@ -352,22 +370,6 @@ export class DynamoConnectionStore implements ConnectionStore {
       userChanged: userJoined,
       members: Math.max(0, members),
     };
-  }
-
-  /**
-   * Removes a membership's twin from its connection's own partition of a split room, and counts it
-   * out (the delete returns it once, so two joins that both try settle it once). Nothing is
-   * announced: the connection stays in the room through the copy in partition 0.
-   */
-  private async removeTwin(m: MemberRecord): Promise<void> {
-    const out = await this.doc.send(
-      new DeleteCommand({
-        TableName: this.tableName,
-        Key: keys.membership(m.room, m.connectionId, splitPartitionOf(m.connectionId)),
-        ReturnValues: 'ALL_OLD',
-      }),
-    );
-    if (out.Attributes) await this.memberGone(m.room, m.connectionId, String(out.Attributes.userId));
   }
 
   private membershipItem(m: MemberRecord, partition = 0): Item {
@@ -775,8 +777,6 @@ export class DynamoConnectionStore implements ConnectionStore {
     key: Item,
     deltas: Record<string, number>,
     labels: Item = {},
-    /** Further numeric attributes of the item to return as they are after the write. */
-    alsoRead: readonly string[] = [],
   ): Promise<Record<string, number>> {
     const entries = Object.entries(deltas);
     const names: Record<string, string> = { ...TTL_NAME };
@@ -804,12 +804,7 @@ export class DynamoConnectionStore implements ConnectionStore {
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return Object.fromEntries(
-      [...entries.map(([name]) => name), ...alsoRead].map((name) => [
-        name,
-        Number(out.Attributes?.[name] ?? 0),
-      ]),
-    );
+    return Object.fromEntries(entries.map(([name]) => [name, Number(out.Attributes?.[name] ?? 0)]));
   }
 
   private async addStats(seed: string, deltas: Partial<Stats>): Promise<void> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store.js';
-import { keys } from '../../lambdas/adapters/table.js';
+import { keys, splitPartitionOf } from '../../lambdas/adapters/table.js';
 import { type Command, heldTables, member } from './held-store.js';
 
 /**
@@ -10,10 +10,12 @@ import { type Command, heldTables, member } from './held-store.js';
  */
 const { heldStore, item, open, partitionsHolding } = heldTables('split-races');
 const ROOM = 'presence-r';
-const isPutOf = (connectionId: string) => (c: Command) =>
-  c.constructor.name === 'PutCommand' &&
-  c.input.Item?.pk === keys.roomPartition(ROOM) &&
-  c.input.Item?.sk === keys.membership(ROOM, connectionId).sk;
+const isPutOf =
+  (connectionId: string, partition = 0) =>
+  (c: Command) =>
+    c.constructor.name === 'PutCommand' &&
+    c.input.Item?.pk === keys.roomPartition(ROOM, partition) &&
+    c.input.Item?.sk === keys.membership(ROOM, connectionId).sk;
 
 async function targets(store: DynamoConnectionStore): Promise<string[]> {
   const ids: string[] = [];
@@ -70,5 +72,61 @@ describe('a connection joining twice around the split', () => {
     const closed = await store.removeConnection('x');
     expect(closed.rooms.map((r) => [r.room, r.userChanged])).toEqual([[ROOM, true]]);
     expect(await partitionsHolding(ROOM, 'x')).toEqual([]);
+  });
+
+  it("keeps one membership when the join to the connection's own partition is the one that lands last", async () => {
+    // Two handlers of the same store: the second review's interleaving, where the join to x's own
+    // partition writes after the partition-0 join has finished.
+    const A = heldStore(2);
+    const B = heldStore(2);
+    await open(A.store, 'a', 'b', 'c', 'x');
+    await A.store.addMember(member(ROOM, 'a'));
+    await A.store.addMember(member(ROOM, 'b'));
+    const heldA = A.hold(isPutOf('x'));
+    const joinA = A.store.addMember(member(ROOM, 'x'));
+    await heldA.reached;
+    await A.store.addMember(member(ROOM, 'c')); // splits the room
+    const heldB = B.hold(isPutOf('x', splitPartitionOf('x')));
+    const joinB = B.store.addMember(member(ROOM, 'x'));
+    await heldB.reached;
+    heldA.release();
+    await joinA;
+    heldB.release();
+    await joinB;
+
+    expect(await partitionsHolding(ROOM, 'x')).toEqual([0]);
+    expect(await item(keys.roomUser(ROOM, 'x'))).toMatchObject({ connections: 1 });
+    expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 4, users: 4 });
+    expect((await A.store.removeMember(ROOM, 'x'))?.userChanged).toBe(true);
+    expect(await targets(A.store)).not.toContain('x');
+  });
+
+  it('announces the leave that comes while a join is removing its twin, and the join once', async () => {
+    const A = heldStore(2);
+    const B = heldStore(2);
+    await open(B.store, 'a', 'b', 'c', 'x');
+    await B.store.addMember(member(ROOM, 'a'));
+    await B.store.addMember(member(ROOM, 'b'));
+    const heldA = A.hold(isPutOf('x'));
+    const joinA = A.store.addMember(member(ROOM, 'x'));
+    await heldA.reached;
+    await B.store.addMember(member(ROOM, 'c')); // splits the room
+    const joinB = await B.store.addMember(member(ROOM, 'x')); // to x's own partition
+    // A writes partition 0, then its delete of the twin waits while x leaves.
+    const heldTwin = A.hold(
+      (c) =>
+        c.constructor.name === 'DeleteCommand' &&
+        c.input.Key?.pk === keys.roomPartition(ROOM, splitPartitionOf('x')),
+    );
+    heldA.release();
+    await heldTwin.reached;
+    const left = await B.store.removeMember(ROOM, 'x');
+    heldTwin.release();
+    const joinedA = await joinA;
+
+    expect(await partitionsHolding(ROOM, 'x')).toEqual([]);
+    expect(await item(keys.roomUser(ROOM, 'x'))).toMatchObject({ connections: 0 });
+    expect([joinB?.userChanged, joinedA?.userChanged].filter(Boolean)).toHaveLength(1);
+    expect(left?.userChanged).toBe(true);
   });
 });

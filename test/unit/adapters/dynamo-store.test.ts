@@ -397,9 +397,11 @@ describe('DynamoConnectionStore', () => {
       doc.on(PutCommand).resolves({});
       room({ members: 1 }, 2);
       await store(2).addMember(member);
+      // From half the threshold on, a new membership reads #META again before counting (a twin?).
       expect(requests()).toEqual([
         'GetCommand ROOM#r/#META',
         'PutCommand ROOM#r/CONN#c',
+        'GetCommand ROOM#r/#META',
         'UpdateCommand ROOM#r/USER#u',
         'UpdateCommand ROOM#r/#META',
       ]);
@@ -410,6 +412,7 @@ describe('DynamoConnectionStore', () => {
       expect(await store(2).addMember(member)).toMatchObject({ room: 'r', userChanged: true });
       expect(requests().slice(1)).toEqual([
         'PutCommand ROOM#r/CONN#c',
+        'GetCommand ROOM#r/#META',
         'UpdateCommand ROOM#r/USER#u',
         'UpdateCommand ROOM#r/#META',
         'UpdateCommand ROOM#r/#META',
@@ -427,6 +430,8 @@ describe('DynamoConnectionStore', () => {
         'GetCommand ROOM#r/#META',
         'GetCommand ROOM#r/CONN#c',
         `PutCommand ${own.pk}/${own.sk}`,
+        // After the write, before counting: is there a copy in partition 0 after all?
+        'GetCommand ROOM#r/CONN#c',
         'UpdateCommand ROOM#r/USER#u',
         'UpdateCommand ROOM#r/#META',
       ]);
@@ -446,29 +451,39 @@ describe('DynamoConnectionStore', () => {
       expect(afterWrite).toHaveBeenCalledOnce();
     });
 
-    it("removes the twin a concurrent join wrote to the connection's partition when its own write to partition 0 is new", async () => {
-      // The join read the room unsplit; by its counter write the room is split (another join of c
-      // may have written c's own partition meanwhile): that copy goes, counted out, unannounced.
+    it("deletes the twin in the connection's partition when its new membership in partition 0 finds the room split, and counts nothing", async () => {
+      // The join read the room unsplit; by its re-read it is split: another join of c may have
+      // written c's own partition. The delete returns that copy here, so that join's count stands.
       doc.on(PutCommand).resolves({});
       room({ members: 2 }, 3);
       doc
-        .on(UpdateCommand, { Key: { pk: 'ROOM#r', sk: '#META' } })
-        .resolves({ Attributes: { members: 3, users: 3, split: 1 } });
+        .on(GetCommand, { Key: { pk: 'ROOM#r', sk: '#META' } })
+        .resolvesOnce({ Item: { members: 2 } })
+        .resolves({ Item: { members: 3, split: 1 } });
       doc.on(DeleteCommand, { Key: own }).resolves({ Attributes: { ...own, userId: 'u' } });
 
-      expect(await store(2).addMember(member)).toMatchObject({ room: 'r', userChanged: true, members: 3 });
+      expect(await store(2).addMember(member)).toBeUndefined();
       expect(requests()).toEqual([
         'GetCommand ROOM#r/#META',
         'PutCommand ROOM#r/CONN#c',
-        'UpdateCommand ROOM#r/USER#u',
-        'UpdateCommand ROOM#r/#META',
+        'GetCommand ROOM#r/#META',
         `DeleteCommand ${own.pk}/${own.sk}`,
-        'UpdateCommand ROOM#r/USER#u',
-        'UpdateCommand ROOM#r/#META',
-        // Past the threshold as it read the room: it sets the mark too (the same value).
-        'UpdateCommand ROOM#r/#META',
       ]);
       expect(doc.commandCalls(DeleteCommand)[0]?.args[0].input.ReturnValues).toBe('ALL_OLD');
+    });
+
+    it('deletes its own copy, counting nothing, when a copy in partition 0 appeared while it wrote', async () => {
+      doc.on(PutCommand).resolves({});
+      room({ members: 5, split: 1 }, 6);
+      doc
+        .on(GetCommand, { Key: home })
+        .resolvesOnce({})
+        .resolves({ Item: { expiresAt: later } });
+      doc.on(DeleteCommand, { Key: own }).resolves({ Attributes: { ...own, userId: 'u' } });
+
+      expect(await store(2).addMember(member)).toBeUndefined();
+      expect(requests().slice(-2)).toEqual(['GetCommand ROOM#r/CONN#c', `DeleteCommand ${own.pk}/${own.sk}`]);
+      expect(doc.commandCalls(UpdateCommand)).toHaveLength(0);
     });
 
     it('leaves from partition 0, or from its own partition when the membership is there', async () => {
