@@ -89,6 +89,26 @@ export function createDocumentClient(
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
+/**
+ * The fan-out queue's SQS client, with the same bounds as DynamoDB's: a hung enqueue fails fast
+ * (the push answers 503, an announcement is lost) instead of holding a `$disconnect` until its
+ * Lambda timeout.
+ */
+export function createSqsClient(
+  config: Pick<Config, 'region'> & Partial<Pick<Config, 'dynamoTimeouts'>>,
+): SQSClient {
+  const timeouts = config.dynamoTimeouts ?? DEFAULT_DYNAMO_TIMEOUTS;
+  return new SQSClient({
+    region: config.region,
+    maxAttempts: timeouts.maxAttempts,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: timeouts.connectMs,
+      requestTimeout: timeouts.requestMs,
+      throwOnRequestTimeout: true,
+    }),
+  });
+}
+
 /** The DynamoDB store alone, for functions that need no @connections client (the stream consumer). */
 export function createStore(config: Config, options: { reconciler?: TableReconciler } = {}): ConnectionStore {
   if (!config.tableName) throw new ConfigError('TABLE_NAME is required');
@@ -161,9 +181,7 @@ export function createLifecycleRuntime(
   );
   const fanoutQueue =
     overrides.fanoutQueue ??
-    (config.fanoutQueueUrl
-      ? new SqsFanoutQueue(new SQSClient({ region: config.region }), config.fanoutQueueUrl)
-      : undefined);
+    (config.fanoutQueueUrl ? new SqsFanoutQueue(createSqsClient(config), config.fanoutQueueUrl) : undefined);
   return { ...base, gateway, ...(fanoutQueue ? { fanoutQueue } : {}) };
 }
 

@@ -157,8 +157,9 @@ const TIMEOUTS: Record<LambdaName, Duration> = {
   message: Duration.seconds(29),
   push: Duration.seconds(29),
   expiry: Duration.seconds(60),
-  // A Scan of the whole table; it runs every 5 minutes.
-  reconcile: Duration.minutes(5),
+  // Two Scans of the whole table and the wait between them (RECONCILE_SETTLE_MS) when the first finds
+  // anything; it runs every 5 minutes, one at a time (a run still going makes the next one drop).
+  reconcile: Duration.minutes(10),
   pushAuthorizer: Duration.seconds(10),
   // A job of FANOUT_JOB_SIZE posts at ~15 ms each, 64 at a time, takes well under a second.
   fanoutWorker: Duration.seconds(60),
@@ -222,6 +223,8 @@ export class RoomcastStack extends Stack {
         ...(CONNECT_PATH.includes(entry) && settings.connectReservedConcurrency > 0
           ? { reservedConcurrentExecutions: settings.connectReservedConcurrency }
           : {}),
+        // One reconciliation at a time: two would each correct what the other is correcting.
+        ...(entry === 'reconcile' ? { reservedConcurrentExecutions: 1 } : {}),
       });
     this.functions = {
       authorizer: makeFunction('authorizer', 'AuthorizerFunction'),
@@ -254,6 +257,8 @@ export class RoomcastStack extends Stack {
       schedule: Schedule.rate(Duration.minutes(5)),
       targets: [new LambdaFunction(reconcile.function, { retryAttempts: 0 })],
     });
+    // A scheduled run throttled because the previous one is still going is dropped, not queued.
+    reconcile.function.configureAsyncInvoke({ maxEventAge: Duration.minutes(1), retryAttempts: 0 });
     expiry.function.addEventSource(
       new DynamoEventSource(this.table.table, {
         startingPosition: StartingPosition.TRIM_HORIZON,

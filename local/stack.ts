@@ -344,9 +344,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }, sweepEvery)
       : undefined;
   sweeper?.unref();
+  // Closing the stack ends a reconciliation's wait between its looks (its second look would find
+  // the table gone).
+  const stopping = new AbortController();
   const reconcilingStore = createStore(config, {
     reconciler: (doc, table, now) =>
-      reconcileTable(doc, table, now, { settle: () => sleep(options.reconcileSettleMs ?? 35_000) }),
+      reconcileTable(doc, table, now, {
+        settle: () => sleep(options.reconcileSettleMs ?? 35_000, undefined, { signal: stopping.signal }),
+      }),
   });
   const reconcile = createReconcileHandler({
     observability: runtime.observability,
@@ -384,6 +389,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (sweeper) clearInterval(sweeper);
         dashboard?.close();
         if (reconciler) clearInterval(reconciler);
+        stopping.abort();
         await gateway.shutdown();
         await fanoutQueue.idle();
         await webhook?.close();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -26,6 +27,11 @@ interface Counter {
   seen: Record<string, number>;
   truth: Record<string, number>;
   labels: Item;
+  /**
+   * What the truth was counted from (a digest of the items' keys): two looks that saw the same
+   * numbers from different items saw different moments (a handler in flight at each).
+   */
+  basis?: string;
 }
 
 const STATS_FIELDS = ['connections', 'users', 'rooms'] as const;
@@ -39,7 +45,12 @@ interface Findings {
   /** Counters that are wrong (a room's, as recounted from the room alone). */
   counters: Map<string, Counter>;
   /** The stats shards' sum against the truth: what shard 0 holds and what it should hold. */
-  stats?: { seen: Record<string, number>; difference: Record<string, number> };
+  stats?: {
+    seen: Record<string, number>;
+    difference: Record<string, number>;
+    /** Every shard's values, the truth, and a digest of the connections and rooms it was counted from. */
+    basis: unknown;
+  };
 }
 
 export interface ReconcileOptions {
@@ -93,9 +104,15 @@ function stableFindings(first: Findings, second: Findings): Findings {
   for (const [id, orphan] of second.orphans) if (first.orphans.has(id)) kept.orphans.set(id, orphan);
   for (const [id, c] of second.counters) {
     const before = first.counters.get(id);
-    if (before && same([before.seen, before.truth], [c.seen, c.truth])) kept.counters.set(id, c);
+    if (before && same([before.seen, before.truth, before.basis], [c.seen, c.truth, c.basis])) {
+      kept.counters.set(id, c);
+    }
   }
-  if (first.stats && second.stats && same(first.stats.difference, second.stats.difference)) {
+  if (
+    first.stats &&
+    second.stats &&
+    same([first.stats.difference, first.stats.basis], [second.stats.difference, second.stats.basis])
+  ) {
     kept.stats = second.stats;
   }
   return kept;
@@ -162,10 +179,13 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string): Promise<F
   // see (`of`: deleted only once a consistent read finds that connection gone, since it may have
   // connected after the scan passed its item).
   const findings: Findings = { unlisted: new Map(), orphans: new Map(), counters: new Map() };
-  for (const [, userId] of connections) {
+  const userConnections = new Map<string, string[]>();
+  for (const [connectionId, userId] of connections) {
     const c = counter(keys.userCounter(userId) as Key);
     c.truth.connections = (c.truth.connections ?? 0) + 1;
+    userConnections.set(userId, [...(userConnections.get(userId) ?? []), connectionId]);
   }
+  for (const [userId, ids] of userConnections) counter(keys.userCounter(userId) as Key).basis = digestOf(ids);
   const listed = new Set<string>();
   for (const entry of everyone) {
     const connectionId = entry.sk.slice(keys.connPrefix.length);
@@ -216,8 +236,18 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string): Promise<F
       (truth[f] ?? 0) - [...stats.values()].reduce((total, shard) => total + (shard[f] ?? 0), 0),
     ]),
   );
-  if (STATS_FIELDS.some((f) => difference[f] !== 0))
-    findings.stats = { seen: stats.get(0) ?? {}, difference };
+  if (STATS_FIELDS.some((f) => difference[f] !== 0)) {
+    findings.stats = {
+      seen: stats.get(0) ?? {},
+      difference,
+      basis: [
+        [...stats.entries()].sort(([a], [b]) => a - b),
+        truth,
+        digestOf([...connections.keys()]),
+        digestOf([...rooms]),
+      ],
+    };
+  }
   return findings;
 }
 
@@ -337,6 +367,13 @@ async function correct(
   return { countersFixed, orphansDeleted };
 }
 
+/** A digest of a set of keys or ids, in any order. */
+function digestOf(ids: readonly string[]): string {
+  return createHash('sha256')
+    .update([...ids].sort().join('\n'))
+    .digest('base64url');
+}
+
 function idOf(key: Key): string {
   return `${key.pk}\n${key.sk}`;
 }
@@ -391,13 +428,20 @@ async function recountRoom(doc: DynamoDBDocumentClient, tableName: string, room:
     )
   ).flat();
   const perUser = new Map<string, number>();
-  for (const m of members) perUser.set(String(m.userId), (perUser.get(String(m.userId)) ?? 0) + 1);
+  const userMembers = new Map<string, string[]>();
+  for (const m of members) {
+    const userId = String(m.userId);
+    perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
+    userMembers.set(userId, [...(userMembers.get(userId) ?? []), `${m.pk}\n${m.sk}`]);
+  }
+  const basisOf = (userId: string) => digestOf(userMembers.get(userId) ?? []);
   const result: Counter[] = [
     {
       key: metaKey,
       seen: meta ? { members: Number(meta.members ?? 0), users: Number(meta.users ?? 0) } : {},
       truth: { members: members.length, users: perUser.size },
       labels: {},
+      basis: digestOf(members.map((m) => `${m.pk}\n${m.sk}`)),
     },
   ];
   const seenUsers = new Set<string>();
@@ -409,6 +453,7 @@ async function recountRoom(doc: DynamoDBDocumentClient, tableName: string, room:
       seen: { connections: Number(item.connections ?? 0) },
       truth: { connections: perUser.get(userId) ?? 0 },
       labels: { room, userId },
+      basis: basisOf(userId),
     });
   }
   for (const [userId, connections] of perUser) {
@@ -418,6 +463,7 @@ async function recountRoom(doc: DynamoDBDocumentClient, tableName: string, room:
       seen: {},
       truth: { connections },
       labels: { room, userId },
+      basis: basisOf(userId),
     });
   }
   return result;

@@ -374,6 +374,19 @@ describe('IAM', () => {
     ]);
   });
 
+  it('runs one reconciliation at a time, for up to 10 minutes (two looks and the wait between), dropping a run that finds one going', () => {
+    const fn = logicalIdOf(dev, 'AWS::Lambda::Function', 'ReconcileFunction');
+    expect(dev.toJSON().Resources[fn].Properties).toMatchObject({
+      ReservedConcurrentExecutions: 1,
+      Timeout: 600,
+    });
+    dev.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fn },
+      MaximumEventAgeInSeconds: 60,
+      MaximumRetryAttempts: 0,
+    });
+  });
+
   it('grants GetSecretValue only on the function’s own secret, and only to the functions that read one', () => {
     const secretStatements = (name: LambdaName) =>
       statements(dev, name).filter((s) => JSON.stringify(s.Action).includes('secretsmanager'));

@@ -2,7 +2,7 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { reconcileTable } from '../../lambdas/adapters/dynamo-reconcile.js';
 import { keys } from '../../lambdas/adapters/table.js';
-import { heldTables, isUpdateOf, member } from './held-store.js';
+import { type Command, EXPIRES, heldTables, isUpdateOf, member } from './held-store.js';
 
 /**
  * The reconciliation while a handler is between its item write and its counter writes: a request
@@ -10,6 +10,9 @@ import { heldTables, isUpdateOf, member } from './held-store.js';
  * is where the held handler finishes (on AWS: RECONCILE_SETTLE_MS, longer than any function runs).
  */
 const { heldStore, raw, table, item, open } = heldTables('reconcile-races');
+const isStatsUpdate = (c: Command) => c.constructor.name === 'UpdateCommand' && c.input.Key?.pk === 'STATS';
+const connect = (store: ReturnType<typeof heldStore>['store'], id: string) =>
+  store.putConnection({ connectionId: id, userId: id, connectedAt: Date.now(), expiresAt: EXPIRES });
 
 const ROOM = 'presence-r';
 const now = () => Math.floor(Date.now() / 1000);
@@ -106,5 +109,75 @@ describe('the reconciliation with a handler in flight', () => {
     expect(looks).toBe(1);
     expect(report.countersFixed).toBe(1);
     expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 1, users: 1 });
+  });
+
+  it('does not correct the stats from two different connects, one in flight at each look', async () => {
+    const X = heldStore();
+    const Y = heldStore();
+    await open(X.store, 'a');
+    const hx = X.hold(isStatsUpdate);
+    const cx = connect(X.store, 'x');
+    await hx.reached;
+    let cy: Promise<unknown> | undefined;
+    let releaseY: (() => void) | undefined;
+
+    const report = await reconcileTable(raw(), table(), now(), {
+      settle: async () => {
+        hx.release();
+        await cx;
+        const hy = Y.hold(isStatsUpdate);
+        cy = connect(Y.store, 'y');
+        await hy.reached;
+        releaseY = hy.release;
+      },
+    });
+    releaseY?.();
+    await cy;
+
+    expect({ report, stats: await X.store.stats() }).toEqual({
+      report: { countersFixed: 0, orphansDeleted: 0 },
+      stats: { connections: 3, users: 3, rooms: 0 },
+    });
+  });
+
+  it('does not correct a room whose counts came back to the same values with another join in flight', async () => {
+    const { store: plain } = heldStore();
+    const U = heldStore();
+    const W = heldStore();
+    const ROOM = 'presence-churn';
+    await open(plain, 'a', 'u', 'v', 'w');
+    await plain.addMember(member(ROOM, 'a'));
+    await plain.addMember(member(ROOM, 'v'));
+    // u's join is between its membership and its counters at the first look.
+    const hu = U.hold(isUpdateOf('USER#u'));
+    const ju = U.store.addMember(member(ROOM, 'u'));
+    await hu.reached;
+    let jw: Promise<unknown> | undefined;
+    let releaseW: (() => void) | undefined;
+    const report = await reconcileTable(raw(), table(), now(), {
+      settle: async () => {
+        hu.release();
+        await ju;
+        await plain.removeMember(ROOM, 'v'); // v leaves: the room's counts are back where they were
+        const hw = W.hold(isUpdateOf('USER#w'));
+        jw = W.store.addMember(member(ROOM, 'w'));
+        await hw.reached;
+        releaseW = hw.release;
+      },
+    });
+    releaseW?.();
+    await jw;
+    const meta = await item(keys.roomMeta(ROOM));
+    expect({
+      report,
+      members: meta?.members,
+      users: meta?.users,
+      counted: await plain.countMembers(ROOM),
+    }).toEqual({
+      report: { countersFixed: 0, orphansDeleted: 0 },
+      members: 3,
+      users: 3,
+      counted: 3,
+    });
   });
 });
