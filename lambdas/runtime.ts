@@ -68,45 +68,41 @@ export const systemClock: Clock = { now: () => Date.now() };
 const DEFAULT_DYNAMO_TIMEOUTS: Config['dynamoTimeouts'] = { connectMs: 500, requestMs: 1500, maxAttempts: 3 };
 
 /**
- * The DynamoDB client: every call has a connection timeout, a request timeout
- * and a bounded number of attempts, so a hung store fails fast instead of
- * holding a handler until its Lambda timeout.
+ * The bounds every DynamoDB and SQS call gets: a connection timeout, a request timeout and a
+ * bounded number of attempts, so a hung store or queue fails fast instead of holding a handler
+ * until its Lambda timeout.
  */
-export function createDocumentClient(
-  config: Pick<Config, 'region' | 'dynamoEndpoint'> & Partial<Pick<Config, 'dynamoTimeouts'>>,
-): DynamoDBDocumentClient {
-  const timeouts = config.dynamoTimeouts ?? DEFAULT_DYNAMO_TIMEOUTS;
-  const client = new DynamoDBClient({
-    region: config.region,
+function boundedCalls(timeouts: Config['dynamoTimeouts'] = DEFAULT_DYNAMO_TIMEOUTS) {
+  return {
     maxAttempts: timeouts.maxAttempts,
     requestHandler: new NodeHttpHandler({
       connectionTimeout: timeouts.connectMs,
       requestTimeout: timeouts.requestMs,
       throwOnRequestTimeout: true,
     }),
+  };
+}
+
+/** The DynamoDB client, its calls bounded (boundedCalls). */
+export function createDocumentClient(
+  config: Pick<Config, 'region' | 'dynamoEndpoint'> & Partial<Pick<Config, 'dynamoTimeouts'>>,
+): DynamoDBDocumentClient {
+  const client = new DynamoDBClient({
+    region: config.region,
+    ...boundedCalls(config.dynamoTimeouts),
     ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
   });
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
 /**
- * The fan-out queue's SQS client, with the same bounds as DynamoDB's: a hung enqueue fails fast
- * (the push answers 503, an announcement is lost) instead of holding a `$disconnect` until its
- * Lambda timeout.
+ * The fan-out queue's SQS client, its calls bounded as DynamoDB's: a hung enqueue fails fast (the
+ * push answers 503, an announcement is lost) instead of holding a `$disconnect` until its timeout.
  */
 export function createSqsClient(
   config: Pick<Config, 'region'> & Partial<Pick<Config, 'dynamoTimeouts'>>,
 ): SQSClient {
-  const timeouts = config.dynamoTimeouts ?? DEFAULT_DYNAMO_TIMEOUTS;
-  return new SQSClient({
-    region: config.region,
-    maxAttempts: timeouts.maxAttempts,
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: timeouts.connectMs,
-      requestTimeout: timeouts.requestMs,
-      throwOnRequestTimeout: true,
-    }),
-  });
+  return new SQSClient({ region: config.region, ...boundedCalls(config.dynamoTimeouts) });
 }
 
 /** The DynamoDB store alone, for functions that need no @connections client (the stream consumer). */

@@ -77,7 +77,6 @@ export interface PushResult extends FanoutResult {
 type Recipients = { room: string } | { broadcast: true } | { ids: readonly string[] };
 
 /** What a stored (or live-only) publish answers. */
-
 interface Sent extends FanoutResult {
   messageId: string;
   ts: number;
