@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import { METRICS } from './constants.js';
 import { type FanoutResult, fanOut } from './fanout.js';
+import type { FanoutJob, FanoutQueue, FanoutTarget, PlanJob, PostJob, PresenceClaim } from './fanout-plan.js';
 import type { ConnectionGateway, MetricSink, TargetPage } from './ports.js';
 import * as z from './zod.js';
+
+export * from './fanout-plan.js';
 
 /**
  * Large fan-outs, split into jobs that workers run in parallel.
@@ -19,43 +22,8 @@ import * as z from './zod.js';
  * whose targets (and so ids) differ from the first run's: they run, and some
  * connections may get the frame twice, but none is skipped.
  */
-export type FanoutTarget = { room: string } | { broadcast: true };
 
-/**
- * What a presence announcement says (a `join` when the user's first connection came into the
- * room, a `leave` when its last one went). Queued jobs run in no set order, so a worker checks it
- * still holds before posting: a `join` overtaken by the user's `leave` (or the reverse) is dropped.
- */
-export interface PresenceClaim {
-  room: string;
-  userId: string;
-  event: 'join' | 'leave';
-}
-
-export interface PlanJob {
-  kind: 'plan';
-  jobId: string;
-  messageId: string;
-  /** The serialized frame, posted as it is. */
-  payload: string;
-  target: FanoutTarget;
-  /** Connections that must not get the frame (the sender, `exceptConnectionId`). */
-  except: string[];
-  /** Set for a presence announcement: posted only while it still holds. */
-  presence?: PresenceClaim;
-}
-
-export interface PostJob {
-  kind: 'post';
-  jobId: string;
-  messageId: string;
-  payload: string;
-  targets: string[];
-  presence?: PresenceClaim;
-}
-
-export type FanoutJob = PlanJob | PostJob;
-
+/** The queued jobs' schema: a body that is not one is refused by parseJob. */
 const text = (max?: number) =>
   z.string().check(z.minLength(1), ...(max === undefined ? [] : [z.maxLength(max)]));
 const jobId = text(200);
@@ -98,12 +66,6 @@ export function parseJob(body: string): FanoutJob {
   if (!parsed.success)
     throw new InvalidJobError(`queued job is malformed: ${parsed.error.issues[0]?.message}`);
   return parsed.data;
-}
-
-/** Where jobs wait for a worker: SQS on AWS, an in-memory queue locally. */
-export interface FanoutQueue {
-  /** Enqueues every job or throws; the order of jobs is not kept. */
-  enqueue(jobs: readonly FanoutJob[]): Promise<void>;
 }
 
 /** Which post jobs finished, so a redelivered one is not posted again. */

@@ -9,7 +9,7 @@
 import { LIMITS } from './constants.js';
 import { type BackendEvent, EVENT_TYPES } from './events.js';
 import { fanOut } from './fanout.js';
-import type { FanoutQueue, PlanJob } from './fanout-jobs.js';
+import { type FanoutQueue, planJob } from './fanout-plan.js';
 import type { PresenceEventFrame } from './frames.js';
 import type { ConnectionGateway, ConnectionStore, RoomChange } from './ports.js';
 
@@ -71,16 +71,11 @@ export async function announce(
       try {
         const { fanout } = deps;
         if (fanout && change.members > fanout.inlineLimit) {
-          const id = fanout.newId();
-          const plan: PlanJob = {
-            kind: 'plan',
-            jobId: `${id}.plan`,
-            messageId: id,
-            payload,
-            target: { room: change.room },
-            except: [change.connectionId],
-            presence: { room: change.room, userId: change.userId, event },
-          };
+          const plan = planJob(fanout.newId(), payload, { room: change.room }, [change.connectionId], {
+            room: change.room,
+            userId: change.userId,
+            event,
+          });
           await fanout.queue.enqueue([plan]);
           return;
         }

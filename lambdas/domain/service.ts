@@ -2,7 +2,7 @@ import { METRICS } from './constants.js';
 import { ForbiddenError, NotFoundError, UnavailableError } from './errors.js';
 import { type BackendEvent, type BackendEvents, type CloseReason, EVENT_TYPES } from './events.js';
 import { type FanoutResult, fanOut, type Targets } from './fanout.js';
-import type { FanoutQueue, FanoutTarget, PlanJob } from './fanout-jobs.js';
+import { type FanoutQueue, type FanoutTarget, planJob } from './fanout-plan.js';
 import { ackFrame, messageFrame, pongFrame, roomFrame, type ServerFrame } from './frames.js';
 import {
   type CloseDeps,
@@ -532,16 +532,8 @@ export class RoomcastService {
     payload: string,
     except: ReadonlySet<string>,
   ) {
-    const plan: PlanJob = {
-      kind: 'plan',
-      jobId: `${messageId}.plan`,
-      messageId,
-      payload,
-      target,
-      except: [...except],
-    };
     try {
-      await this.deps.fanout?.queue.enqueue([plan]);
+      await this.deps.fanout?.queue.enqueue([planJob(messageId, payload, target, except)]);
     } catch (cause) {
       throw new UnavailableError(
         'the fan-out queue is unavailable; nothing was delivered, retry shortly',
