@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -8,6 +7,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { digestOfSet } from '../domain/digest.js';
 import type { ReconcileReport } from '../domain/ports.js';
 import {
   EVERYONE_SHARDS,
@@ -183,9 +183,12 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string): Promise<F
   for (const [connectionId, userId] of connections) {
     const c = counter(keys.userCounter(userId) as Key);
     c.truth.connections = (c.truth.connections ?? 0) + 1;
-    userConnections.set(userId, [...(userConnections.get(userId) ?? []), connectionId]);
+    const ids = userConnections.get(userId);
+    if (ids) ids.push(connectionId);
+    else userConnections.set(userId, [connectionId]);
   }
-  for (const [userId, ids] of userConnections) counter(keys.userCounter(userId) as Key).basis = digestOf(ids);
+  for (const [userId, ids] of userConnections)
+    counter(keys.userCounter(userId) as Key).basis = digestOfSet(ids);
   const listed = new Set<string>();
   for (const entry of everyone) {
     const connectionId = entry.sk.slice(keys.connPrefix.length);
@@ -243,8 +246,8 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string): Promise<F
       basis: [
         [...stats.entries()].sort(([a], [b]) => a - b),
         truth,
-        digestOf([...connections.keys()]),
-        digestOf([...rooms]),
+        digestOfSet([...connections.keys()]),
+        digestOfSet([...rooms]),
       ],
     };
   }
@@ -367,13 +370,6 @@ async function correct(
   return { countersFixed, orphansDeleted };
 }
 
-/** A digest of a set of keys or ids, in any order. */
-function digestOf(ids: readonly string[]): string {
-  return createHash('sha256')
-    .update([...ids].sort().join('\n'))
-    .digest('base64url');
-}
-
 function idOf(key: Key): string {
   return `${key.pk}\n${key.sk}`;
 }
@@ -432,16 +428,18 @@ async function recountRoom(doc: DynamoDBDocumentClient, tableName: string, room:
   for (const m of members) {
     const userId = String(m.userId);
     perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
-    userMembers.set(userId, [...(userMembers.get(userId) ?? []), `${m.pk}\n${m.sk}`]);
+    const memberKeys = userMembers.get(userId);
+    if (memberKeys) memberKeys.push(`${m.pk}\n${m.sk}`);
+    else userMembers.set(userId, [`${m.pk}\n${m.sk}`]);
   }
-  const basisOf = (userId: string) => digestOf(userMembers.get(userId) ?? []);
+  const basisOf = (userId: string) => digestOfSet(userMembers.get(userId) ?? []);
   const result: Counter[] = [
     {
       key: metaKey,
       seen: meta ? { members: Number(meta.members ?? 0), users: Number(meta.users ?? 0) } : {},
       truth: { members: members.length, users: perUser.size },
       labels: {},
-      basis: digestOf(members.map((m) => `${m.pk}\n${m.sk}`)),
+      basis: digestOfSet(members.map((m) => `${m.pk}\n${m.sk}`)),
     },
   ];
   const seenUsers = new Set<string>();

@@ -283,9 +283,11 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   /**
-   * A membership is written once, where it stays: partition 0 unless the room is split (read
-   * first, consistently), its connection's partition then. Every reader reads the split mark before
-   * the partitions, and the mark is set before any membership goes elsewhere than partition 0.
+   * A membership is written where it stays: partition 0 unless the room is split (read first,
+   * consistently), its connection's partition then; a second copy written by a concurrent join of
+   * the same connection is deleted before either counts it (tookTwin). Every reader reads the split
+   * mark before the partitions, and the mark is set before any membership goes elsewhere than
+   * partition 0.
    */
   async addMember(m: MemberRecord, afterWrite?: () => Promise<void>): Promise<RoomChange | undefined> {
     const { split, members } = await this.roomMetaOf(m.room);
@@ -303,7 +305,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     // A twin is possible only in a split room or one that may split during this join.
     const mayHaveTwin = split || members * 2 >= this.roomSplitAfter;
     const added = async () =>
-      mayHaveTwin && (await this.tookTwin(m, partition)) ? undefined : this.memberCame(m, split);
+      mayHaveTwin && (await this.tookTwin(m, partition, split)) ? undefined : this.memberCame(m, split);
     // The counters and `afterWrite` at once; each is attempted whatever the other does.
     const [counted] = await allOrFirstFailure([
       out.Attributes ? Promise.resolve(undefined) : added(),
@@ -322,10 +324,11 @@ export class DynamoConnectionStore implements ConnectionStore {
    * copy (a delete returns an item once) counts nothing; the other counts the membership that
    * stays, so it is counted once and nothing is ever counted out. True when this join took it.
    */
-  private async tookTwin(m: MemberRecord, partition: number): Promise<boolean> {
+  private async tookTwin(m: MemberRecord, partition: number, splitBefore: boolean): Promise<boolean> {
     const own = keys.membership(m.room, m.connectionId, splitPartitionOf(m.connectionId));
     if (partition === 0) {
-      if (!(await this.roomMetaOf(m.room)).split) return false;
+      // A room is never unsplit: read #META again only when it was not split before the write.
+      if (!splitBefore && !(await this.roomMetaOf(m.room)).split) return false;
     } else if (!(await this.hasMembership(m.room, m.connectionId, 0))) {
       return false;
     }

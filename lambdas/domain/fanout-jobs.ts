@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { METRICS } from './constants.js';
+import { digestOfSet } from './digest.js';
 import { type FanoutResult, fanOut } from './fanout.js';
 import type { FanoutJob, FanoutQueue, FanoutTarget, PlanJob, PostJob, PresenceClaim } from './fanout-plan.js';
 import type { ConnectionGateway, MetricSink, TargetPage } from './ports.js';
@@ -106,7 +106,10 @@ export async function* postJobs(
   const batches = new Map<string, { targets: string[]; count: number }>();
   const job = (source: string, batch: { targets: string[]; count: number }): PostJob => ({
     kind: 'post',
-    jobId: `${plan.messageId}.${source}.${batch.count++}.${digestOf(batch.targets)}`,
+    // A job is known as done only for exactly the connections it posted to: ids from the position
+    // alone would let a plan run again after a leave (every later batch shifted by one) skip a
+    // connection whose job never ran, under an id a finished job had.
+    jobId: `${plan.messageId}.${source}.${batch.count++}.${digestOfSet(batch.targets).slice(0, 16)}`,
     messageId: plan.messageId,
     payload: plan.payload,
     targets: batch.targets,
@@ -129,15 +132,6 @@ export async function* postJobs(
     }
   }
   for (const [source, batch] of batches) if (batch.targets.length > 0) yield job(source, batch);
-}
-
-/**
- * A short digest of a job's targets: a job is known as done only for exactly the connections it
- * posted to. Ids from the position alone would let a plan run again after a leave (every later
- * batch shifted by one) skip a connection whose first job never ran under an id a finished job had.
- */
-function digestOf(targets: readonly string[]): string {
-  return createHash('sha256').update(targets.join('\n')).digest('base64url').slice(0, 16);
 }
 
 /** Runs one queued job: a plan becomes post jobs; a post job is one bounded fan-out. */
