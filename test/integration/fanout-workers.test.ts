@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { FanoutJob } from '../../lambdas/domain/fanout-jobs.js';
 import type { LocalStack } from '../../local/stack.js';
 import { api, connect, startTestStack, type TestClient } from './harness.js';
@@ -88,6 +88,9 @@ describe('presence announcements in a room over the inline limit', () => {
       queued.push(...jobs);
       return enqueue(jobs);
     };
+    onTestFinished(() => {
+      stack.fanoutQueue.enqueue = enqueue;
+    });
     const room = 'presence-big';
     const inRoom = await Promise.all(Array.from({ length: 5 }, (_, i) => connect(stack, `p-${i}`)));
     for (const m of inRoom) await m.request({ action: 'join', room });

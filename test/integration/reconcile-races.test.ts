@@ -2,7 +2,7 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { reconcileTable } from '../../lambdas/adapters/dynamo-reconcile.js';
 import { keys } from '../../lambdas/adapters/table.js';
-import { type Command, EXPIRES, heldTables, isUpdateOf, member } from './held-store.js';
+import { type Command, heldTables, isUpdateOf, member } from './held-store.js';
 
 /**
  * The reconciliation while a handler is between its item write and its counter writes: a request
@@ -11,11 +11,16 @@ import { type Command, EXPIRES, heldTables, isUpdateOf, member } from './held-st
  */
 const { heldStore, raw, table, item, open } = heldTables('reconcile-races');
 const isStatsUpdate = (c: Command) => c.constructor.name === 'UpdateCommand' && c.input.Key?.pk === 'STATS';
-const connect = (store: ReturnType<typeof heldStore>['store'], id: string) =>
-  store.putConnection({ connectionId: id, userId: id, connectedAt: Date.now(), expiresAt: EXPIRES });
-
 const ROOM = 'presence-r';
-const now = () => Math.floor(Date.now() / 1000);
+
+/** A reconciliation of the test's table; `settle` runs between its two looks. */
+const reconcile = (settle: () => Promise<void>) =>
+  reconcileTable(raw(), table(), Math.floor(Date.now() / 1000), { settle });
+/** Between the looks, the held request goes on and its handler finishes. */
+const finishing = (release: () => void, handler: Promise<unknown>) => async () => {
+  release();
+  await handler;
+};
 
 describe('the reconciliation with a handler in flight', () => {
   it('leaves a leave between its delete and its counters alone: the leave is announced and the counts end right', async () => {
@@ -27,12 +32,7 @@ describe('the reconciliation with a handler in flight', () => {
     const leave = store.removeMember(ROOM, 'x');
     await reached;
 
-    const report = await reconcileTable(raw(), table(), now(), {
-      settle: async () => {
-        release();
-        await leave;
-      },
-    });
+    const report = await reconcile(finishing(release, leave));
 
     expect(report).toEqual({ countersFixed: 0, orphansDeleted: 0 });
     expect((await leave)?.userChanged).toBe(true);
@@ -50,12 +50,7 @@ describe('the reconciliation with a handler in flight', () => {
     const join = store.addMember(member(ROOM, 'x'));
     await reached;
 
-    const report = await reconcileTable(raw(), table(), now(), {
-      settle: async () => {
-        release();
-        await join;
-      },
-    });
+    const report = await reconcile(finishing(release, join));
 
     expect(report).toEqual({ countersFixed: 0, orphansDeleted: 0 });
     expect((await join)?.userChanged).toBe(true);
@@ -74,12 +69,7 @@ describe('the reconciliation with a handler in flight', () => {
     const closing = store.removeConnection('x');
     await reached;
 
-    const report = await reconcileTable(raw(), table(), now(), {
-      settle: async () => {
-        release();
-        await closing;
-      },
-    });
+    const report = await reconcile(finishing(release, closing));
 
     expect(report).toEqual({ countersFixed: 0, orphansDeleted: 0 });
     expect((await closing).rooms.map((r) => [r.room, r.userChanged])).toEqual([[ROOM, true]]);
@@ -100,10 +90,8 @@ describe('the reconciliation with a handler in flight', () => {
     );
     let looks = 0;
 
-    const report = await reconcileTable(raw(), table(), now(), {
-      settle: async () => {
-        looks += 1;
-      },
+    const report = await reconcile(async () => {
+      looks += 1;
     });
 
     expect(looks).toBe(1);
@@ -116,20 +104,17 @@ describe('the reconciliation with a handler in flight', () => {
     const Y = heldStore();
     await open(X.store, 'a');
     const hx = X.hold(isStatsUpdate);
-    const cx = connect(X.store, 'x');
+    const cx = open(X.store, 'x');
     await hx.reached;
     let cy: Promise<unknown> | undefined;
     let releaseY: (() => void) | undefined;
 
-    const report = await reconcileTable(raw(), table(), now(), {
-      settle: async () => {
-        hx.release();
-        await cx;
-        const hy = Y.hold(isStatsUpdate);
-        cy = connect(Y.store, 'y');
-        await hy.reached;
-        releaseY = hy.release;
-      },
+    const report = await reconcile(async () => {
+      await finishing(hx.release, cx)();
+      const hy = Y.hold(isStatsUpdate);
+      cy = open(Y.store, 'y');
+      await hy.reached;
+      releaseY = hy.release;
     });
     releaseY?.();
     await cy;
@@ -154,16 +139,13 @@ describe('the reconciliation with a handler in flight', () => {
     await hu.reached;
     let jw: Promise<unknown> | undefined;
     let releaseW: (() => void) | undefined;
-    const report = await reconcileTable(raw(), table(), now(), {
-      settle: async () => {
-        hu.release();
-        await ju;
-        await plain.removeMember(ROOM, 'v'); // v leaves: the room's counts are back where they were
-        const hw = W.hold(isUpdateOf('USER#w'));
-        jw = W.store.addMember(member(ROOM, 'w'));
-        await hw.reached;
-        releaseW = hw.release;
-      },
+    const report = await reconcile(async () => {
+      await finishing(hu.release, ju)();
+      await plain.removeMember(ROOM, 'v'); // v leaves: the room's counts are back where they were
+      const hw = W.hold(isUpdateOf('USER#w'));
+      jw = W.store.addMember(member(ROOM, 'w'));
+      await hw.reached;
+      releaseW = hw.release;
     });
     releaseW?.();
     await jw;

@@ -23,21 +23,32 @@ async function targets(store: DynamoConnectionStore): Promise<string[]> {
   return ids;
 }
 
+/**
+ * a and b are in the room; x's first join (handler A) has read the room unsplit and its write to
+ * partition 0 waits; c's join then takes the room past 2 and marks it split. Handler B is there
+ * for x's second join.
+ */
+async function firstJoinHeldAcrossTheSplit() {
+  const A = heldStore(2);
+  const B = heldStore(2);
+  await open(A.store, 'a', 'b', 'c', 'x');
+  await A.store.addMember(member(ROOM, 'a'));
+  await A.store.addMember(member(ROOM, 'b'));
+  const heldA = A.hold(isPutOf('x'));
+  const joinA = A.store.addMember(member(ROOM, 'x'));
+  await heldA.reached;
+  await A.store.addMember(member(ROOM, 'c'));
+  return { A, B, joinA, releaseA: heldA.release };
+}
+
 describe('a connection joining twice around the split', () => {
   it('keeps one membership, counted once, when its first join read the room before the split', async () => {
-    const { store, hold } = heldStore(2);
-    await open(store, 'a', 'b', 'c', 'x');
-    await store.addMember(member(ROOM, 'a'));
-    await store.addMember(member(ROOM, 'b'));
-    // x's first join read #META (not split); its write to partition 0 waits.
-    const { reached, release } = hold(isPutOf('x'));
-    const first = store.addMember(member(ROOM, 'x'));
-    await reached;
-    // c takes the room past 2 and marks it split; x's second join finds partition 0 empty.
-    await store.addMember(member(ROOM, 'c'));
-    const second = await store.addMember(member(ROOM, 'x'));
-    release();
-    await first;
+    const { A, B, joinA, releaseA } = await firstJoinHeldAcrossTheSplit();
+    const store = A.store;
+    // x's second join finds the room split and partition 0 empty.
+    const second = await B.store.addMember(member(ROOM, 'x'));
+    releaseA();
+    await joinA;
 
     expect(await partitionsHolding(ROOM, 'x')).toEqual([0]);
     expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 4, users: 4 });
@@ -75,21 +86,13 @@ describe('a connection joining twice around the split', () => {
   });
 
   it("keeps one membership when the join to the connection's own partition is the one that lands last", async () => {
-    // Two handlers of the same store: the second review's interleaving, where the join to x's own
-    // partition writes after the partition-0 join has finished.
-    const A = heldStore(2);
-    const B = heldStore(2);
-    await open(A.store, 'a', 'b', 'c', 'x');
-    await A.store.addMember(member(ROOM, 'a'));
-    await A.store.addMember(member(ROOM, 'b'));
-    const heldA = A.hold(isPutOf('x'));
-    const joinA = A.store.addMember(member(ROOM, 'x'));
-    await heldA.reached;
-    await A.store.addMember(member(ROOM, 'c')); // splits the room
+    // The second review's interleaving: the join to x's own partition writes after the
+    // partition-0 join has finished.
+    const { A, B, joinA, releaseA } = await firstJoinHeldAcrossTheSplit();
     const heldB = B.hold(isPutOf('x', splitPartitionOf('x')));
     const joinB = B.store.addMember(member(ROOM, 'x'));
     await heldB.reached;
-    heldA.release();
+    releaseA();
     await joinA;
     heldB.release();
     await joinB;
@@ -102,15 +105,7 @@ describe('a connection joining twice around the split', () => {
   });
 
   it('announces the leave that comes while a join is removing its twin, and the join once', async () => {
-    const A = heldStore(2);
-    const B = heldStore(2);
-    await open(B.store, 'a', 'b', 'c', 'x');
-    await B.store.addMember(member(ROOM, 'a'));
-    await B.store.addMember(member(ROOM, 'b'));
-    const heldA = A.hold(isPutOf('x'));
-    const joinA = A.store.addMember(member(ROOM, 'x'));
-    await heldA.reached;
-    await B.store.addMember(member(ROOM, 'c')); // splits the room
+    const { A, B, joinA, releaseA } = await firstJoinHeldAcrossTheSplit();
     const joinB = await B.store.addMember(member(ROOM, 'x')); // to x's own partition
     // A writes partition 0, then its delete of the twin waits while x leaves.
     const heldTwin = A.hold(
@@ -118,7 +113,7 @@ describe('a connection joining twice around the split', () => {
         c.constructor.name === 'DeleteCommand' &&
         c.input.Key?.pk === keys.roomPartition(ROOM, splitPartitionOf('x')),
     );
-    heldA.release();
+    releaseA();
     await heldTwin.reached;
     const left = await B.store.removeMember(ROOM, 'x');
     heldTwin.release();

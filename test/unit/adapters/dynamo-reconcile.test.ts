@@ -33,6 +33,12 @@ const membership = (room: string, connectionId: string) => ({
   expiresAt: NOW + 100,
 });
 
+/** A connection as stored: its item and its broadcast-list entry. */
+const connection = (connectionId: string, userId = 'u') => [
+  { ...keys.connection(connectionId), connectionId, userId, expiresAt: NOW + 100 },
+  { ...keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId), connectionId },
+];
+
 describe('reconcileTable', () => {
   it('deletes a membership and an entry whose connection is gone, once a consistent read says so', async () => {
     doc.on(ScanCommand).resolves({
@@ -76,8 +82,7 @@ describe('reconcileTable', () => {
     // was counted: by the scan, members 1 and the user's count 1 are drift.
     doc.on(ScanCommand).resolves({
       Items: [
-        { ...keys.connection('c'), connectionId: 'c', userId: 'u', expiresAt: NOW + 100 },
-        { ...keys.everyoneItem(shardOf('c', EVERYONE_SHARDS), 'c'), connectionId: 'c' },
+        ...connection('c'),
         { ...keys.userCounter('u'), connections: 1 },
         { ...keys.roomMeta('r'), members: 1, users: 1 },
         { ...keys.roomUser('r', 'u'), room: 'r', userId: 'u', connections: 1 },
@@ -108,8 +113,7 @@ describe('reconcileTable', () => {
   it('looks once and waits for nothing when the table is right', async () => {
     doc.on(ScanCommand).resolves({
       Items: [
-        { ...keys.connection('c'), connectionId: 'c', userId: 'u', expiresAt: NOW + 100 },
-        { ...keys.everyoneItem(shardOf('c', EVERYONE_SHARDS), 'c'), connectionId: 'c' },
+        ...connection('c'),
         { ...keys.userCounter('u'), connections: 1 },
         { ...keys.statsShard(0), connections: 1, users: 1, rooms: 0 },
       ],
@@ -130,10 +134,6 @@ describe('reconcileTable', () => {
   it('leaves alone what a handler in flight made look wrong, and corrects what stays wrong across the wait', async () => {
     // First look: a connect between its connection item and its user counter (the counter says 0),
     // and a user whose counter is 3 with one connection (real drift).
-    const connection = (id: string, userId: string) => [
-      { ...keys.connection(id), connectionId: id, userId, expiresAt: NOW + 100 },
-      { ...keys.everyoneItem(shardOf(id, EVERYONE_SHARDS), id), connectionId: id },
-    ];
     const stats = { ...keys.statsShard(0), connections: 2, users: 2, rooms: 0 };
     doc
       .on(ScanCommand)
