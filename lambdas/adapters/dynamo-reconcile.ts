@@ -85,10 +85,10 @@ export async function reconcileTable(
   nowSeconds: number,
   options: ReconcileOptions = {},
 ): Promise<ReconcileReport> {
-  const first = await survey(doc, tableName);
+  const first = await survey(doc, tableName, nowSeconds);
   if (isClean(first)) return { countersFixed: 0, orphansDeleted: 0 };
   await options.settle?.();
-  const second = await survey(doc, tableName);
+  const second = await survey(doc, tableName, nowSeconds);
   return correct(doc, tableName, nowSeconds, stableFindings(first, second));
 }
 
@@ -119,11 +119,11 @@ function stableFindings(first: Findings, second: Findings): Findings {
 }
 
 /** One look at the table: everything that is wrong, as of now. */
-async function survey(doc: DynamoDBDocumentClient, tableName: string): Promise<Findings> {
+async function survey(doc: DynamoDBDocumentClient, tableName: string, nowSeconds: number): Promise<Findings> {
   const connections = new Map<string, string>(); // connectionId → userId
   const connectionExpiry = new Map<string, unknown>();
   const everyone: Key[] = [];
-  const memberships: { key: Key; room: string; connectionId: string; userId: string }[] = [];
+  const memberships: { key: Key; room: string; connectionId: string; userId: string; expired: boolean }[] = [];
   const counters = new Map<string, Counter>();
   const stats = new Map<number, Record<string, number>>();
   const counter = (key: Key, labels: Item = {}): Counter => {
@@ -156,6 +156,7 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string): Promise<F
           room: String(item.room),
           connectionId: String(item.connectionId),
           userId: String(item.userId),
+          expired: Number(item.expiresAt) <= nowSeconds,
         });
       } else if (pk.startsWith(keys.roomPrefix) && sk === '#META') {
         counter(key).seen = { members: Number(item.members ?? 0), users: Number(item.users ?? 0) };
@@ -200,7 +201,9 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string): Promise<F
   }
   const rooms = new Set<string>();
   for (const m of memberships) {
-    if (!connections.has(m.connectionId)) {
+    // An expired membership whose connection TTL already deleted is TTL's too: its own deletion's
+    // stream record settles its counters and announces the leave, so it is no orphan and it counts.
+    if (!connections.has(m.connectionId) && !m.expired) {
       findings.orphans.set(idOf(m.key), { key: m.key, of: m.connectionId });
       continue;
     }

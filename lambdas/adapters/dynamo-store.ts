@@ -290,7 +290,7 @@ export class DynamoConnectionStore implements ConnectionStore {
    * partition 0.
    */
   async addMember(m: MemberRecord, afterWrite?: () => Promise<void>): Promise<RoomChange | undefined> {
-    const { split, members } = await this.roomMetaOf(m.room);
+    const { split } = await this.roomMetaOf(m.room);
     // In a split room, a connection that joined before the split has its membership in partition 0,
     // and a repeated join keeps it there: read first, so no second copy is written.
     const partition =
@@ -302,10 +302,9 @@ export class DynamoConnectionStore implements ConnectionStore {
         ReturnValues: 'ALL_OLD',
       }),
     );
-    // A twin is possible only in a split room or one that may split during this join.
-    const mayHaveTwin = split || members * 2 >= this.roomSplitAfter;
-    const added = async () =>
-      mayHaveTwin && (await this.tookTwin(m, partition, split)) ? undefined : this.memberCame(m, split);
+    // Every new membership checks for a twin: a room read nearly empty can still fill past
+    // ROOM_SPLIT_AFTER and split while this write waits (SDK retries take seconds).
+    const added = async () => ((await this.tookTwin(m, partition, split)) ? undefined : this.memberCame(m, split));
     // The counters and `afterWrite` at once; each is attempted whatever the other does.
     const [counted] = await allOrFirstFailure([
       out.Attributes ? Promise.resolve(undefined) : added(),
@@ -318,8 +317,8 @@ export class DynamoConnectionStore implements ConnectionStore {
    * Two joins of one connection at once (a retry, a resume, a backend's POST /members) can each
    * write its membership somewhere else: one read the room before it was split (or meant to keep a
    * membership that a leave then took) and wrote partition 0, the other saw the room split and
-   * partition 0 empty and wrote the connection's own partition. Each new membership of a room that
-   * is split, or close to it, checks after its write and before counting: the copy in partition 0 is
+   * partition 0 empty and wrote the connection's own partition. Each new membership checks after
+   * its write and before counting (one consistent read of #META in a room that was not split): the copy in partition 0 is
    * kept and the one in the connection's partition deleted. Whichever join's delete returns that
    * copy (a delete returns an item once) counts nothing; the other counts the membership that
    * stays, so it is counted once and nothing is ever counted out. True when this join took it.

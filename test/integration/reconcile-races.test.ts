@@ -1,4 +1,4 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { reconcileTable } from '../../lambdas/adapters/dynamo-reconcile.js';
 import { keys } from '../../lambdas/adapters/table.js';
@@ -161,5 +161,36 @@ describe('the reconciliation with a handler in flight', () => {
       users: 3,
       counted: 3,
     });
+  });
+});
+
+describe('the reconciliation while TTL removes a connection', () => {
+  it("leaves an expired connection's membership to TTL when TTL took the connection item first, so its leave is announced", async () => {
+    const { store } = heldStore();
+    const past = Math.floor(Date.now() / 1000) - 60;
+    await open(store, 'a');
+    await store.putConnection({
+      connectionId: 'x',
+      userId: 'x',
+      connectedAt: Date.now() - 7_300_000,
+      expiresAt: past,
+    });
+    await store.addMember(member(ROOM, 'a'));
+    await store.addMember({ ...member(ROOM, 'x'), expiresAt: past });
+    // Its $disconnect was lost; TTL deletes the connection item first and the stream consumer settles it.
+    const connection = await item(keys.connection('x'));
+    await raw().send(new DeleteCommand({ TableName: table(), Key: keys.connection('x') }));
+    await store.settleExpired(connection as Record<string, unknown>);
+
+    // (Its broadcast-list entry, an orphan that counts nothing, may go.)
+    expect((await reconcile(async () => {})).countersFixed).toBe(0);
+
+    // TTL then deletes the membership, and its stream record is how the room hears that x left.
+    const membership = await item(keys.membership(ROOM, 'x'));
+    expect(membership).toBeDefined();
+    await raw().send(new DeleteCommand({ TableName: table(), Key: keys.membership(ROOM, 'x') }));
+    const settled = await store.settleExpired(membership as Record<string, unknown>);
+    expect(settled.rooms[0]?.userChanged).toBe(true);
+    expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 1, users: 1 });
   });
 });

@@ -124,4 +124,26 @@ describe('a connection joining twice around the split', () => {
     expect([joinB?.userChanged, joinedA?.userChanged].filter(Boolean)).toHaveLength(1);
     expect(left?.userChanged).toBe(true);
   });
+
+  it('keeps one membership, counted once, when the room filled and split while its first join read it nearly empty', async () => {
+    // Split past 4: x's first join reads the room at 1 member; four joins then take it past 4.
+    const A = heldStore(4);
+    const B = heldStore(4);
+    await open(A.store, 'a', 'b', 'c', 'd', 'e', 'x');
+    await A.store.addMember(member(ROOM, 'a'));
+    const held = A.hold(isPutOf('x'));
+    const joinA = A.store.addMember(member(ROOM, 'x'));
+    await held.reached;
+    for (const id of ['b', 'c', 'd', 'e']) await A.store.addMember(member(ROOM, id));
+    // x's second join finds the room split and partition 0 empty.
+    await B.store.addMember(member(ROOM, 'x'));
+    held.release();
+    await joinA;
+
+    expect(await partitionsHolding(ROOM, 'x')).toEqual([0]);
+    expect(await item(keys.roomUser(ROOM, 'x'))).toMatchObject({ connections: 1 });
+    expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 6 });
+    expect((await A.store.removeMember(ROOM, 'x'))?.userChanged).toBe(true);
+    expect(await A.store.isMember(ROOM, 'x')).toBe(false);
+  });
 });
