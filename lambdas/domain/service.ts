@@ -536,7 +536,7 @@ export class RoomcastService {
       await this.deps.fanout?.queue.enqueue([planJob(messageId, payload, target, except)]);
     } catch (cause) {
       throw new UnavailableError(
-        'the fan-out queue is unavailable; nothing was delivered, retry shortly',
+        'the fan-out queue is unavailable; the message may not have been delivered, retry shortly',
         cause,
       );
     }
