@@ -70,7 +70,7 @@ export async function announce(
       const payload = JSON.stringify(frame);
       try {
         const { fanout } = deps;
-        if (fanout && change.members > fanout.inlineLimit) {
+        if (fanout && isQueued(deps, change)) {
           const plan = planJob(fanout.newId(), payload, { room: change.room }, [change.connectionId], {
             room: change.room,
             userId: change.userId,
@@ -91,6 +91,11 @@ export async function announce(
       }
     }),
   );
+}
+
+/** Whether the announcement of this change goes to the fan-out workers (a room past the inline limit). */
+export function isQueued(deps: PresenceDeps, change: RoomChange): boolean {
+  return deps.fanout !== undefined && change.members > deps.fanout.inlineLimit;
 }
 
 /** `room.left` events for memberships removed with a connection (closed, pruned or expired). */

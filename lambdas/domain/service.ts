@@ -24,7 +24,7 @@ import type {
   Stats,
   StreamId,
 } from './ports.js';
-import { announce, listPresence, type PresenceList } from './presence.js';
+import { announce, isQueued, listPresence, type PresenceList } from './presence.js';
 import type { ClientRateLimit } from './rate-limit.js';
 import { assertDataSize, type ClientFrame, type PushBody } from './schemas.js';
 import { roomStream, type Streams, userStream } from './streams.js';
@@ -422,9 +422,16 @@ export class RoomcastService {
       // own write saw no 0↔1 transition: announce what the write and its undo changed together.
       // When the undo found nothing, whoever removed the membership first (the close's cleanup)
       // announced its own transition, and a join announced now would come after that leave.
+      // Both transitions (0→1, then 1→0) announce nothing, except in a room announced by the workers:
+      // a queued `leave` of the user checked between the two (the user seemed present) was dropped,
+      // so the `leave` is sent again (a member that heard the first one hears a repeat).
       if (undone) {
-        if (added?.userChanged && !undone.userChanged) await announce(this.presenceDeps(), 'join', [added]);
-        if (!added?.userChanged && undone.userChanged) await announce(this.presenceDeps(), 'leave', [undone]);
+        const presence = this.presenceDeps();
+        if (added?.userChanged && !undone.userChanged) await announce(presence, 'join', [added]);
+        if (!added?.userChanged && undone.userChanged) await announce(presence, 'leave', [undone]);
+        if (added?.userChanged && undone.userChanged && isQueued(presence, undone)) {
+          await announce(presence, 'leave', [undone]);
+        }
       }
       return false;
     }

@@ -226,4 +226,25 @@ describe('RoomcastService', () => {
     expect(presenceEvents()).toEqual(['join alice', 'leave alice']);
     expect((await service.presence('presence-r')).users.map((u) => u.userId)).toEqual(['carol']);
   });
+
+  it("sends the leave again when a closed connection's join is undone in a room announced by the workers", async () => {
+    // A queued leave of alice checked while her closed connection's join had her counted (0→1) was
+    // dropped; the undo (1→0) is a second transition, and the workers get the leave again.
+    const { service, clock, fanoutQueue } = serviceWithFakes({ inlineFanoutLimit: 1 });
+    await service.connect('carol-1', 'carol', clock.now());
+    await service.connect('bob-1', 'bob', clock.now());
+    await service.handleFrame({ action: 'join', room: 'presence-big' }, caller('carol-1', 'carol'));
+    await service.handleFrame({ action: 'join', room: 'presence-big' }, caller('bob-1', 'bob'));
+    fanoutQueue.jobs.length = 0; // bob's own join announcement
+    await expect(
+      service.handleFrame(
+        { action: 'join', room: 'presence-big' },
+        { ...caller('alice-closed', 'alice'), connectedAt: clock.now() },
+      ),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    expect(fanoutQueue.jobs.map((j) => ('presence' in j ? j.presence : undefined))).toEqual([
+      { room: 'presence-big', userId: 'alice', event: 'leave' },
+    ]);
+  });
 });
