@@ -123,7 +123,8 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string, nowSeconds
   const connections = new Map<string, string>(); // connectionId → userId
   const connectionExpiry = new Map<string, unknown>();
   const everyone: Key[] = [];
-  const memberships: { key: Key; room: string; connectionId: string; userId: string; expired: boolean }[] = [];
+  const memberships: { key: Key; room: string; connectionId: string; userId: string; expired: boolean }[] =
+    [];
   const counters = new Map<string, Counter>();
   const stats = new Map<number, Record<string, number>>();
   const counter = (key: Key, labels: Item = {}): Counter => {

@@ -304,7 +304,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
     // Every new membership checks for a twin: a room read nearly empty can still fill past
     // ROOM_SPLIT_AFTER and split while this write waits (SDK retries take seconds).
-    const added = async () => ((await this.tookTwin(m, partition, split)) ? undefined : this.memberCame(m, split));
+    const added = async () =>
+      (await this.tookTwin(m, partition, split)) ? undefined : this.memberCame(m, split);
     // The counters and `afterWrite` at once; each is attempted whatever the other does.
     const [counted] = await allOrFirstFailure([
       out.Attributes ? Promise.resolve(undefined) : added(),
