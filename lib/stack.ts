@@ -119,7 +119,7 @@ export const FUNCTION_BINDINGS: Record<
   },
   // Settles counters for items TTL deleted (plus reading the stream); announces the presence leaves.
   expiry: {
-    store: ['settleExpired', 'roomConnectionIds', 'removeConnection'],
+    store: ['settleExpired', 'noteExpiryLag', 'roomConnectionIds', 'removeConnection'],
     connections: ['POST'],
     events: true,
     fanoutQueue: 'produce',

@@ -106,7 +106,7 @@ export async function sweepExpired(
           ReturnValues: 'ALL_OLD',
         }),
       );
-      if (out.Attributes) records.push(ttlRecord(key, out.Attributes, records.length));
+      if (out.Attributes) records.push(ttlRecord(key, out.Attributes, records.length, nowSeconds));
     } catch (error) {
       if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
     }
@@ -120,6 +120,7 @@ function ttlRecord(
   key: Record<string, AttributeValue>,
   oldImage: Record<string, AttributeValue>,
   sequence: number,
+  deletedAt: number,
 ): DynamoDBRecord {
   return {
     eventName: 'REMOVE',
@@ -129,6 +130,7 @@ function ttlRecord(
       Keys: key as never,
       OldImage: oldImage as never,
       SequenceNumber: String(sequence),
+      ApproximateCreationDateTime: deletedAt,
       StreamViewType: 'OLD_IMAGE',
     },
   };

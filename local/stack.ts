@@ -351,6 +351,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     reconciler: (doc, table, now) =>
       reconcileTable(doc, table, now, {
         settle: () => sleep(options.reconcileSettleMs ?? 35_000, undefined, { signal: stopping.signal }),
+        expiryLagLimitMs: options.reconcileSettleMs ?? 35_000,
       }),
   });
   const reconcile = createReconcileHandler({

@@ -59,7 +59,16 @@ export interface ReconcileOptions {
    * item and moving the counters that count it (RECONCILE_SETTLE_MS). Absent: no wait.
    */
   settle?: () => Promise<void>;
+  /**
+   * The wait between the looks, in ms: while the expiry consumer last noted a lag longer than this
+   * (within the last 15 minutes), a TTL deletion it has not settled yet looks like drift on both
+   * looks, so no counter is corrected. Absent: not checked.
+   */
+  expiryLagLimitMs?: number;
 }
+
+/** How long a noted expiry lag holds the counters' corrections back. */
+const EXPIRY_LAG_NOTE_MS = 15 * 60_000;
 
 /**
  * The counters' reconciliation, off the hot path. One paginated Scan of the table recounts what
@@ -89,7 +98,34 @@ export async function reconcileTable(
   if (isClean(first)) return { countersFixed: 0, orphansDeleted: 0 };
   await options.settle?.();
   const second = await survey(doc, tableName, nowSeconds);
-  return correct(doc, tableName, nowSeconds, stableFindings(first, second));
+  const findings = stableFindings(first, second);
+  if (
+    options.expiryLagLimitMs !== undefined &&
+    (await expiryBehind(doc, tableName, nowSeconds, options.expiryLagLimitMs))
+  ) {
+    // The orphans and unlisted connections are still fixed: TTL deletions make neither.
+    const report = await correct(doc, tableName, nowSeconds, {
+      unlisted: findings.unlisted,
+      orphans: findings.orphans,
+      counters: new Map(),
+    });
+    return { ...report, expiryBehind: true };
+  }
+  return correct(doc, tableName, nowSeconds, findings);
+}
+
+/** Whether the expiry consumer recently noted a lag past `limitMs` (see ReconcileOptions). */
+async function expiryBehind(
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  nowSeconds: number,
+  limitMs: number,
+): Promise<boolean> {
+  const note = (
+    await doc.send(new GetCommand({ TableName: tableName, Key: keys.expiryLag, ConsistentRead: true }))
+  ).Item;
+  if (!note) return false;
+  return Number(note.lagMs) > limitMs && Number(note.notedAt) > nowSeconds * 1000 - EXPIRY_LAG_NOTE_MS;
 }
 
 function isClean(f: Findings): boolean {

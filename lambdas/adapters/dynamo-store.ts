@@ -255,6 +255,18 @@ export class DynamoConnectionStore implements ConnectionStore {
     return { rooms: [] };
   }
 
+  async noteExpiryLag(ageMs: number): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.expiryLag,
+        UpdateExpression: 'SET #lag = :lag, #at = :at',
+        ExpressionAttributeNames: { '#lag': 'lagMs', '#at': 'notedAt' },
+        ExpressionAttributeValues: { ':lag': ageMs, ':at': this.clock.now() },
+      }),
+    );
+  }
+
   private async connectionGone(connectionId: string, userId: string): Promise<RemovedConnection> {
     const left = await this.addCounter(keys.userCounter(userId), 'connections', -1);
     await this.addStats(connectionId, { connections: -1, users: left === 0 ? -1 : 0 });

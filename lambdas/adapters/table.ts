@@ -30,6 +30,8 @@ export const keys = {
   everyone: (shard: number) => `ALL#${shard}`,
   everyoneItem: (shard: number, connectionId: string) => ({ pk: `ALL#${shard}`, sk: `CONN#${connectionId}` }),
   statsShard: (shard: number) => ({ pk: 'STATS', sk: `SHARD#${shard}` }),
+  /** How far behind the table's stream the expiry consumer last was (the reconciliation waits while it is). */
+  expiryLag: { pk: 'EXPIRY', sk: 'LAG' },
   /** A fan-out post job that finished (so a redelivery is skipped). */
   fanoutJob: (jobId: string) => ({ pk: `JOB#${jobId}`, sk: 'DONE' }),
   connPrefix: 'CONN#',

@@ -78,6 +78,11 @@ export interface ConnectionStore {
   checkHealth(): Promise<void>;
   /** Settles the counters for an item the store's TTL deleted without any handler removing it. */
   settleExpired(item: Record<string, unknown>): Promise<Settled>;
+  /**
+   * Notes how old the oldest TTL deletion of the stream batch being settled is: while it is older
+   * than the reconciliation's wait, deletions not settled yet would look like drift to it.
+   */
+  noteExpiryLag(ageMs: number): Promise<void>;
   /** Who is in a room: the first `limit` users with their connection counts, and the total (from counters). */
   roomPresence(room: string, limit: number): Promise<RoomPresence>;
   /**
@@ -228,6 +233,8 @@ export interface ReconcileReport {
   countersFixed: number;
   /** Orphans deleted: "everyone" entries and memberships of connections that are gone, empty presence items. */
   orphansDeleted: number;
+  /** Set when counters were left alone because the expiry consumer is behind the table's stream. */
+  expiryBehind?: true;
 }
 
 /** Hands events to the backends (EventBridge on AWS, a signed webhook locally). */

@@ -16,5 +16,6 @@ export const handler = createReconcileHandler({
   reconcile: () =>
     reconcileTable(doc, tableName, Math.floor(Date.now() / 1000), {
       settle: () => sleep(config.reconcileSettleMs),
+      expiryLagLimitMs: config.reconcileSettleMs,
     }),
 });

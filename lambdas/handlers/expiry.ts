@@ -15,6 +15,29 @@ export function isTtlDeletion(record: DynamoDBRecord): boolean {
 }
 
 /**
+ * Tells the reconciliation how old the oldest TTL deletion in this batch is (DynamoDB's
+ * ApproximateCreationDateTime): while the consumer is further behind than the reconciliation's
+ * wait, a deletion not settled yet would look like drift to it. A failed note is logged, no more.
+ */
+async function noteLag(
+  runtime: LifecycleRuntime,
+  records: readonly DynamoDBRecord[],
+  logger: { warn: (message: string, extra: { error: string }) => void },
+): Promise<void> {
+  const created = records
+    .filter(isTtlDeletion)
+    .map((r) => r.dynamodb?.ApproximateCreationDateTime)
+    .filter((t): t is number => typeof t === 'number');
+  if (created.length === 0) return;
+  const ageMs = Math.max(0, runtime.clock.now() - Math.min(...created) * 1000);
+  try {
+    await runtime.store.noteExpiryLag(ageMs);
+  } catch (error) {
+    logger.warn('noting the expiry consumer lag failed', { error: (error as Error).message });
+  }
+}
+
+/**
  * The table's stream consumer: when TTL deletes a connection or membership that
  * no handler removed (a lost `$disconnect`), the stats counters are settled, and
  * presence rooms and backends are told the connection or membership left.
@@ -28,6 +51,7 @@ export function createExpiryHandler(runtime: LifecycleRuntime) {
     instrumented(runtime, 'expiry', { requestId: context?.awsRequestId }, context, async ({ logger }) => {
       const batchItemFailures: DynamoDBBatchResponse['batchItemFailures'] = [];
       const records = event.Records;
+      await noteLag(runtime, records, logger);
       for (const [index, record] of records.entries()) {
         if (!isTtlDeletion(record) || !record.dynamodb?.OldImage) continue;
         try {

@@ -44,6 +44,8 @@ export const STORE_CALLS = {
   ],
   // Counters only (user, room, presence, stats).
   settleExpired: [['UpdateItem', 'table']],
+  // The expiry consumer's lag, for the reconciliation.
+  noteExpiryLag: [['UpdateItem', 'table']],
   userConnections: [['Query', 'index']],
   // Whether the room is split (where the membership goes), and in a split room whether a membership
   // from before the split is in partition 0; the membership and its counters; a twin a concurrent

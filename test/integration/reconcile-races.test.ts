@@ -194,3 +194,39 @@ describe('the reconciliation while TTL removes a connection', () => {
     expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 1, users: 1 });
   });
 });
+
+describe('the reconciliation while the expiry consumer is behind', () => {
+  /** A reconciliation as deployed: no counter is corrected while the consumer lags past its wait. */
+  const reconcileWaiting = () =>
+    reconcileTable(raw(), table(), Math.floor(Date.now() / 1000), { expiryLagLimitMs: 70_000 });
+
+  it('leaves the counters of a TTL deletion not settled yet alone, so its settle later counts it out once', async () => {
+    const { store } = heldStore();
+    await open(store, 'a', 'x');
+    await store.addMember(member(ROOM, 'a'));
+    await store.addMember(member(ROOM, 'x'));
+    // TTL deletes x's membership; the consumer, two minutes behind, settles it only later.
+    const old = await item(keys.membership(ROOM, 'x'));
+    await raw().send(new DeleteCommand({ TableName: table(), Key: keys.membership(ROOM, 'x') }));
+    await store.noteExpiryLag(120_000);
+
+    expect(await reconcileWaiting()).toEqual({ countersFixed: 0, orphansDeleted: 0, expiryBehind: true });
+    const settled = await store.settleExpired(old as Record<string, unknown>);
+    expect(settled.rooms[0]?.userChanged).toBe(true);
+    expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 1, users: 1 });
+    expect(await item(keys.roomUser(ROOM, 'x'))).not.toMatchObject({ connections: -1 });
+
+    // Once the consumer is caught up, drift is corrected again.
+    await store.noteExpiryLag(1_000);
+    await raw().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: keys.roomMeta(ROOM),
+        UpdateExpression: 'ADD members :n',
+        ExpressionAttributeValues: { ':n': 5 },
+      }),
+    );
+    expect((await reconcileWaiting()).countersFixed).toBe(1);
+    expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 1, users: 1 });
+  });
+});

@@ -162,6 +162,10 @@ export class MemoryStore implements ConnectionStore {
     if (!pk.startsWith('CONN#')) return { rooms: [] };
     return this.removeConnection(pk.slice('CONN#'.length));
   }
+  readonly expiryLags: number[] = [];
+  async noteExpiryLag(ageMs: number) {
+    this.expiryLags.push(ageMs);
+  }
   async roomPresence(room: string, limit: number): Promise<RoomPresence> {
     const counts = new Map<string, number>();
     for (const m of this.members.get(room)?.values() ?? []) {

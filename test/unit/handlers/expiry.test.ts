@@ -83,4 +83,21 @@ describe('expiry handler', () => {
     expect(isTtlDeletion(record('REMOVE', ttl, '1'))).toBe(true);
     expect(isTtlDeletion(record('REMOVE', { type: 'Service', principalId: 'someone' }, '1'))).toBe(false);
   });
+
+  it("notes how old the batch's oldest TTL deletion is, for the reconciliation", async () => {
+    const { runtime, store, clock } = fakeRuntime();
+    const deletedAt = (seconds: number, r: DynamoDBRecord): DynamoDBRecord => ({
+      ...r,
+      dynamodb: { ...r.dynamodb, ApproximateCreationDateTime: seconds },
+    });
+    const now = clock.now() / 1000;
+    await createExpiryHandler(runtime)({
+      Records: [
+        deletedAt(now - 90, record('REMOVE', ttl, '1')),
+        deletedAt(now - 30, record('REMOVE', ttl, '2')),
+        deletedAt(now - 600, record('REMOVE', undefined, '3')), // a handler's delete: not TTL's
+      ],
+    });
+    expect(store.expiryLags).toEqual([90_000]);
+  });
 });

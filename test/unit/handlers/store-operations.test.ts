@@ -157,7 +157,7 @@ describe('each function calls exactly the store operations its grants list', () 
     expect(sorted(called)).toEqual(declared('push'));
   });
 
-  it('expiry: settles the counters, announces the presence leave (and prunes a gone member)', async () => {
+  it('expiry: notes its lag, settles the counters, announces the presence leave (and prunes a gone member)', async () => {
     const { runtime, called, seed } = recordingRuntime();
     await seed();
     const record: DynamoDBRecord = {
@@ -165,6 +165,7 @@ describe('each function calls exactly the store operations its grants list', () 
       userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
       dynamodb: {
         SequenceNumber: '1',
+        ApproximateCreationDateTime: Math.floor(runtime.clock.now() / 1000),
         OldImage: { pk: { S: `CONN#${CID}` }, sk: { S: 'META' }, userId: { S: 'alice' } },
       },
     };
