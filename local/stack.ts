@@ -347,11 +347,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   // Closing the stack ends a reconciliation's wait between its looks (its second look would find
   // the table gone).
   const stopping = new AbortController();
+  const settleMs = options.reconcileSettleMs ?? 35_000;
   const reconcilingStore = createStore(config, {
     reconciler: (doc, table, now) =>
       reconcileTable(doc, table, now, {
-        settle: () => sleep(options.reconcileSettleMs ?? 35_000, undefined, { signal: stopping.signal }),
-        expiryLagLimitMs: options.reconcileSettleMs ?? 35_000,
+        settle: () => sleep(settleMs, undefined, { signal: stopping.signal }),
+        expiryLagLimitMs: settleMs,
       }),
   });
   const reconcile = createReconcileHandler({

@@ -331,8 +331,8 @@ export class DynamoConnectionStore implements ConnectionStore {
    * write its membership somewhere else: one read the room before it was split (or meant to keep a
    * membership that a leave then took) and wrote partition 0, the other saw the room split and
    * partition 0 empty and wrote the connection's own partition. Each new membership checks after
-   * its write and before counting (one consistent read of #META in a room that was not split): the copy in partition 0 is
-   * kept and the one in the connection's partition deleted. Whichever join's delete returns that
+   * its write and before counting (one consistent read of #META in a room that was not split): the
+   * copy in partition 0 is kept and the one in the connection's partition deleted. Whichever join's delete returns that
    * copy (a delete returns an item once) counts nothing; the other counts the membership that
    * stays, so it is counted once and nothing is ever counted out. True when this join took it.
    */

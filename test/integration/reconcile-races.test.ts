@@ -16,6 +16,16 @@ const ROOM = 'presence-r';
 /** A reconciliation of the test's table; `settle` runs between its two looks. */
 const reconcile = (settle: () => Promise<void>) =>
   reconcileTable(raw(), table(), Math.floor(Date.now() / 1000), { settle });
+/** Real drift: the room's member count 5 above the truth (a lost answer, say). */
+const driftMembers = () =>
+  raw().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: keys.roomMeta(ROOM),
+      UpdateExpression: 'ADD members :five',
+      ExpressionAttributeValues: { ':five': 5 },
+    }),
+  );
 /** Between the looks, the held request goes on and its handler finishes. */
 const finishing = (release: () => void, handler: Promise<unknown>) => async () => {
   release();
@@ -80,14 +90,7 @@ describe('the reconciliation with a handler in flight', () => {
     const { store } = heldStore();
     await open(store, 'a');
     await store.addMember(member(ROOM, 'a'));
-    await raw().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: keys.roomMeta(ROOM),
-        UpdateExpression: 'ADD members :five',
-        ExpressionAttributeValues: { ':five': 5 },
-      }),
-    );
+    await driftMembers();
     let looks = 0;
 
     const report = await reconcile(async () => {
@@ -214,18 +217,11 @@ describe('the reconciliation while the expiry consumer is behind', () => {
     const settled = await store.settleExpired(old as Record<string, unknown>);
     expect(settled.rooms[0]?.userChanged).toBe(true);
     expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 1, users: 1 });
-    expect(await item(keys.roomUser(ROOM, 'x'))).not.toMatchObject({ connections: -1 });
+    expect((await item(keys.roomUser(ROOM, 'x')))?.connections ?? 0).toBe(0);
 
     // Once the consumer is caught up, drift is corrected again.
     await store.noteExpiryLag(1_000);
-    await raw().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: keys.roomMeta(ROOM),
-        UpdateExpression: 'ADD members :n',
-        ExpressionAttributeValues: { ':n': 5 },
-      }),
-    );
+    await driftMembers();
     expect((await reconcileWaiting()).countersFixed).toBe(1);
     expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 1, users: 1 });
   });
