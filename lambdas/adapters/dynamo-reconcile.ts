@@ -237,11 +237,16 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string, nowSeconds
     if (!listed.has(connectionId)) findings.unlisted.set(connectionId, connectionExpiry.get(connectionId));
   }
   const rooms = new Set<string>();
+  /** Per room, the connections whose memberships are orphans: a recount of the room skips them too. */
+  const orphaned = new Map<string, Set<string>>();
   for (const m of memberships) {
     // An expired membership whose connection TTL already deleted is TTL's too: its own deletion's
     // stream record settles its counters and announces the leave, so it is no orphan and it counts.
     if (!connections.has(m.connectionId) && !m.expired) {
       findings.orphans.set(idOf(m.key), { key: m.key, of: m.connectionId });
+      const inRoom = orphaned.get(m.room);
+      if (inRoom) inRoom.add(m.connectionId);
+      else orphaned.set(m.room, new Set([m.connectionId]));
       continue;
     }
     rooms.add(m.room);
@@ -261,7 +266,7 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string, nowSeconds
     else suspects.add(room);
   }
   for (const room of suspects) {
-    for (const c of await recountRoom(doc, tableName, room)) {
+    for (const c of await recountRoom(doc, tableName, room, orphaned.get(room))) {
       if (wrongFields(c).length > 0) findings.counters.set(idOf(c.key), c);
     }
   }
@@ -432,9 +437,15 @@ function roomOf(c: Counter): string | undefined {
 /**
  * One room's counters as they are and as its memberships say they should be, read now with
  * consistent reads: its `#META` (and whether it is split), its users' counts, then every
- * membership in its partitions.
+ * membership in its partitions but the `orphans` the scan found (memberships of connections it did
+ * not see, which the correction deletes: counting them would keep their counts after the delete).
  */
-async function recountRoom(doc: DynamoDBDocumentClient, tableName: string, room: string): Promise<Counter[]> {
+async function recountRoom(
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  room: string,
+  orphans: ReadonlySet<string> = new Set(),
+): Promise<Counter[]> {
   const queryAll = async (pk: string, prefix: string): Promise<Item[]> => {
     const items: Item[] = [];
     let start: Item | undefined;
@@ -462,7 +473,9 @@ async function recountRoom(doc: DynamoDBDocumentClient, tableName: string, room:
     await Promise.all(
       Array.from({ length: partitions }, (_, p) => queryAll(keys.roomPartition(room, p), keys.connPrefix)),
     )
-  ).flat();
+  )
+    .flat()
+    .filter((m) => !orphans.has(String(m.connectionId)));
   const perUser = new Map<string, number>();
   const userMembers = new Map<string, string[]>();
   for (const m of members) {

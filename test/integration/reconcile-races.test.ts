@@ -1,7 +1,7 @@
 import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { reconcileTable } from '../../lambdas/adapters/dynamo-reconcile.js';
-import { keys } from '../../lambdas/adapters/table.js';
+import { EVERYONE_SHARDS, keys, shardOf } from '../../lambdas/adapters/table.js';
 import { type Command, heldTables, isUpdateOf, member } from './held-store.js';
 
 /**
@@ -223,6 +223,25 @@ describe('the reconciliation while the expiry consumer is behind', () => {
     await store.noteExpiryLag(1_000);
     await driftMembers();
     expect((await reconcileWaiting()).countersFixed).toBe(1);
+    expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 1, users: 1 });
+  });
+});
+
+describe('the reconciliation of an orphaned membership', () => {
+  it('counts a room without the membership of a connection that is gone, so its counters end right once it is deleted', async () => {
+    const { store } = heldStore();
+    await open(store, 'a', 'x');
+    await store.addMember(member(ROOM, 'a'));
+    await store.addMember(member(ROOM, 'x'));
+    // x's $disconnect stopped after deleting its connection item and broadcast entry: its membership is
+    // left, counted, and no delivery will find it (nothing lists x any more).
+    for (const key of [keys.connection('x'), keys.everyoneItem(shardOf('x', EVERYONE_SHARDS), 'x')]) {
+      await raw().send(new DeleteCommand({ TableName: table(), Key: key }));
+    }
+
+    expect(await reconcile(async () => {})).toMatchObject({ orphansDeleted: 1 });
+    expect(await item(keys.membership(ROOM, 'x'))).toBeUndefined();
+    expect(await item(keys.roomUser(ROOM, 'x'))).toBeUndefined();
     expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 1, users: 1 });
   });
 });
