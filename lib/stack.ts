@@ -124,8 +124,14 @@ export const FUNCTION_BINDINGS: Record<
     events: true,
     fanoutQueue: 'produce',
   },
-  // Every 5 minutes: recounts the counters (the only Scan) and deletes orphans.
-  reconcile: { store: ['reconcile'] },
+  // Every 5 minutes: recounts the counters (the only Scan) and deletes orphans; an orphan membership
+  // is settled and its leave announced, like a TTL deletion's.
+  reconcile: {
+    store: ['reconcile', 'settleExpired', 'roomConnectionIds', 'removeConnection'],
+    connections: ['POST'],
+    events: true,
+    fanoutQueue: 'produce',
+  },
   // apikey stages: checks the push API key before the push function (its secret only, bound below).
   pushAuthorizer: {},
   // Runs queued fan-out jobs: reads a room's (or everyone's) connections, posts, prunes gone ones,

@@ -12,8 +12,8 @@ export interface SentEvent {
 
 /**
  * The port an event publisher pushes into so the local dashboard can show what
- * was sent to backends. Nothing publishes events yet: `publisher` stays
- * undefined and the dashboard says so.
+ * was sent to backends. While no publisher is configured (no webhook URL),
+ * `publisher` stays undefined and the dashboard says so.
  */
 export interface EventFeed {
   /** The configured publisher's name, or undefined while none is configured. */

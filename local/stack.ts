@@ -4,6 +4,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { reconcileTable } from '../lambdas/adapters/dynamo-reconcile.js';
 import { loadConfig } from '../lambdas/config.js';
 import { LIMITS } from '../lambdas/domain/constants.js';
+import { settleOrphanMembership } from '../lambdas/domain/lifecycle.js';
 import type { ReconcileReport } from '../lambdas/domain/ports.js';
 import { createAuthorizerHandler } from '../lambdas/handlers/authorizer.js';
 import { createConnectHandler } from '../lambdas/handlers/connect.js';
@@ -14,6 +15,7 @@ import { createMessageHandler } from '../lambdas/handlers/message.js';
 import { createPushHandler } from '../lambdas/handlers/push.js';
 import { createReconcileHandler } from '../lambdas/handlers/reconcile.js';
 import {
+  closeDeps,
   createApiKeySource,
   createDocumentClient,
   createFanoutWorker,
@@ -348,15 +350,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   // the table gone).
   const stopping = new AbortController();
   const settleMs = options.reconcileSettleMs ?? 35_000;
+  const orphanDeps = closeDeps(runtime);
   const reconcilingStore = createStore(config, {
     reconciler: (doc, table, now) =>
       reconcileTable(doc, table, now, {
         settle: () => sleep(settleMs, undefined, { signal: stopping.signal }),
         expiryLagLimitMs: settleMs,
+        settleRemovedMembership: (item) => settleOrphanMembership(orphanDeps, item),
       }),
   });
   const reconcile = createReconcileHandler({
     observability: runtime.observability,
+    events: runtime.events,
     reconcile: () => reconcilingStore.reconcile(),
   });
   const reconcileEvery = options.reconcileIntervalMs ?? 5 * 60_000;

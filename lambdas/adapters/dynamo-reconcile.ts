@@ -65,6 +65,12 @@ export interface ReconcileOptions {
    * looks, so no counter is corrected. Absent: not checked.
    */
   expiryLagLimitMs?: number;
+  /**
+   * Settles a membership the correction deleted because its connection is gone (a `$disconnect`
+   * that stopped half way): its counters are taken down and its leave announced, as for a TTL
+   * deletion. Called once per membership this run deleted, with the item as it was.
+   */
+  settleRemovedMembership: (item: Item) => Promise<void>;
 }
 
 /** How long a noted expiry lag holds the counters' corrections back. */
@@ -86,13 +92,15 @@ const EXPIRY_LAG_NOTE_MS = 15 * 60_000;
  * second look saw; `stats` shard 0 takes the whole stats correction.
  *
  * An item counts while it is stored, expired or not: the expiry consumer takes it off the counters
- * when TTL deletes it, so counting it here keeps the two in step.
+ * when TTL deletes it, so counting it here keeps the two in step. An orphan membership counts too,
+ * and is deleted after the counters are corrected: `settleRemovedMembership` then takes it off them
+ * and announces its leave, as the `$disconnect` that left it would have.
  */
 export async function reconcileTable(
   doc: DynamoDBDocumentClient,
   tableName: string,
   nowSeconds: number,
-  options: ReconcileOptions = {},
+  options: ReconcileOptions,
 ): Promise<ReconcileReport> {
   const first = await survey(doc, tableName, nowSeconds);
   if (isClean(first)) return { countersFixed: 0, orphansDeleted: 0 };
@@ -104,14 +112,14 @@ export async function reconcileTable(
     (await expiryBehind(doc, tableName, nowSeconds, options.expiryLagLimitMs))
   ) {
     // The orphans and unlisted connections are still fixed: TTL deletions make neither.
-    const report = await correct(doc, tableName, nowSeconds, {
+    const report = await correct(doc, tableName, nowSeconds, options, {
       unlisted: findings.unlisted,
       orphans: findings.orphans,
       counters: new Map(),
     });
     return { ...report, expiryBehind: true };
   }
-  return correct(doc, tableName, nowSeconds, findings);
+  return correct(doc, tableName, nowSeconds, options, findings);
 }
 
 /** Whether the expiry consumer recently noted a lag past `limitMs` (see ReconcileOptions). */
@@ -237,17 +245,12 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string, nowSeconds
     if (!listed.has(connectionId)) findings.unlisted.set(connectionId, connectionExpiry.get(connectionId));
   }
   const rooms = new Set<string>();
-  /** Per room, the connections whose memberships are orphans: a recount of the room skips them too. */
-  const orphaned = new Map<string, Set<string>>();
   for (const m of memberships) {
-    // An expired membership whose connection TTL already deleted is TTL's too: its own deletion's
-    // stream record settles its counters and announces the leave, so it is no orphan and it counts.
+    // An orphan counts while it is stored: its deletion settles its counters and announces its leave
+    // (settleRemovedMembership). An expired membership whose connection TTL already deleted is TTL's:
+    // its own deletion's stream record does that, so it is no orphan.
     if (!connections.has(m.connectionId) && !m.expired) {
       findings.orphans.set(idOf(m.key), { key: m.key, of: m.connectionId });
-      const inRoom = orphaned.get(m.room);
-      if (inRoom) inRoom.add(m.connectionId);
-      else orphaned.set(m.room, new Set([m.connectionId]));
-      continue;
     }
     rooms.add(m.room);
     const presence = counter(keys.roomUser(m.room, m.userId) as Key, { room: m.room, userId: m.userId });
@@ -266,7 +269,7 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string, nowSeconds
     else suspects.add(room);
   }
   for (const room of suspects) {
-    for (const c of await recountRoom(doc, tableName, room, orphaned.get(room))) {
+    for (const c of await recountRoom(doc, tableName, room)) {
       if (wrongFields(c).length > 0) findings.counters.set(idOf(c.key), c);
     }
   }
@@ -304,6 +307,7 @@ async function correct(
   doc: DynamoDBDocumentClient,
   tableName: string,
   nowSeconds: number,
+  options: Pick<ReconcileOptions, 'settleRemovedMembership'>,
   findings: Findings,
 ): Promise<ReconcileReport> {
   let countersFixed = 0;
@@ -326,24 +330,6 @@ async function correct(
       ),
     );
     if (restored) countersFixed += 1;
-  }
-  const gone = new Map<string, Promise<boolean>>();
-  const isGone = (connectionId: string) => {
-    let found = gone.get(connectionId);
-    if (!found) {
-      found = doc
-        .send(
-          new GetCommand({ TableName: tableName, Key: keys.connection(connectionId), ConsistentRead: true }),
-        )
-        .then((out) => out.Item === undefined);
-      gone.set(connectionId, found);
-    }
-    return found;
-  };
-  for (const { key, of } of findings.orphans.values()) {
-    if (!(await isGone(of))) continue;
-    await doc.send(new DeleteCommand({ TableName: tableName, Key: key }));
-    orphansDeleted += 1;
   }
   const ttl = nowSeconds + 7 * 24 * 3600;
   for (const c of findings.counters.values()) {
@@ -412,6 +398,32 @@ async function correct(
       );
     if (await conditional(update)) countersFixed += 1;
   }
+  // Orphans last: the counters above were set to what the stored items say, orphans included, and
+  // the deletion of an orphan membership takes it off them (and announces its leave) like any removal.
+  const gone = new Map<string, Promise<boolean>>();
+  const isGone = (connectionId: string) => {
+    let found = gone.get(connectionId);
+    if (!found) {
+      found = doc
+        .send(
+          new GetCommand({ TableName: tableName, Key: keys.connection(connectionId), ConsistentRead: true }),
+        )
+        .then((out) => out.Item === undefined);
+      gone.set(connectionId, found);
+    }
+    return found;
+  };
+  for (const { key, of } of findings.orphans.values()) {
+    if (!(await isGone(of))) continue;
+    // Whoever deletes a membership settles it (a delivery's prune may be removing it too): the one
+    // whose delete returns the item.
+    const out = await doc.send(
+      new DeleteCommand({ TableName: tableName, Key: key, ReturnValues: 'ALL_OLD' }),
+    );
+    if (!out.Attributes) continue;
+    orphansDeleted += 1;
+    if (key.pk.startsWith(keys.roomPrefix)) await options.settleRemovedMembership(out.Attributes);
+  }
   return { countersFixed, orphansDeleted };
 }
 
@@ -437,15 +449,9 @@ function roomOf(c: Counter): string | undefined {
 /**
  * One room's counters as they are and as its memberships say they should be, read now with
  * consistent reads: its `#META` (and whether it is split), its users' counts, then every
- * membership in its partitions but the `orphans` the scan found (memberships of connections it did
- * not see, which the correction deletes: counting them would keep their counts after the delete).
+ * membership in its partitions (orphans too: they count until their deletion settles them).
  */
-async function recountRoom(
-  doc: DynamoDBDocumentClient,
-  tableName: string,
-  room: string,
-  orphans: ReadonlySet<string> = new Set(),
-): Promise<Counter[]> {
+async function recountRoom(doc: DynamoDBDocumentClient, tableName: string, room: string): Promise<Counter[]> {
   const queryAll = async (pk: string, prefix: string): Promise<Item[]> => {
     const items: Item[] = [];
     let start: Item | undefined;
@@ -473,9 +479,7 @@ async function recountRoom(
     await Promise.all(
       Array.from({ length: partitions }, (_, p) => queryAll(keys.roomPartition(room, p), keys.connPrefix)),
     )
-  )
-    .flat()
-    .filter((m) => !orphans.has(String(m.connectionId)));
+  ).flat();
   const perUser = new Map<string, number>();
   const userMembers = new Map<string, string[]>();
   for (const m of members) {

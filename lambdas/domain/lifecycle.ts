@@ -87,6 +87,14 @@ export function announceExpired(deps: CloseDeps, expired: Settled): Promise<void
   return announceSettled(deps, expired, 'expired');
 }
 
+/**
+ * A membership the reconciliation deleted because its connection is gone (a `$disconnect` that
+ * stopped half way): its counters are settled, and backends and the room told it left.
+ */
+export async function settleOrphanMembership(deps: CloseDeps, item: Record<string, unknown>): Promise<void> {
+  await announceSettled(deps, await deps.store.settleExpired(item), 'gone');
+}
+
 async function announceSettled(deps: CloseDeps, settled: Settled, reason: CloseReason): Promise<void> {
   const { connection, rooms } = settled;
   deps.events?.notify([...roomLeftEvents(rooms), ...(connection ? closedEvents(connection, reason) : [])]);

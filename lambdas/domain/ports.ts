@@ -76,7 +76,10 @@ export interface ConnectionStore {
   stats(): Promise<Stats>;
   /** Throws when the store cannot be reached. */
   checkHealth(): Promise<void>;
-  /** Settles the counters for an item the store's TTL deleted without any handler removing it. */
+  /**
+   * Settles the counters for an item deleted without any handler removing it: by the store's TTL,
+   * or an orphan membership the reconciliation deleted.
+   */
   settleExpired(item: Record<string, unknown>): Promise<Settled>;
   /**
    * Notes how old the oldest TTL deletion of the stream batch being settled is: while it is older

@@ -5,11 +5,13 @@ import { instrumented } from './wrapper.js';
 
 /**
  * The counters' reconciliation (EventBridge schedule on AWS, a timer locally):
- * recounts every counter, sets the wrong ones to the truth, deletes orphans, and
- * logs what it corrected. A failure is logged and rethrown; the next run starts over.
+ * recounts every counter, sets the wrong ones to the truth, deletes orphans (the
+ * leaves of orphan memberships go to backends through `events`, waited for before
+ * the run ends), and logs what it corrected. A failure is logged and rethrown; the
+ * next run starts over.
  */
 export function createReconcileHandler(
-  runtime: Pick<Runtime, 'observability'> & Pick<ConnectionStore, 'reconcile'>,
+  runtime: Pick<Runtime, 'observability' | 'events'> & Pick<ConnectionStore, 'reconcile'>,
 ) {
   return (_event?: unknown, context?: Context): Promise<ReconcileReport> =>
     instrumented(runtime, 'reconcile', { requestId: context?.awsRequestId }, context, async ({ logger }) => {

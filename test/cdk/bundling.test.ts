@@ -11,18 +11,18 @@ import { cdkJsonContext } from './synth.js';
 
 /**
  * Largest minified handler bundle we ship. Issue 11's goal is 300 KiB: the two authorizers (no
- * table, no queues) and the reconciliation (the table only) meet it. `$connect` (table and events,
- * 317 KiB) and `$disconnect` and the stream consumer (plus @connections and the fan-out queue, for
- * presence announcements to large rooms: 383 KiB) build only what lifecycle.ts needs; the others
- * parse frames and queue fan-outs (410-433 KiB: the SDK's @smithy/core alone is 128 KiB). Their
- * budgets hold the line.
+ * table, no queues) meet it. `$connect` (table and events, 317 KiB) and `$disconnect`, the stream
+ * consumer and the reconciliation (plus @connections and the fan-out queue, for presence
+ * announcements to large rooms: 383 KiB, the reconciliation 390) build only what lifecycle.ts
+ * needs; the others parse frames and queue fan-outs (410-433 KiB: the SDK's @smithy/core alone is
+ * 128 KiB). Their budgets hold the line.
  */
 const BUNDLE_GOAL_BYTES = 300 * 1024;
 const BUNDLE_BUDGET_BYTES: Partial<Record<LambdaName, number>> & { others: number } = {
   authorizer: BUNDLE_GOAL_BYTES,
   pushAuthorizer: BUNDLE_GOAL_BYTES,
-  reconcile: BUNDLE_GOAL_BYTES,
   connect: 330 * 1024,
+  reconcile: 400 * 1024,
   disconnect: 390 * 1024,
   expiry: 390 * 1024,
   others: 440 * 1024,

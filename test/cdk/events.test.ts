@@ -49,7 +49,16 @@ describe('events to backends (EventBridge)', () => {
 
   it('grants events:PutEvents on that bus only, to the functions that publish only', () => {
     // The fan-out worker publishes too: a prune closes a connection (connection.closed, reason gone).
-    expect(publishers).toEqual(['connect', 'disconnect', 'message', 'push', 'expiry', 'fanoutWorker']);
+    // So does the reconciliation: an orphan membership it deletes leaves its room (room.left).
+    expect(publishers).toEqual([
+      'connect',
+      'disconnect',
+      'message',
+      'push',
+      'expiry',
+      'reconcile',
+      'fanoutWorker',
+    ]);
     const bus = logicalIdOf(dev, 'AWS::Events::EventBus', 'EventsBus');
     for (const name of publishers) {
       expect(putEvents(dev, name), name).toEqual([

@@ -18,6 +18,8 @@ import { api, connect, connectionIdsOf, eventually, settledStats, startTestStack
 let stack: LocalStack;
 let management: ApiGatewayManagementApiClient;
 let store: DynamoConnectionStore;
+/** The table itself, through the real SDK, for what no handler would write. */
+let raw: DynamoDBDocumentClient;
 
 /** The store the handlers use, reached through the real SDK, to set up what clients cannot. */
 function storeFor(target: LocalStack): DynamoConnectionStore {
@@ -37,8 +39,12 @@ beforeAll(async () => {
     credentials,
   });
   store = storeFor(stack);
+  raw = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: stack.dynamoEndpoint, region: 'us-east-1', credentials }),
+  );
 });
 afterAll(async () => {
+  raw?.destroy();
   management?.destroy();
   await stack?.close();
 });
@@ -147,6 +153,39 @@ describe('connection lifecycle', () => {
     expect(await connectionIdsOf(stack, 'half-gone')).toHaveLength(1);
     expect((await api(stack, 'GET', '/v1/rooms/stale-room')).body.count).toBe(1);
     await live.close();
+  });
+});
+
+describe('the reconciliation', () => {
+  it('announces the leave of a membership a half-done $disconnect left behind when it deletes it', async () => {
+    const room = 'presence-orphaned';
+    const watcher = await connect(stack, 'orphan-watcher');
+    await watcher.request({ action: 'join', room });
+    const leaving = await connect(stack, 'orphan-leaver');
+    await leaving.request({ action: 'join', room });
+    await watcher.next((f) => f.type === 'presence' && f.event === 'join' && f.userId === 'orphan-leaver');
+    const [id] = await connectionIdsOf(stack, 'orphan-leaver');
+    // Its $disconnect stopped after deleting its connection item and broadcast entry: the membership
+    // stays, and nothing lists the connection any more, so no delivery will meet it.
+    for (const key of [
+      keys.connection(String(id)),
+      keys.everyoneItem(shardOf(String(id), EVERYONE_SHARDS), String(id)),
+    ]) {
+      await raw.send(new DeleteCommand({ TableName: stack.tableName, Key: key }));
+    }
+
+    expect(await stack.reconcile()).toMatchObject({ orphansDeleted: 1 });
+
+    expect(await watcher.next((f) => f.type === 'presence' && f.event === 'leave')).toEqual({
+      type: 'presence',
+      room,
+      event: 'leave',
+      userId: 'orphan-leaver',
+    });
+    const presence = await api(stack, 'GET', `/v1/rooms/${room}/presence`);
+    expect(presence.body).toMatchObject({ count: 1, users: [{ userId: 'orphan-watcher', connections: 1 }] });
+    await watcher.close();
+    await leaving.close();
   });
 });
 

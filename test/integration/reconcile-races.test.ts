@@ -1,7 +1,8 @@
-import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { reconcileTable } from '../../lambdas/adapters/dynamo-reconcile.js';
 import { EVERYONE_SHARDS, keys, shardOf } from '../../lambdas/adapters/table.js';
+import type { RoomChange } from '../../lambdas/domain/ports.js';
 import { type Command, heldTables, isUpdateOf, member } from './held-store.js';
 
 /**
@@ -13,9 +14,24 @@ const { heldStore, raw, table, item, open } = heldTables('reconcile-races');
 const isStatsUpdate = (c: Command) => c.constructor.name === 'UpdateCommand' && c.input.Key?.pk === 'STATS';
 const ROOM = 'presence-r';
 
+/**
+ * What the deployed function does with an orphan membership it deleted, but the announcement: its
+ * counters settled by the store. The changes that settlement made.
+ */
+function orphanSettler() {
+  const { store } = heldStore();
+  const changes: RoomChange[] = [];
+  const settleRemovedMembership = async (removed: Record<string, unknown>) => {
+    changes.push(...(await store.settleExpired(removed)).rooms);
+  };
+  return { changes, settleRemovedMembership };
+}
 /** A reconciliation of the test's table; `settle` runs between its two looks. */
-const reconcile = (settle: () => Promise<void>) =>
-  reconcileTable(raw(), table(), Math.floor(Date.now() / 1000), { settle });
+const reconcile = (settle: () => Promise<void>, orphans = orphanSettler()) =>
+  reconcileTable(raw(), table(), Math.floor(Date.now() / 1000), {
+    settle,
+    settleRemovedMembership: orphans.settleRemovedMembership,
+  });
 /** Real drift: the room's member count 5 above the truth (a lost answer, say). */
 const driftMembers = () =>
   raw().send(
@@ -201,7 +217,10 @@ describe('the reconciliation while TTL removes a connection', () => {
 describe('the reconciliation while the expiry consumer is behind', () => {
   /** A reconciliation as deployed: no counter is corrected while the consumer lags past its wait. */
   const reconcileWaiting = () =>
-    reconcileTable(raw(), table(), Math.floor(Date.now() / 1000), { expiryLagLimitMs: 70_000 });
+    reconcileTable(raw(), table(), Math.floor(Date.now() / 1000), {
+      expiryLagLimitMs: 70_000,
+      settleRemovedMembership: orphanSettler().settleRemovedMembership,
+    });
 
   it('leaves the counters of a TTL deletion not settled yet alone, so its settle later counts it out once', async () => {
     const { store } = heldStore();
@@ -228,20 +247,49 @@ describe('the reconciliation while the expiry consumer is behind', () => {
 });
 
 describe('the reconciliation of an orphaned membership', () => {
-  it('counts a room without the membership of a connection that is gone, so its counters end right once it is deleted', async () => {
+  /** x's $disconnect stopped after deleting its connection item and broadcast entry. */
+  const halfClosed = async (connectionId: string) => {
+    for (const key of [
+      keys.connection(connectionId),
+      keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId),
+    ]) {
+      await raw().send(new DeleteCommand({ TableName: table(), Key: key }));
+    }
+  };
+
+  it('deletes the membership of a connection that is gone and settles it once: its leave is announced, its counters end right', async () => {
     const { store } = heldStore();
     await open(store, 'a', 'x');
     await store.addMember(member(ROOM, 'a'));
     await store.addMember(member(ROOM, 'x'));
-    // x's $disconnect stopped after deleting its connection item and broadcast entry: its membership is
-    // left, counted, and no delivery will find it (nothing lists x any more).
-    for (const key of [keys.connection('x'), keys.everyoneItem(shardOf('x', EVERYONE_SHARDS), 'x')]) {
-      await raw().send(new DeleteCommand({ TableName: table(), Key: key }));
-    }
+    // x's membership is left, counted, and no delivery will find it (nothing lists x any more).
+    await halfClosed('x');
+    const orphans = orphanSettler();
 
-    expect(await reconcile(async () => {})).toMatchObject({ orphansDeleted: 1 });
+    expect(await reconcile(async () => {}, orphans)).toMatchObject({ orphansDeleted: 1 });
     expect(await item(keys.membership(ROOM, 'x'))).toBeUndefined();
-    expect(await item(keys.roomUser(ROOM, 'x'))).toBeUndefined();
+    // x's last connection left the room: that is what the deployed function announces.
+    expect(orphans.changes.map((c) => [c.room, c.userId, c.userChanged])).toEqual([[ROOM, 'x', true]]);
+    expect((await item(keys.roomUser(ROOM, 'x')))?.connections ?? 0).toBe(0);
     expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 1, users: 1 });
+    // Nothing left for the next run.
+    expect(await reconcile(async () => {})).toMatchObject({ countersFixed: 0, orphansDeleted: 0 });
+  });
+
+  it('corrects the counters of an orphan its join never counted before settling it, so they do not go below the truth', async () => {
+    const { store } = heldStore();
+    await open(store, 'a', 'x');
+    await store.addMember(member(ROOM, 'a'));
+    // x's join wrote its membership and stopped before counting it; then x's close stopped half way.
+    await raw().send(
+      new PutCommand({ TableName: table(), Item: { ...keys.membership(ROOM, 'x'), ...member(ROOM, 'x') } }),
+    );
+    await halfClosed('x');
+    const orphans = orphanSettler();
+
+    expect(await reconcile(async () => {}, orphans)).toMatchObject({ orphansDeleted: 1 });
+    expect(await item(keys.roomMeta(ROOM))).toMatchObject({ members: 1, users: 1 });
+    expect((await item(keys.roomUser(ROOM, 'x')))?.connections ?? 0).toBe(0);
+    expect(await reconcile(async () => {})).toMatchObject({ countersFixed: 0, orphansDeleted: 0 });
   });
 });

@@ -102,6 +102,10 @@ export class MemoryStore implements ConnectionStore {
     return (await this.getConnection(id)) !== undefined;
   }
   async removeMember(room: string, id: string) {
+    return this.dropMember(room, id);
+  }
+  /** Takes a membership out and says what that changed (removeMember, and a deleted membership's settling). */
+  private dropMember(room: string, id: string): RoomChange | undefined {
     const m = this.members.get(room)?.get(id);
     if (!m) return undefined;
     this.members.get(room)?.delete(id);
@@ -159,6 +163,10 @@ export class MemoryStore implements ConnectionStore {
   /** As DynamoDB's TTL would: a connection item deleted (with its memberships, as their TTL passes too). */
   async settleExpired(item: Record<string, unknown>): Promise<Settled> {
     const pk = String(item.pk);
+    if (pk.startsWith('ROOM#') && String(item.sk).startsWith('CONN#')) {
+      const change = this.dropMember(String(item.room), String(item.connectionId));
+      return { rooms: change ? [change] : [] };
+    }
     if (!pk.startsWith('CONN#')) return { rooms: [] };
     return this.removeConnection(pk.slice('CONN#'.length));
   }

@@ -16,12 +16,17 @@ import { EVERYONE_SHARDS, keys, RESTORED_ATTRIBUTE, shardOf } from '../../../lam
 const doc = mockClient(DynamoDBDocumentClient);
 const client = () => DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
 const NOW = 1_790_000_000;
+/** The orphan memberships each run handed over to be settled and announced. */
+let settledOrphans: Record<string, unknown>[] = [];
+const settleRemovedMembership = async (item: Record<string, unknown>) => void settledOrphans.push(item);
 
 beforeEach(() => {
+  settledOrphans = [];
   doc.reset();
   doc.on(UpdateCommand).resolves({});
   doc.on(PutCommand).resolves({});
   doc.on(DeleteCommand).resolves({});
+  doc.on(QueryCommand).resolves({ Items: [] });
 });
 
 /** A membership of `connectionId` in `room`, as stored. */
@@ -40,17 +45,36 @@ const connection = (connectionId: string, userId = 'u') => [
 ];
 
 describe('reconcileTable', () => {
-  it('deletes a membership and an entry whose connection is gone, once a consistent read says so', async () => {
-    doc.on(ScanCommand).resolves({
-      Items: [membership('r', 'gone'), { ...keys.everyoneItem(shardOf('gone', EVERYONE_SHARDS), 'gone') }],
+  it('deletes a membership and an entry whose connection is gone, once a consistent read says so, and settles the membership', async () => {
+    const entry = { ...keys.everyoneItem(shardOf('gone', EVERYONE_SHARDS), 'gone') };
+    doc.on(ScanCommand).resolves({ Items: [membership('r', 'gone'), entry] });
+    doc.on(GetCommand).resolves({});
+    doc
+      .on(DeleteCommand, { Key: keys.membership('r', 'gone') })
+      .resolves({ Attributes: membership('r', 'gone') });
+    doc.on(DeleteCommand, { Key: entry }).resolves({ Attributes: entry });
+
+    expect(await reconcileTable(client(), 'tbl', NOW, { settleRemovedMembership })).toMatchObject({
+      orphansDeleted: 2,
     });
+    const connectionReads = doc
+      .commandCalls(GetCommand)
+      .map((c) => c.args[0].input)
+      .filter((input) => input.Key?.pk === keys.connection('gone').pk);
+    expect(connectionReads).toEqual([expect.objectContaining({ ConsistentRead: true })]);
+    // The membership's counters are settled and its leave announced; the entry counts nothing.
+    expect(settledOrphans).toEqual([membership('r', 'gone')]);
+  });
+
+  it('settles nothing when its delete finds the orphan already gone (a prune removed and settled it)', async () => {
+    doc.on(ScanCommand).resolves({ Items: [membership('r', 'gone')] });
     doc.on(GetCommand).resolves({});
 
-    expect(await reconcileTable(client(), 'tbl', NOW)).toMatchObject({ orphansDeleted: 2 });
-    expect(doc.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
-      Key: keys.connection('gone'),
-      ConsistentRead: true,
+    expect(await reconcileTable(client(), 'tbl', NOW, { settleRemovedMembership })).toMatchObject({
+      orphansDeleted: 0,
     });
+    expect(doc.commandCalls(DeleteCommand)[0]?.args[0].input).toMatchObject({ ReturnValues: 'ALL_OLD' });
+    expect(settledOrphans).toEqual([]);
   });
 
   it('keeps the items of a connection that opened after the scan passed its item', async () => {
@@ -59,10 +83,15 @@ describe('reconcileTable', () => {
     });
     doc.on(GetCommand).resolves({ Item: { ...keys.connection('new'), userId: 'u' } });
 
-    expect(await reconcileTable(client(), 'tbl', NOW)).toMatchObject({ orphansDeleted: 0 });
+    expect(await reconcileTable(client(), 'tbl', NOW, { settleRemovedMembership })).toMatchObject({
+      orphansDeleted: 0,
+    });
     expect(doc.commandCalls(DeleteCommand)).toHaveLength(0);
     // One read for the connection, however many of its items looked orphaned.
-    expect(doc.commandCalls(GetCommand)).toHaveLength(1);
+    const connectionReads = doc
+      .commandCalls(GetCommand)
+      .filter((c) => c.args[0].input.Key?.pk === keys.connection('new').pk);
+    expect(connectionReads).toHaveLength(1);
   });
 
   it('marks a broadcast entry it puts back as restored', async () => {
@@ -70,7 +99,7 @@ describe('reconcileTable', () => {
       Items: [{ ...keys.connection('c'), connectionId: 'c', userId: 'u', expiresAt: NOW + 100 }],
     });
 
-    await reconcileTable(client(), 'tbl', NOW);
+    await reconcileTable(client(), 'tbl', NOW, { settleRemovedMembership });
     expect(doc.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
       Item: { ...keys.everyoneItem(shardOf('c', EVERYONE_SHARDS), 'c'), [RESTORED_ATTRIBUTE]: 1 },
       ConditionExpression: 'attribute_not_exists(pk)',
@@ -99,7 +128,7 @@ describe('reconcileTable', () => {
       return { Items: [membership('r', 'c')] };
     });
 
-    await reconcileTable(client(), 'tbl', NOW);
+    await reconcileTable(client(), 'tbl', NOW, { settleRemovedMembership });
     // The room's counters are left alone (the stats, decided by the scan alone, may be set until the next run).
     const touched = [...doc.commandCalls(UpdateCommand), ...doc.commandCalls(DeleteCommand)]
       .map((c) => c.args[0].input.Key)
@@ -123,7 +152,7 @@ describe('reconcileTable', () => {
       settled += 1;
     };
 
-    expect(await reconcileTable(client(), 'tbl', NOW, { settle })).toEqual({
+    expect(await reconcileTable(client(), 'tbl', NOW, { settle, settleRemovedMembership })).toEqual({
       countersFixed: 0,
       orphansDeleted: 0,
     });
@@ -158,6 +187,7 @@ describe('reconcileTable', () => {
     let settled = 0;
 
     const report = await reconcileTable(client(), 'tbl', NOW, {
+      settleRemovedMembership,
       settle: async () => {
         settled += 1;
       },

@@ -4,6 +4,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, DynamoDBRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { DynamoJobLedger } from '../../../lambdas/adapters/dynamo-ledger.js';
+import { settleOrphanMembership } from '../../../lambdas/domain/lifecycle.js';
 import type { LambdaName } from '../../../lambdas/entries/index.js';
 import { createConnectHandler } from '../../../lambdas/handlers/connect.js';
 import { createDisconnectHandler } from '../../../lambdas/handlers/disconnect.js';
@@ -12,6 +13,7 @@ import { createMessageHandler } from '../../../lambdas/handlers/message.js';
 import { createPushHandler } from '../../../lambdas/handlers/push.js';
 import { createReconcileHandler } from '../../../lambdas/handlers/reconcile.js';
 import type { WsEvent } from '../../../lambdas/handlers/wrapper.js';
+import { closeDeps } from '../../../lambdas/runtime.js';
 import { STORE_CALLS } from '../../../lib/constructs/table.js';
 import { FUNCTION_BINDINGS } from '../../../lib/stack.js';
 import { fakeRuntime, fixedClock } from '../fakes.js';
@@ -173,9 +175,26 @@ describe('each function calls exactly the store operations its grants list', () 
     expect(sorted(called)).toEqual(declared('expiry'));
   });
 
-  it('reconcile', async () => {
-    const { runtime, called } = recordingRuntime();
-    await createReconcileHandler({ ...runtime, reconcile: () => runtime.store.reconcile() })();
+  it('reconcile: recounts, then settles an orphan membership it deleted and announces its leave (and prunes a gone member)', async () => {
+    const { runtime, called, seed } = recordingRuntime();
+    await seed();
+    const deps = closeDeps(runtime);
+    // As the entry composes it: the table's recount, and each orphan membership it deletes settled.
+    const orphan = {
+      pk: 'ROOM#presence-lobby',
+      sk: `CONN#${CID}`,
+      room: 'presence-lobby',
+      connectionId: CID,
+      userId: 'alice',
+    };
+    await createReconcileHandler({
+      ...runtime,
+      reconcile: async () => {
+        const report = await runtime.store.reconcile();
+        await settleOrphanMembership(deps, orphan);
+        return report;
+      },
+    })();
     expect(sorted(called)).toEqual(declared('reconcile'));
   });
 
