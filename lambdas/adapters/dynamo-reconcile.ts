@@ -15,6 +15,7 @@ import {
   RESTORED_ATTRIBUTE,
   ROOM_PARTITIONS,
   SPLIT_ATTRIBUTE,
+  STATS_SHARDS,
   shardOf,
 } from './table.js';
 
@@ -35,6 +36,7 @@ interface Counter {
 }
 
 const STATS_FIELDS = ['connections', 'users', 'rooms'] as const;
+const STATS_PK = keys.statsShard(0).pk;
 
 /** What one look at the table found wrong: nothing is changed on one look alone. */
 interface Findings {
@@ -42,15 +44,8 @@ interface Findings {
   unlisted: Map<string, unknown>;
   /** Items whose connection the scan did not see (id → item key and connection id). */
   orphans: Map<string, { key: Key; of: string }>;
-  /** Counters that are wrong (a room's, as recounted from the room alone). */
+  /** Counters that are wrong (a room's, as recounted from the room alone; a stats shard). */
   counters: Map<string, Counter>;
-  /** The stats shards' sum against the truth: what shard 0 holds and what it should hold. */
-  stats?: {
-    seen: Record<string, number>;
-    difference: Record<string, number>;
-    /** Every shard's values, the truth, and a digest of the connections and rooms it was counted from. */
-    basis: unknown;
-  };
 }
 
 export interface ReconcileOptions {
@@ -89,7 +84,8 @@ const EXPIRY_LAG_NOTE_MS = 15 * 60_000;
  * that change's presence announcement. So nothing is changed on one look: when the first look finds
  * anything, the table is looked at again after `settle` (longer than any handler takes), and only
  * what both looks found the same is corrected. Each correction is conditional on the value the
- * second look saw; `stats` shard 0 takes the whole stats correction.
+ * second look saw. Each stats shard counts a part of the table of its own (STATS_SHARDS), so it is
+ * corrected when its part was quiet, whatever traffic the rest of the table had.
  *
  * An item counts while it is stored, expired or not: the expiry consumer takes it off the counters
  * when TTL deletes it, so counting it here keeps the two in step. An orphan membership counts too,
@@ -137,7 +133,7 @@ async function expiryBehind(
 }
 
 function isClean(f: Findings): boolean {
-  return f.unlisted.size === 0 && f.orphans.size === 0 && f.counters.size === 0 && f.stats === undefined;
+  return f.unlisted.size === 0 && f.orphans.size === 0 && f.counters.size === 0;
 }
 
 /** What the second look found exactly as the first did (its values, for the conditions). */
@@ -152,13 +148,6 @@ function stableFindings(first: Findings, second: Findings): Findings {
       kept.counters.set(id, c);
     }
   }
-  if (
-    first.stats &&
-    second.stats &&
-    same([first.stats.difference, first.stats.basis], [second.stats.difference, second.stats.basis])
-  ) {
-    kept.stats = second.stats;
-  }
   return kept;
 }
 
@@ -170,7 +159,6 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string, nowSeconds
   const memberships: { key: Key; room: string; connectionId: string; userId: string; expired: boolean }[] =
     [];
   const counters = new Map<string, Counter>();
-  const stats = new Map<number, Record<string, number>>();
   const counter = (key: Key, labels: Item = {}): Counter => {
     const id = idOf(key);
     let found = counters.get(id);
@@ -211,11 +199,8 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string, nowSeconds
         };
       } else if (pk.startsWith(keys.userPrefix) && sk === '#COUNT') {
         counter(key).seen = { connections: Number(item.connections ?? 0) };
-      } else if (pk === 'STATS' && sk.startsWith('SHARD#')) {
-        stats.set(
-          Number(sk.slice('SHARD#'.length)),
-          Object.fromEntries(STATS_FIELDS.map((f) => [f, Number(item[f] ?? 0)])),
-        );
+      } else if (pk === STATS_PK && sk.startsWith('SHARD#')) {
+        counter(key).seen = Object.fromEntries(STATS_FIELDS.map((f) => [f, Number(item[f] ?? 0)]));
       }
     }
     start = out.LastEvaluatedKey;
@@ -260,6 +245,35 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string, nowSeconds
     if (presence.truth.connections === 1) meta.truth.users = (meta.truth.users ?? 0) + 1;
   }
 
+  // Stats: each shard counts a part of the table of its own (STATS_SHARDS): the connections and
+  // users of the user ids that hash to it, the rooms whose names do. A shard is corrected like any
+  // counter, when both looks saw the same values from the same items: traffic elsewhere in the
+  // table does not hold it back.
+  const shards = new Map<number, { connections: string[]; users: Set<string>; rooms: string[] }>();
+  const shard = (seed: string) => {
+    const n = shardOf(seed, STATS_SHARDS);
+    let found = shards.get(n);
+    if (!found) {
+      found = { connections: [], users: new Set(), rooms: [] };
+      shards.set(n, found);
+    }
+    return found;
+  };
+  for (const [connectionId, userId] of connections) {
+    const part = shard(userId);
+    part.connections.push(connectionId);
+    part.users.add(userId);
+  }
+  for (const room of rooms) shard(room).rooms.push(room);
+  for (const [n, part] of shards) {
+    const c = counter(keys.statsShard(n) as Key);
+    c.truth = { connections: part.connections.length, users: part.users.size, rooms: part.rooms.length };
+    c.basis = digestOfSet([...part.connections.map((id) => `C${id}`), ...part.rooms.map((r) => `R${r}`)]);
+  }
+  // A shard whose part of the table is empty should hold zeros: its basis is that emptiness.
+  for (const c of counters.values())
+    if (c.key.pk === STATS_PK && c.basis === undefined) c.basis = digestOfSet([]);
+
   // A room whose counters look wrong is counted again, at once and from the room alone.
   const suspects = new Set<string>();
   for (const [id, c] of counters) {
@@ -274,31 +288,6 @@ async function survey(doc: DynamoDBDocumentClient, tableName: string, nowSeconds
     }
   }
 
-  // Stats: the sum over the shards must be the truth; shard 0 takes the difference. The rooms
-  // count comes from the scan: a recount's view of one room is not the whole table's.
-  const truth: Record<string, number> = {
-    connections: connections.size,
-    users: new Set(connections.values()).size,
-    rooms: rooms.size,
-  };
-  const difference = Object.fromEntries(
-    STATS_FIELDS.map((f) => [
-      f,
-      (truth[f] ?? 0) - [...stats.values()].reduce((total, shard) => total + (shard[f] ?? 0), 0),
-    ]),
-  );
-  if (STATS_FIELDS.some((f) => difference[f] !== 0)) {
-    findings.stats = {
-      seen: stats.get(0) ?? {},
-      difference,
-      basis: [
-        [...stats.entries()].sort(([a], [b]) => a - b),
-        truth,
-        digestOfSet([...connections.keys()]),
-        digestOfSet([...rooms]),
-      ],
-    };
-  }
   return findings;
 }
 
@@ -346,9 +335,11 @@ async function correct(
         countersFixed += 1;
       continue;
     }
-    const names: Record<string, string> = { '#ttl': 'expiresAt' };
-    const values: Item = { ':ttl': ttl };
-    const sets = ['#ttl = :ttl'];
+    // Counters expire once nothing touches them for a week; the stats shards never do.
+    const expires = c.key.pk !== STATS_PK;
+    const names: Record<string, string> = expires ? { '#ttl': 'expiresAt' } : {};
+    const values: Item = expires ? { ':ttl': ttl } : {};
+    const sets = expires ? ['#ttl = :ttl'] : [];
     wrong.forEach((f, i) => {
       names[`#f${i}`] = f;
       values[`:f${i}`] = c.truth[f] ?? 0;
@@ -375,29 +366,6 @@ async function correct(
     if (await conditional(update)) countersFixed += 1;
   }
 
-  if (findings.stats) {
-    const { seen, difference } = findings.stats;
-    const target = Object.fromEntries(STATS_FIELDS.map((f) => [f, (seen[f] ?? 0) + (difference[f] ?? 0)]));
-    const condition = seenCondition({ key: keys.statsShard(0), seen, truth: target, labels: {} });
-    const update = () =>
-      doc.send(
-        new UpdateCommand({
-          TableName: tableName,
-          Key: keys.statsShard(0),
-          UpdateExpression: `SET ${STATS_FIELDS.map((_, i) => `#s${i} = :s${i}`).join(', ')}`,
-          ConditionExpression: condition.ConditionExpression,
-          ExpressionAttributeNames: {
-            ...Object.fromEntries(STATS_FIELDS.map((f, i) => [`#s${i}`, f])),
-            ...condition.ExpressionAttributeNames,
-          },
-          ExpressionAttributeValues: {
-            ...Object.fromEntries(STATS_FIELDS.map((f, i) => [`:s${i}`, target[f]])),
-            ...condition.ExpressionAttributeValues,
-          },
-        }),
-      );
-    if (await conditional(update)) countersFixed += 1;
-  }
   // Orphans last: the counters above were set to what the stored items say, orphans included, and
   // the deletion of an orphan membership takes it off them (and announces its leave) like any removal.
   const gone = new Map<string, Promise<boolean>>();

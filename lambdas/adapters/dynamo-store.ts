@@ -122,7 +122,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     // (alongside the puts, and taken back when they fail) would be seen by the user's other
     // connects and disconnects in between, and their 0↔1 transitions would be misread.
     const userConnections = await this.addCounter(keys.userCounter(c.userId), 'connections', 1);
-    await this.addStats(c.connectionId, { connections: 1, users: userConnections === 1 ? 1 : 0 });
+    await this.addStats(c.userId, { connections: 1, users: userConnections === 1 ? 1 : 0 });
     return { firstOfUser: userConnections === 1 };
   }
 
@@ -269,7 +269,7 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   private async connectionGone(connectionId: string, userId: string): Promise<RemovedConnection> {
     const left = await this.addCounter(keys.userCounter(userId), 'connections', -1);
-    await this.addStats(connectionId, { connections: -1, users: left === 0 ? -1 : 0 });
+    await this.addStats(userId, { connections: -1, users: left === 0 ? -1 : 0 });
     return { connectionId, userId, lastOfUser: left === 0 };
   }
 
@@ -281,7 +281,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       members: -1,
       users: userLeft ? -1 : 0,
     });
-    if (members === 0) await this.addStats(connectionId, { rooms: -1 });
+    if (members === 0) await this.addStats(room, { rooms: -1 });
     return { room, connectionId, userId, userChanged: userLeft, members: Math.max(0, members ?? 0) };
   }
 
@@ -365,7 +365,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       members: 1,
       users: userJoined ? 1 : 0,
     });
-    if (members === 1) await this.addStats(m.connectionId, { rooms: 1 });
+    if (members === 1) await this.addStats(m.room, { rooms: 1 });
     if (!split && members > this.roomSplitAfter) {
       // Several joins at the threshold may each set it: the same value.
       await this.doc.send(
@@ -822,6 +822,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     return Object.fromEntries(entries.map(([name]) => [name, Number(out.Attributes?.[name] ?? 0)]));
   }
 
+  /** Moves the stats shard of `seed`: a connection's user id, or a room's name (see STATS_SHARDS). */
   private async addStats(seed: string, deltas: Partial<Stats>): Promise<void> {
     const entries = Object.entries(deltas).filter(([, value]) => value !== 0);
     if (entries.length === 0) return;

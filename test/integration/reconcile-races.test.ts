@@ -1,7 +1,7 @@
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { reconcileTable } from '../../lambdas/adapters/dynamo-reconcile.js';
-import { EVERYONE_SHARDS, keys, shardOf } from '../../lambdas/adapters/table.js';
+import { EVERYONE_SHARDS, keys, STATS_SHARDS, shardOf } from '../../lambdas/adapters/table.js';
 import type { RoomChange } from '../../lambdas/domain/ports.js';
 import { type Command, heldTables, isUpdateOf, member } from './held-store.js';
 
@@ -142,6 +142,33 @@ describe('the reconciliation with a handler in flight', () => {
       report: { countersFixed: 0, orphansDeleted: 0 },
       stats: { connections: 3, users: 3, rooms: 0 },
     });
+  });
+
+  it('corrects a drifted stats shard while other users connect and disconnect between the looks', async () => {
+    const { store } = heldStore();
+    await open(store, 'a');
+    // Lost answers left the stats of a's part of the table 5 connections too high.
+    await raw().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: keys.statsShard(shardOf('a', STATS_SHARDS)),
+        UpdateExpression: 'ADD connections :five',
+        ExpressionAttributeValues: { ':five': 5 },
+      }),
+    );
+    // Users whose stats are kept on other shards than a's.
+    const others = Array.from({ length: 40 }, (_, i) => `busy-${i}`)
+      .filter((u) => shardOf(u, STATS_SHARDS) !== shardOf('a', STATS_SHARDS))
+      .slice(0, 3);
+
+    const report = await reconcile(async () => {
+      // Traffic elsewhere in the table between the looks: connects and a close.
+      await open(store, ...others);
+      await store.removeConnection(others[0] ?? '');
+    });
+
+    expect(report.countersFixed).toBe(1);
+    expect(await store.stats()).toEqual({ connections: 3, users: 3, rooms: 0 });
   });
 
   it('does not correct a room whose counts came back to the same values with another join in flight', async () => {

@@ -11,7 +11,13 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { reconcileTable } from '../../../lambdas/adapters/dynamo-reconcile.js';
-import { EVERYONE_SHARDS, keys, RESTORED_ATTRIBUTE, shardOf } from '../../../lambdas/adapters/table.js';
+import {
+  EVERYONE_SHARDS,
+  keys,
+  RESTORED_ATTRIBUTE,
+  STATS_SHARDS,
+  shardOf,
+} from '../../../lambdas/adapters/table.js';
 
 const doc = mockClient(DynamoDBDocumentClient);
 const client = () => DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
@@ -43,6 +49,23 @@ const connection = (connectionId: string, userId = 'u') => [
   { ...keys.connection(connectionId), connectionId, userId, expiresAt: NOW + 100 },
   { ...keys.everyoneItem(shardOf(connectionId, EVERYONE_SHARDS), connectionId), connectionId },
 ];
+
+/** The stats shards as they should be for connections of `users` (one each) and `rooms`. */
+function statsItems(users: string[], rooms: string[] = []) {
+  const shards = new Map<number, { connections: number; users: number; rooms: number }>();
+  const shard = (seed: string) => {
+    const n = shardOf(seed, STATS_SHARDS);
+    const found = shards.get(n) ?? { connections: 0, users: 0, rooms: 0 };
+    shards.set(n, found);
+    return found;
+  };
+  for (const user of users) {
+    shard(user).connections += 1;
+    shard(user).users += 1;
+  }
+  for (const room of rooms) shard(room).rooms += 1;
+  return [...shards].map(([n, values]) => ({ ...keys.statsShard(n), ...values }));
+}
 
 describe('reconcileTable', () => {
   it('deletes a membership and an entry whose connection is gone, once a consistent read says so, and settles the membership', async () => {
@@ -115,7 +138,7 @@ describe('reconcileTable', () => {
         { ...keys.userCounter('u'), connections: 1 },
         { ...keys.roomMeta('r'), members: 1, users: 1 },
         { ...keys.roomUser('r', 'u'), room: 'r', userId: 'u', connections: 1 },
-        { ...keys.statsShard(0), connections: 1, users: 1, rooms: 1 },
+        ...statsItems(['u'], ['r']),
       ],
     });
     doc
@@ -129,7 +152,7 @@ describe('reconcileTable', () => {
     });
 
     await reconcileTable(client(), 'tbl', NOW, { settleRemovedMembership });
-    // The room's counters are left alone (the stats, decided by the scan alone, may be set until the next run).
+    // The room's counters are left alone.
     const touched = [...doc.commandCalls(UpdateCommand), ...doc.commandCalls(DeleteCommand)]
       .map((c) => c.args[0].input.Key)
       .filter((key) => String(key?.pk).startsWith('ROOM#'));
@@ -141,11 +164,7 @@ describe('reconcileTable', () => {
 
   it('looks once and waits for nothing when the table is right', async () => {
     doc.on(ScanCommand).resolves({
-      Items: [
-        ...connection('c'),
-        { ...keys.userCounter('u'), connections: 1 },
-        { ...keys.statsShard(0), connections: 1, users: 1, rooms: 0 },
-      ],
+      Items: [...connection('c'), { ...keys.userCounter('u'), connections: 1 }, ...statsItems(['u'])],
     });
     let settled = 0;
     const settle = async () => {
@@ -163,7 +182,7 @@ describe('reconcileTable', () => {
   it('leaves alone what a handler in flight made look wrong, and corrects what stays wrong across the wait', async () => {
     // First look: a connect between its connection item and its user counter (the counter says 0),
     // and a user whose counter is 3 with one connection (real drift).
-    const stats = { ...keys.statsShard(0), connections: 2, users: 2, rooms: 0 };
+    const stats = statsItems(['fresh', 'drifted']);
     doc
       .on(ScanCommand)
       .resolvesOnce({
@@ -171,7 +190,7 @@ describe('reconcileTable', () => {
           ...connection('new', 'fresh'),
           ...connection('old', 'drifted'),
           { ...keys.userCounter('drifted'), connections: 3 },
-          stats,
+          ...stats,
         ],
       })
       // After the wait: the connect has counted its user; the drift is as it was.
@@ -181,7 +200,7 @@ describe('reconcileTable', () => {
           { ...keys.userCounter('fresh'), connections: 1 },
           ...connection('old', 'drifted'),
           { ...keys.userCounter('drifted'), connections: 3 },
-          stats,
+          ...stats,
         ],
       });
     let settled = 0;
