@@ -17,6 +17,16 @@ export interface DynamoProxyOptions {
    * answer (status 200) instead of forwarding the request; undefined forwards it.
    */
   answer?: (operation: string, body: Record<string, unknown>) => unknown;
+  /**
+   * Called with each request the `answer` option did not answer: `lose` forwards it and then
+   * resets the client's connection instead of passing the answer on (DynamoDB did the write; the
+   * SDK sees a network error and retries); `{ refuse }` answers that DynamoDB error type (HTTP 400)
+   * without forwarding; a promise is waited for before forwarding (the request is held).
+   */
+  fault?: (
+    operation: string,
+    body: Record<string, unknown>,
+  ) => 'lose' | { refuse: string } | Promise<void> | undefined;
 }
 
 export interface DynamoProxy {
@@ -32,10 +42,10 @@ export async function startDynamoProxy(
 ): Promise<DynamoProxy> {
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: true });
-  const { delayMs = 0, answer } = options;
+  const { delayMs = 0, answer, fault } = options;
   let counts = new Map<string, number>();
 
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse, body?: Buffer) => {
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, body?: Buffer, lose = false) => {
     const request = http.request(
       {
         host: upstream.hostname,
@@ -46,6 +56,11 @@ export async function startDynamoProxy(
         agent,
       },
       (upstreamAnswer) => {
+        if (lose) {
+          upstreamAnswer.resume();
+          upstreamAnswer.on('end', () => req.socket.resetAndDestroy());
+          return;
+        }
         const send = () => {
           res.writeHead(upstreamAnswer.statusCode ?? 502, upstreamAnswer.headers);
           upstreamAnswer.pipe(res);
@@ -65,17 +80,30 @@ export async function startDynamoProxy(
         .split('.')
         .pop() ?? '';
     counts.set(operation, (counts.get(operation) ?? 0) + 1);
-    if (!answer) {
+    if (!answer && !fault) {
       forward(req, res);
       return;
     }
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', async () => {
       const body = Buffer.concat(chunks);
-      const own = answer(operation, JSON.parse(body.toString('utf8') || '{}'));
+      const parsed = JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown>;
+      const own = answer?.(operation, parsed);
       if (own === undefined) {
-        forward(req, res, body);
+        const injected = fault?.(operation, parsed);
+        if (injected instanceof Promise) await injected;
+        if (injected && typeof injected === 'object' && 'refuse' in injected) {
+          res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+          res.end(
+            JSON.stringify({
+              __type: `com.amazonaws.dynamodb.v20120810#${injected.refuse}`,
+              message: 'refused by the proxy',
+            }),
+          );
+          return;
+        }
+        forward(req, res, body, injected === 'lose');
         return;
       }
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });

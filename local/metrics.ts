@@ -23,6 +23,7 @@ const PROMETHEUS = {
   [METRICS.internalErrors]: { kind: 'counter', name: 'roomcast_internal_errors_total' },
   [METRICS.stored]: { kind: 'counter', name: 'roomcast_messages_stored_total' },
   [METRICS.seqConflicts]: { kind: 'counter', name: 'roomcast_seq_conflicts_total' },
+  [METRICS.headsBehind]: { kind: 'counter', name: 'roomcast_stream_heads_behind_total' },
   [METRICS.replayed]: { kind: 'counter', name: 'roomcast_messages_replayed_total' },
   [METRICS.eventsPublished]: { kind: 'counter', name: 'roomcast_events_published_total' },
   [METRICS.eventsFailed]: { kind: 'counter', name: 'roomcast_events_failed_total' },

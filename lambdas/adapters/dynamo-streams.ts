@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -23,8 +24,8 @@ import { TABLE_SCHEMA } from './table.js';
  * | item | pk | sk | attributes |
  * |---|---|---|---|
  * | stream head | `STREAM#ROOM#{room}` / `STREAM#USER#{userId}` | `#HEAD` | `latest` (no TTL: a seq is never reused) |
- * | message | same pk | `SEQ#{seq, 12 digits}` | `seq`, `frame`, `expiresAt` |
- * | idempotency record | `IDEM#{scope}#{key}` | `#IDEM` | `fingerprint`, `state`, `answer`, `claimedAt`, `expiresAt` |
+ * | message | same pk | `SEQ#{seq, 12 digits}` | `seq`, `frame`, `expiresAt`, `writer` |
+ * | idempotency record | `IDEM#{scope}#{key}` | `#IDEM` | `fingerprint`, `state`, `answer`, `claimedAt`, `expiresAt`, `writer` |
  */
 export const streamKeys = {
   streamPrefix: 'STREAM#',
@@ -35,6 +36,13 @@ export const streamKeys = {
   messagePrefix: 'SEQ#',
   idempotency: (key: string) => ({ pk: `IDEM#${key}`, sk: '#IDEM' }),
 } as const;
+
+/**
+ * Marks each write with who made it: a conditional write whose answer was lost is retried by the
+ * SDK, and the retry's condition then fails on the write itself. Reading the item back and finding
+ * its own mark tells that apart from a write of someone else.
+ */
+const WRITER = 'writer';
 
 function isConditionFailure(error: unknown): boolean {
   return (error as Error).name === 'ConditionalCheckFailedException';
@@ -54,18 +62,21 @@ export class DynamoStreamStore implements StreamStore {
     // then the conditional put below finds the seq taken and tries the next one.
     let seq = (await this.headLatest(pk)) + 1;
     let conflicts = 0;
+    const writer = randomUUID();
     for (;;) {
       try {
         await this.doc.send(
           new PutCommand({
             TableName: this.tableName,
-            Item: { pk, sk: streamKeys.message(seq), seq, frame: frame(seq), expiresAt },
+            Item: { pk, sk: streamKeys.message(seq), seq, frame: frame(seq), expiresAt, [WRITER]: writer },
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
         );
         break;
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
+        // This very put, retried after its answer was lost: the message is stored at this seq.
+        if (await this.wroteIt({ pk, sk: streamKeys.message(seq) }, writer)) break;
         conflicts += 1;
         // Taken: jump past the latest stored message rather than trying each seq in turn.
         seq = Math.max(seq, await this.lastStored(pk)) + 1;
@@ -171,12 +182,13 @@ export class DynamoStreamStore implements StreamStore {
   ): Promise<IdempotencyClaim> {
     const now = this.clock.now();
     const itemKey = streamKeys.idempotency(key);
+    const writer = randomUUID();
     try {
       // A first claim, or taking over one whose owner died (pending for too long) or that expired.
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...itemKey, fingerprint, state: 'pending', claimedAt: now, expiresAt },
+          Item: { ...itemKey, fingerprint, state: 'pending', claimedAt: now, expiresAt, [WRITER]: writer },
           ConditionExpression:
             'attribute_not_exists(pk) OR #ttl <= :nowSeconds OR (#state = :pending AND claimedAt < :stale AND fingerprint = :fingerprint)',
           ExpressionAttributeNames: { '#ttl': TABLE_SCHEMA.ttlAttribute, '#state': 'state' },
@@ -197,6 +209,8 @@ export class DynamoStreamStore implements StreamStore {
     );
     const item = out.Item;
     if (!item) return this.claim(key, fingerprint, expiresAt, staleAfterMs);
+    // Our own claim, retried after its answer was lost.
+    if (item[WRITER] === writer) return { state: 'new' };
     if (item.state === 'done') {
       return { state: 'done', fingerprint: String(item.fingerprint), answer: String(item.answer) };
     }
@@ -217,6 +231,20 @@ export class DynamoStreamStore implements StreamStore {
 
   async release(key: string): Promise<void> {
     await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: streamKeys.idempotency(key) }));
+  }
+
+  /** Whether the item at `key` is the one this `writer` put (a consistent read). */
+  private async wroteIt(key: { pk: string; sk: string }, writer: string): Promise<boolean> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: key,
+        ProjectionExpression: '#writer',
+        ExpressionAttributeNames: { '#writer': WRITER },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item?.[WRITER] === writer;
   }
 
   private async headLatest(pk: string): Promise<number> {

@@ -74,6 +74,8 @@ export const METRICS = {
   internalErrors: 'InternalErrors',
   stored: 'MessagesStored',
   seqConflicts: 'SeqConflicts',
+  /** A stored message whose stream head write failed: the next append finds the seq taken and skips it. */
+  headsBehind: 'StreamHeadsBehind',
   replayed: 'MessagesReplayed',
   /** Events to backends the publisher accepted (EventBridge PutEvents succeeded, or queued locally). */
   eventsPublished: 'EventsPublished',
@@ -100,6 +102,8 @@ export const LIMITS = {
   maxResumeRooms: 50,
   /** Missed messages a `resume` replays per stream; more gives `recovered: false`. */
   maxReplay: 200,
+  /** Largest seq a stream can reach (a stored message's key holds 12 digits); larger ones are refused. */
+  maxSeq: 999_999_999_999,
   defaultHistoryLimit: 50,
   maxHistoryLimit: 100,
   /** Default retention of room messages and of user messages (the mailbox). */

@@ -60,7 +60,7 @@ const seq = z
   .check(
     z.int('seq must be a whole number'),
     z.gte(0, 'seq must be 0 or more'),
-    z.lte(Number.MAX_SAFE_INTEGER, 'seq is too large'),
+    z.lte(LIMITS.maxSeq, `seq must be at most ${LIMITS.maxSeq}`),
   );
 
 export const joinFrame = z.strictObject({ action: z.literal('join'), id: clientId, room: roomName });

@@ -76,8 +76,21 @@ export class Streams {
     const { seq, conflicts } = await this.deps.streams.append(stream, frame, expiresAt);
     this.deps.metrics.count(METRICS.stored);
     if (conflicts > 0) this.deps.metrics.count(METRICS.seqConflicts, conflicts);
-    const [delivered] = await Promise.all([deliver(), this.deps.streams.advance(stream, seq)]);
+    const [delivered] = await Promise.all([deliver(), this.advance(stream, seq)]);
     return { seq, delivered };
+  }
+
+  /**
+   * Moves the stream's head to `seq`. The message is stored and being delivered, so a failed head
+   * write does not fail the publish (a retry would store and deliver it again): the head only
+   * saves the next append a conflict, which finds the seq taken and skips past it.
+   */
+  private async advance(stream: StreamId, seq: number): Promise<void> {
+    try {
+      await this.deps.streams.advance(stream, seq);
+    } catch {
+      this.deps.metrics.count(METRICS.headsBehind);
+    }
   }
 
   /** A page of a room's history, ascending; `seq` is the room's latest. */
@@ -213,8 +226,12 @@ export function decideReplay(after: number, latest: number, messages: StoredMess
   if (after === 0) {
     recovered = messages.length <= LIMITS.maxReplay;
   } else {
+    // Seqs are never reused and come one after another: every one of them must still be there, not
+    // only the first (a message published later can expire before the one in front of it).
     const missing = latest - after;
-    recovered = missing === 0 || (missing <= LIMITS.maxReplay && messages[0]?.seq === after + 1);
+    recovered =
+      missing === 0 ||
+      (missing <= LIMITS.maxReplay && messages[0]?.seq === after + 1 && messages.length === missing);
   }
   return { position: { seq: latest, recovered }, messages: recovered ? messages : [] };
 }

@@ -164,6 +164,9 @@ describe('history', () => {
     [{ limit: 0 }, 'at least 1'],
     [{ limit: 101 }, 'at most 100'],
     [{ since: -1 }, '0 or more'],
+    // Past what a stream can reach (12 digits): refused, not a query DynamoDB rejects (INTERNAL).
+    [{ since: 9_999_999_999_998 }, 'at most 999999999999'],
+    [{ before: Number.MAX_SAFE_INTEGER }, 'at most 999999999999'],
   ])('refuses %j with VALIDATION_ERROR', async (fields, message) => {
     const client = await connect(stack, 'hist-bad');
     const answer = await client.request({ action: 'history', room: 'hist-page', ...fields });

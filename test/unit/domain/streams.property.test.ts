@@ -90,6 +90,24 @@ describe('resume against a model', () => {
     );
   });
 
+  it('reports recovered only when every seq after the given one is still kept, wherever one expired', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 60 }),
+        (after, keptFlags) => {
+          // Any message can expire before the ones around it (its publisher read the clock earlier).
+          const latest = after + keptFlags.length;
+          const kept = range(after + 1, latest)
+            .filter((_, i) => keptFlags[i])
+            .map((seq) => ({ seq, frame: '' }));
+          const { position } = decideReplay(after, latest, kept);
+          expect(position.recovered).toBe(keptFlags.every(Boolean));
+        },
+      ),
+    );
+  });
+
   it('replays only a contiguous run after the given seq', () => {
     fc.assert(
       fc.property(
