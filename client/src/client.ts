@@ -30,12 +30,25 @@ interface Request {
   reject(error: RoomcastError): void;
   /** Requests of the client itself (resume, gap fill, ping) are not queued again when their socket closes. */
   internal?: boolean;
+  /** A send, direct or emit (it carries an idempotency key): retried while CONFLICT says its first attempt runs. */
+  keyed?: boolean;
+  /** Sockets it went out on; when it went out first. */
+  attempts?: number;
+  firstSentAt?: number;
   ws?: WebSocketLike;
   timer?: unknown;
 }
 
 const ANSWERS = new Set(['ack', 'pong', 'error', 'history', 'presence']);
 const LOST = new Set(['TIMEOUT', 'CLOSED']);
+/** What `resume` answers for a position past the stream's latest: the server's data was reset. */
+const STALE = 'VALIDATION_ERROR';
+/**
+ * How long a send that went out again after a reconnect keeps retrying while the server says its
+ * first attempt is still running (CONFLICT): a little over the server's 60 s before it takes over
+ * an idempotency key whose first request died.
+ */
+const CONFLICT_RETRY_MS = 70_000;
 
 function subjectOf(token: string): string {
   try {
@@ -94,10 +107,16 @@ export class Room {
       try {
         const ack = await c.request({ action: 'resume', rooms: { [this.name]: position } });
         const failed = ack.rooms?.[this.name]?.error;
-        if (failed) throw new RoomcastError(failed, `cannot join room ${this.name}`);
-        c.resumed(ack);
-        this.joined = true;
-        return;
+        if (failed === STALE) {
+          // The kept position is past the room's latest: the server's data was reset (a restarted
+          // local stack). Start over from the room's latest, joining the plain way below.
+          this.stream.reset();
+        } else {
+          if (failed) throw new RoomcastError(failed, `cannot join room ${this.name}`);
+          c.resumed(ack);
+          this.joined = true;
+          return;
+        }
       } catch (error) {
         // A server without resume (contract section 6) is joined the plain way.
         if ((error as RoomcastError).code !== 'UNKNOWN_ACTION') throw error;
@@ -153,6 +172,8 @@ export class RoomcastClient {
   private readonly requests = new Map<string, Request>();
   private readonly sockets = new Set<WebSocketLike>();
   private readonly fills = new Map<Room | undefined, unknown>();
+  /** Each dialled socket's deadline to open. */
+  private readonly openings = new Map<WebSocketLike, unknown>();
   private readonly unstored = new Set<string>();
   private outbox: Request[] = [];
   private waiters: { resolve(): void; reject(error: RoomcastError): void }[] = [];
@@ -239,10 +260,17 @@ export class RoomcastClient {
   /** Closes for good: no reconnect; requests still waiting reject with CLOSED. */
   close(): void {
     this.setState('closed');
-    for (const timer of [this.retryTimer, this.pingTimer, this.rolloverTimer, ...this.fills.values()]) {
+    for (const timer of [
+      this.retryTimer,
+      this.pingTimer,
+      this.rolloverTimer,
+      ...this.fills.values(),
+      ...this.openings.values(),
+    ]) {
       this.t.clearTimeout(timer);
     }
     this.fills.clear();
+    this.openings.clear();
     this.pingTimer = undefined;
     const sockets = [...this.sockets];
     this.sockets.clear();
@@ -262,7 +290,12 @@ export class RoomcastClient {
   request(frame: Frame): Promise<Frame> {
     return new Promise((resolve, reject) => {
       if (this.state === 'closed') return reject(new RoomcastError('CLOSED', 'the client was closed'));
-      const request: Request = { frame: { ...frame, id: `c${++this.ids}` }, resolve, reject };
+      const request: Request = {
+        frame: { ...frame, id: `c${++this.ids}` },
+        resolve,
+        reject,
+        keyed: typeof frame.idempotencyKey === 'string',
+      };
       if (this.state === 'open' && this.ws) this.transmit(request, this.ws);
       else this.outbox.push(request);
     });
@@ -293,18 +326,34 @@ export class RoomcastClient {
     return Object.assign(promise, { key });
   }
 
-  /** @internal Applies a resume answer: rooms it could not re-join, streams it could not recover. */
-  resumed(ack: Frame, ws = this.ws): void {
+  /**
+   * @internal Applies a resume answer: rooms it could not re-join, streams it could not recover.
+   * Returns the rooms whose kept position was past their latest (the server's data was reset):
+   * their position is forgotten, and they are to be joined the plain way.
+   */
+  resumed(ack: Frame, ws = this.ws): Room[] {
+    const stale: Room[] = [];
     for (const [name, result] of Object.entries((ack.rooms ?? {}) as Record<string, Frame>)) {
       const room = this.room(name);
-      if (result.error) {
+      if (result.error === STALE) {
+        room.stream.reset();
+        stale.push(room);
+      } else if (result.error) {
         room.joined = false;
         this.events.emit('error', new RoomcastError(result.error, `cannot resume room ${name}`));
       } else if (result.recovered === false) {
         void this.fill(room, ws);
       }
     }
-    if (ack.user?.recovered === false) this.giveUp(undefined, ack.user.seq);
+    if (ack.user?.error === STALE) {
+      // Everything the server keeps for this user is new to this client.
+      this.user.reset();
+      void this.fill(undefined, ws);
+    } else if (ack.user?.recovered === false) {
+      this.giveUp(undefined, ack.user.seq);
+    }
+    if (stale.length > 0) this.save();
+    return stale;
   }
 
   private setState(state: ClientState): void {
@@ -328,12 +377,16 @@ export class RoomcastClient {
     this.sockets.add(ws);
     if (rollover) this.next = ws;
     else this.dialing = ws;
-    const opening = this.t.setTimeout(() => this.lost(ws), this.o.requestTimeoutMs);
+    this.openings.set(
+      ws,
+      this.t.setTimeout(() => this.lost(ws), this.o.requestTimeoutMs),
+    );
     ws.onmessage = (event) => this.onFrame(ws, event.data);
     ws.onclose = () => this.lost(ws);
     ws.onerror = () => undefined;
     ws.onopen = () => {
-      this.t.clearTimeout(opening);
+      this.t.clearTimeout(this.openings.get(ws));
+      this.openings.delete(ws);
       this.resume(ws).then(
         () => this.adopt(ws),
         () => this.lost(ws),
@@ -364,11 +417,13 @@ export class RoomcastClient {
     for (const room of this.rooms.values()) room.stream.position ??= kept.rooms[room.name];
   }
 
+  /** Keeps the positions: this session's, over those kept before for rooms it has not opened (yet). */
   private save(): void {
     if (this.stored === undefined) return;
-    const rooms: Record<string, number> = {};
+    const { rooms } = loadPositions(this.storage, this.stored);
     for (const room of this.rooms.values()) {
       if (room.stream.position !== undefined) rooms[room.name] = room.stream.position;
+      else delete rooms[room.name];
     }
     this.storage.setItem(this.stored, JSON.stringify({ user: this.user.position, rooms }));
   }
@@ -382,17 +437,16 @@ export class RoomcastClient {
       if (room.stream.position === undefined) plain.push(room);
       else positions[room.name] = room.stream.position;
     }
-    const frame: Frame = { action: 'resume' };
+    // The user stream always: from where it was, or (no position yet) from what the mailbox keeps,
+    // so a direct stored while no connection was open is not lost.
+    const frame: Frame = { action: 'resume', user: this.user.position ?? 0 };
     if (Object.keys(positions).length > 0) frame.rooms = positions;
-    if (this.user.position !== undefined) frame.user = this.user.position;
-    if (frame.rooms || frame.user !== undefined) {
-      try {
-        this.resumed(await this.call(ws, frame), ws);
-      } catch (error) {
-        // A server without resume (section 6): join each room instead.
-        if ((error as RoomcastError).code !== 'UNKNOWN_ACTION') throw error;
-        plain = [...this.rooms.values()].filter((room) => room.joined);
-      }
+    try {
+      plain.push(...this.resumed(await this.call(ws, frame), ws));
+    } catch (error) {
+      // A server without resume (section 6): join each room instead.
+      if ((error as RoomcastError).code !== 'UNKNOWN_ACTION') throw error;
+      plain = [...this.rooms.values()].filter((room) => room.joined);
     }
     await Promise.all(
       plain.map((room) =>
@@ -423,6 +477,8 @@ export class RoomcastClient {
   /** A socket closed (or stopped answering): its unanswered requests go out again on the next one. */
   private lost(ws: WebSocketLike): void {
     if (!this.sockets.delete(ws)) return;
+    this.t.clearTimeout(this.openings.get(ws));
+    this.openings.delete(ws);
     ws.onclose = ws.onmessage = ws.onopen = null;
     ws.close();
     const requeue: Request[] = [];
@@ -464,6 +520,8 @@ export class RoomcastClient {
 
   private transmit(request: Request, ws: WebSocketLike): void {
     request.ws = ws;
+    request.attempts = (request.attempts ?? 0) + 1;
+    request.firstSentAt ??= this.t.now();
     this.requests.set(request.frame.id, request);
     request.timer = this.t.setTimeout(() => {
       this.requests.delete(request.frame.id);
@@ -515,7 +573,8 @@ export class RoomcastClient {
     if (request && ANSWERS.has(frame.type)) {
       this.requests.delete(frame.id);
       this.t.clearTimeout(request.timer);
-      if (frame.type === 'error')
+      if (frame.type === 'error' && this.stillRunning(request, frame)) this.retryLater(request);
+      else if (frame.type === 'error')
         request.reject(new RoomcastError(frame.code, frame.message, frame.retryAfterMs));
       else request.resolve(frame);
     } else if (frame.type === 'message') {
@@ -530,7 +589,10 @@ export class RoomcastClient {
     } else if (frame.type === 'presence' && typeof frame.room === 'string') {
       this.room(frame.room).events.emit('presence', frame);
     } else if (frame.type === 'room' && typeof frame.room === 'string') {
-      this.room(frame.room).joined = frame.event === 'joined';
+      const room = this.room(frame.room);
+      room.joined = frame.event === 'joined';
+      // Joined by a backend: learn where the room's stream is, so a reconnect resumes it from there.
+      if (room.joined && room.stream.position === undefined) void this.learnPosition(room, ws);
     } else if (frame.type === 'error') {
       this.events.emit('error', new RoomcastError(frame.code, frame.message, frame.retryAfterMs));
     }
@@ -540,14 +602,63 @@ export class RoomcastClient {
     const stream = room ? room.stream : this.user;
     for (const message of stream.take(seq, frame)) this.dispatch(message);
     this.save();
-    if (stream.waiting !== undefined && !this.fills.has(room)) {
-      this.fills.set(
-        room,
-        this.t.setTimeout(() => {
-          this.fills.delete(room);
-          if (stream.waiting !== undefined) void this.fill(room);
-        }, this.o.gapFillDelayMs),
-      );
+    this.fillLater(room);
+  }
+
+  /** While frames wait behind a gap, fills it after `gapFillDelayMs` (unless it fills itself live). */
+  private fillLater(room: Room | undefined): void {
+    const stream = room ? room.stream : this.user;
+    if (stream.waiting === undefined || this.fills.has(room)) return;
+    this.fills.set(
+      room,
+      this.t.setTimeout(() => {
+        this.fills.delete(room);
+        if (stream.waiting !== undefined) void this.fill(room);
+      }, this.o.gapFillDelayMs),
+    );
+  }
+
+  /**
+   * A send, direct or emit that went out again after its connection was lost may find its first
+   * attempt still running on the server (CONFLICT): it is retried until that one finishes (then
+   * the retry is answered with the first ack, replayed), for a little over a minute at most.
+   */
+  private stillRunning(request: Request, frame: Frame): boolean {
+    return (
+      frame.code === 'CONFLICT' &&
+      request.keyed === true &&
+      (request.attempts ?? 0) > 1 &&
+      this.t.now() - (request.firstSentAt ?? 0) < CONFLICT_RETRY_MS
+    );
+  }
+
+  private retryLater(request: Request): void {
+    const delay = backoffDelay(
+      (request.attempts ?? 1) - 1,
+      this.o.random,
+      this.o.backoffMinMs,
+      this.o.backoffMaxMs,
+    );
+    // Waiting, it stays a request (close() rejects it) on no socket (a lost socket does not requeue it).
+    request.ws = undefined;
+    this.requests.set(request.frame.id, request);
+    request.timer = this.t.setTimeout(() => {
+      if (!this.requests.delete(request.frame.id)) return;
+      if (this.state === 'open' && this.ws) this.transmit(request, this.ws);
+      else this.outbox.push(request);
+    }, delay);
+  }
+
+  /** Where a room's stream is now (its latest seq), for a room this client did not join itself. */
+  private async learnPosition(room: Room, ws: WebSocketLike): Promise<void> {
+    try {
+      const page = (await this.call(ws, { action: 'history', room: room.name, limit: 1 })) as HistoryPage;
+      if (room.stream.position === undefined && typeof page.seq === 'number') {
+        room.stream.position = page.seq;
+        this.save();
+      }
+    } catch {
+      // Not known then: the room is joined the plain way after a reconnect.
     }
   }
 
@@ -565,8 +676,9 @@ export class RoomcastClient {
     if (!ws) return;
     try {
       if (!room) {
-        this.resumed(await this.call(ws, { action: 'resume', user: this.user.position ?? 0 }), ws);
-        return this.giveUp(undefined);
+        const ack = await this.call(ws, { action: 'resume', user: this.user.position ?? 0 });
+        this.resumed(ack, ws);
+        return this.giveUp(undefined, typeof ack.user?.seq === 'number' ? ack.user.seq : undefined);
       }
       for (;;) {
         const since = room.stream.position ?? 0;
@@ -587,11 +699,20 @@ export class RoomcastClient {
     }
   }
 
-  /** Delivers what waits behind a gap that cannot be filled, and moves past `latest`. */
+  /**
+   * What the server had up to `latest` when it answered is all there is: every seq up to it that
+   * did not come is gone, so the stream moves past it. Frames held beyond `latest` were published
+   * after that answer, and what is missing before them may still be on its way: they wait (and
+   * are filled again later). Without `latest`, everything held is delivered.
+   */
   private giveUp(room: Room | undefined, latest?: number): void {
     const stream = room ? room.stream : this.user;
-    for (let held = stream.waiting; held !== undefined; held = stream.waiting) this.skip(room, held);
-    if (latest !== undefined && (stream.position ?? 0) < latest) this.skip(room, latest + 1);
+    if (latest === undefined) {
+      for (let held = stream.waiting; held !== undefined; held = stream.waiting) this.skip(room, held);
+      return;
+    }
+    if ((stream.position ?? 0) < latest) this.skip(room, latest + 1);
+    this.fillLater(room);
   }
 
   private skip(room: Room | undefined, seq: number): void {

@@ -26,6 +26,12 @@ export class StreamPosition<T> {
     return this.drain();
   }
 
+  /** Forgets the position and what is held (the server no longer has the stream this position is in). */
+  reset(): void {
+    this.position = undefined;
+    this.held.clear();
+  }
+
   /** The lowest held seq, when frames wait behind a gap. */
   get waiting(): number | undefined {
     let lowest: number | undefined;

@@ -65,6 +65,18 @@ beforeEach(() => {
   FakeSocket.autoPong = true;
 });
 
+describe('close()', () => {
+  it('leaves no timer behind when closed while a connection is still opening', async () => {
+    const { client, timers } = setup();
+    const connected = client.connect().catch((e: { code?: string }) => e.code);
+    await flush();
+    expect(FakeSocket.all).toHaveLength(1);
+    client.close();
+    expect(await connected).toBe('CLOSED');
+    expect(timers.pending()).toEqual([]);
+  });
+});
+
 describe('backoff', () => {
   it('stays between 0.5 s and min(30 s, 0.5 s·2^(attempt+1)), spread by the jitter', () => {
     for (let attempt = 0; attempt < 12; attempt++) {
@@ -278,6 +290,89 @@ describe('the user stream', () => {
     ws.ack('resume', { user: { seq: 9, recovered: true } });
     await flush();
     expect(seen).toEqual([7, 8, 9]);
+  });
+});
+
+describe('filling a gap', () => {
+  it('does not skip a live frame still on its way when the history page ends before a frame held meanwhile', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 40);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    ws.receive(message('lobby', 41));
+    ws.receive(message('lobby', 43)); // 42 is late
+    await timers.advance(1000);
+    const fill = ws.lastOf('history');
+    expect(fill).toMatchObject({ room: 'lobby', since: 41 });
+    // 44 and 45 are stored after the server read the page, and 45's live frame overtakes 44's.
+    ws.receive(message('lobby', 45));
+    ws.receive({
+      type: 'history',
+      id: fill.id,
+      room: 'lobby',
+      messages: [message('lobby', 42), message('lobby', 43)],
+      seq: 43,
+      more: false,
+    });
+    await flush();
+    ws.receive(message('lobby', 44));
+    await timers.advance(5000);
+    expect(seen).toEqual([41, 42, 43, 44, 45]);
+  });
+
+  it('does not skip a direct message still on its way when the user stream is resumed to fill a gap', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const seen: unknown[] = [];
+    client.on('direct', (_event, data) => seen.push(data));
+    ws.receive(message(undefined, 7));
+    ws.receive(message(undefined, 9)); // 8 is late
+    await timers.advance(1000);
+    expect(ws.lastOf('resume')).toMatchObject({ user: 7 });
+    // The server replays 8 and 9 and answers; 11, published after the replay was read, overtakes 10.
+    ws.receive(message(undefined, 8));
+    ws.receive(message(undefined, 9));
+    ws.receive(message(undefined, 11));
+    ws.ack('resume', { user: { seq: 9, recovered: true } });
+    await flush();
+    ws.receive(message(undefined, 10));
+    await timers.advance(5000);
+    expect(seen).toEqual([7, 8, 9, 10, 11]);
+  });
+
+  it('fills again what is still missing after a page when it does not come live', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 40);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    ws.receive(message('lobby', 41));
+    ws.receive(message('lobby', 43));
+    await timers.advance(1000);
+    ws.receive(message('lobby', 45));
+    ws.receive({
+      type: 'history',
+      id: ws.lastOf('history').id,
+      room: 'lobby',
+      messages: [message('lobby', 42), message('lobby', 43)],
+      seq: 43,
+      more: false,
+    });
+    await timers.advance(1000);
+    // 44 never came live: a second fill asks for it.
+    const again = ws.lastOf('history');
+    expect(again).toMatchObject({ room: 'lobby', since: 43 });
+    ws.receive({
+      type: 'history',
+      id: again.id,
+      room: 'lobby',
+      messages: [message('lobby', 44), message('lobby', 45)],
+      seq: 45,
+      more: false,
+    });
+    await flush();
+    expect(seen).toEqual([41, 42, 43, 44, 45]);
   });
 });
 

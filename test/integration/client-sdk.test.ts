@@ -13,25 +13,29 @@ import {
   connect,
   connectionIdsOf,
   eventually,
+  startProxiedStack,
   startTestStack,
   type TestClient,
   token,
 } from './harness.js';
 
-let stack: LocalStack | undefined;
+const stacks: LocalStack[] = [];
 const clients: RoomcastClient[] = [];
 const raw: TestClient[] = [];
+let closeProxied: (() => Promise<void>) | undefined;
 
 afterEach(async () => {
   for (const client of clients.splice(0)) client.close();
   for (const client of raw.splice(0)) await client.close();
-  await stack?.close();
-  stack = undefined;
+  for (const s of stacks.splice(0)) await s.close();
+  await closeProxied?.();
+  closeProxied = undefined;
 });
 
 async function start(options: Parameters<typeof startTestStack>[0] = {}): Promise<LocalStack> {
-  stack = await startTestStack(options);
-  return stack;
+  const started = await startTestStack(options);
+  stacks.push(started);
+  return started;
 }
 
 function sdk(s: LocalStack, user: string, options: Partial<RoomcastClientOptions> = {}) {
@@ -234,6 +238,211 @@ describe('client SDK against the local stack', () => {
 
     expect(dropped).toBe(true);
     expect(ack).toMatchObject({ replayed: true });
+    await bob.request({ action: 'ping' });
+    expect(bob.messages().filter((f) => (f.data as { text?: string }).text === 'once')).toHaveLength(1);
+  });
+});
+
+describe('client SDK: positions and retries', () => {
+  /** Holds the next token until the test lets the reconnect go on. */
+  function gated() {
+    let gate: Promise<void> = Promise.resolve();
+    let release = () => {};
+    return {
+      wait: () => gate,
+      close: () => {
+        gate = new Promise((resolve) => {
+          release = resolve;
+        });
+      },
+      open: () => release(),
+    };
+  }
+  const gatedSdk = (s: LocalStack, user: string, gate: ReturnType<typeof gated>, storage = memoryStorage()) =>
+    sdk(s, user, {
+      storage,
+      token: async () => {
+        await gate.wait();
+        return token(user, { expiresIn: '5m' });
+      },
+    });
+  /** Closes alice's connection from the backend, then publishes while the SDK cannot reconnect. */
+  async function awayWhile(
+    s: LocalStack,
+    c: ReturnType<typeof sdk>,
+    gate: ReturnType<typeof gated>,
+    during: () => Promise<void>,
+  ) {
+    gate.close();
+    const [id] = await connectionIdsOf(s, 'alice');
+    await api(s, 'DELETE', `/v1/connections/${id}`);
+    await reached(c.client, c.states, 'reconnecting');
+    await during();
+    const opened = c.states.length;
+    gate.open();
+    await reached(c.client, c.states, 'open', opened);
+  }
+
+  it('resumes a room a backend joined it to: what was published while it reconnected arrives', async () => {
+    const s = await start();
+    const gate = gated();
+    const alice = gatedSdk(s, 'alice', gate);
+    await alice.client.connect();
+    const ops = alice.client.room('ops');
+    const seen: unknown[] = [];
+    ops.on('alert', (data) => seen.push(data));
+    expect((await api(s, 'POST', '/v1/rooms/ops/members', { body: { userId: 'alice' } })).body).toEqual({
+      joined: 1,
+    });
+    await eventually(async () => expect(ops.joined).toBe(true));
+    await eventually(async () => expect(ops.stream.position).toBe(0));
+
+    await awayWhile(s, alice, gate, async () => {
+      expect(
+        (await api(s, 'POST', '/v1/push', { body: { room: 'ops', event: 'alert', data: 1 } })).body.seq,
+      ).toBe(1);
+    });
+    await api(s, 'POST', '/v1/push', { body: { room: 'ops', event: 'alert', data: 2 } });
+
+    await eventually(async () => expect(seen).toEqual([1, 2]));
+  });
+
+  it("delivers a direct stored while it reconnected, before it had received any (the user's mailbox)", async () => {
+    const s = await start();
+    const gate = gated();
+    const alice = gatedSdk(s, 'alice', gate);
+    await alice.client.connect();
+    const seen: unknown[] = [];
+    alice.client.on('direct', (_event, data) => seen.push(data));
+    const bob = await connect(s, 'bob');
+    raw.push(bob);
+
+    await awayWhile(s, alice, gate, async () => {
+      expect(await bob.request({ action: 'direct', userId: 'alice', event: 'dm', data: 1 })).toMatchObject({
+        seq: 1,
+      });
+    });
+    await bob.request({ action: 'direct', userId: 'alice', event: 'dm', data: 2 });
+
+    await eventually(async () => expect(seen).toEqual([1, 2]));
+  });
+
+  /** A first page: alice in lobby and team, 3 messages in each and 3 directs seen; positions kept in `storage`. */
+  async function firstPage(s: LocalStack, storage: ReturnType<typeof memoryStorage>): Promise<TestClient> {
+    const { client } = sdk(s, 'alice', { storage });
+    await client.connect();
+    let seen = 0;
+    client.on('direct', () => seen++);
+    const lobby = client.room('lobby');
+    const team = client.room('team');
+    lobby.on('chat', () => seen++);
+    team.on('chat', () => seen++);
+    await lobby.join();
+    await team.join();
+    const bob = await member(s, 'bob', 'lobby');
+    await bob.request({ action: 'join', room: 'team' });
+    for (let i = 1; i <= 3; i++) {
+      await bob.request({ action: 'direct', userId: 'alice', event: 'dm', data: i });
+      await bob.request({ action: 'send', room: 'lobby', event: 'chat', data: i });
+      await bob.request({ action: 'send', room: 'team', event: 'chat', data: i });
+    }
+    await eventually(async () => expect(seen).toBe(9));
+    client.close();
+    return bob;
+  }
+
+  it('keeps the position of a room it has not opened yet on this page, so joining it later resumes from there', async () => {
+    const storage = memoryStorage();
+    const s = await start();
+    const bob = await firstPage(s, storage);
+    await bob.request({ action: 'send', room: 'lobby', event: 'chat', data: 4 });
+    await bob.request({ action: 'send', room: 'team', event: 'chat', data: 4 });
+
+    const { client } = sdk(s, 'alice', { storage });
+    await client.connect();
+    const seen: unknown[] = [];
+    const lobby = client.room('lobby');
+    lobby.on('chat', (data) => seen.push(`lobby${data}`));
+    await lobby.join();
+    const team = client.room('team');
+    team.on('chat', (data) => seen.push(`team${data}`));
+    await team.join();
+    await bob.request({ action: 'send', room: 'team', event: 'chat', data: 5 });
+
+    await eventually(async () => expect(seen).toEqual(['lobby4', 'team4', 'team5']));
+  });
+
+  it('starts over when the kept positions are past what a fresh server has (a restarted local stack)', async () => {
+    const storage = memoryStorage();
+    await firstPage(await start(), storage);
+    const fresh = await start();
+    const { client } = sdk(fresh, 'alice', { storage });
+    const lobby = client.room('lobby'); // opened before connecting: its kept position is read at connect
+    await client.connect();
+    const seen: unknown[] = [];
+    client.on('direct', (_event, data) => seen.push(data));
+    lobby.on('chat', (data) => seen.push(`lobby${data}`));
+
+    await lobby.join();
+    const carol = await member(fresh, 'carol', 'lobby');
+    await carol.request({ action: 'send', room: 'lobby', event: 'chat', data: 1 });
+    for (let i = 1; i <= 4; i++)
+      await carol.request({ action: 'direct', userId: 'alice', event: 'dm', data: `new${i}` });
+
+    await eventually(async () => expect(seen).toEqual(['lobby1', 'new1', 'new2', 'new3', 'new4']));
+  });
+
+  it('reports a send sent (not failed) when its first attempt was still running as the connection dropped', async () => {
+    let release = () => {};
+    let reachedPut = () => {};
+    const putReached = new Promise<void>((resolve) => {
+      reachedPut = resolve;
+    });
+    let holding = false;
+    const started = await startProxiedStack('sdk-conflict', {
+      fault: (operation, body) => {
+        const sk = (body.Item as { sk?: { S?: string } } | undefined)?.sk?.S;
+        if (holding || operation !== 'PutItem' || !sk?.startsWith('SEQ#')) return undefined;
+        holding = true;
+        reachedPut();
+        return new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      },
+    });
+    closeProxied = started.close;
+    const s = started.stack;
+    const conflicts: unknown[] = [];
+    class Watching extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        this.on('message', (data) => {
+          const frame = JSON.parse(data.toString());
+          if (frame.type === 'error' && frame.code === 'CONFLICT') conflicts.push(frame);
+        });
+      }
+    }
+    const alice = sdk(s, 'alice', { backoffMinMs: 10, backoffMaxMs: 20, WebSocket: Watching });
+    const outgoing: string[] = [];
+    alice.client.on('outgoing', (o) => outgoing.push(o.state));
+    await alice.client.connect();
+    const lobby = alice.client.room('lobby');
+    await lobby.join();
+    const bob = await member(s, 'bob', 'lobby');
+
+    const sending = lobby.send('chat', { text: 'once' });
+    await putReached;
+    // The backend closes alice's connection while the server is still storing the message; the SDK
+    // reconnects and sends it again with the same key, which the server answers CONFLICT (still running).
+    const opened = alice.states.length;
+    const [id] = await connectionIdsOf(s, 'alice');
+    await api(s, 'DELETE', `/v1/connections/${id}`);
+    await reached(alice.client, alice.states, 'open', opened);
+    await eventually(async () => expect(conflicts.length).toBeGreaterThan(0));
+    release();
+
+    expect(await sending).toMatchObject({ ok: true, replayed: true });
+    expect(outgoing).toEqual(['pending', 'sent']);
     await bob.request({ action: 'ping' });
     expect(bob.messages().filter((f) => (f.data as { text?: string }).text === 'once')).toHaveLength(1);
   });
