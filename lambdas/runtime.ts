@@ -13,6 +13,7 @@ import { createLeanPoster } from './adapters/lean-poster.js';
 import type { Observability, ObservabilityHooks } from './adapters/observability.js';
 import { SqsFanoutQueue } from './adapters/sqs-queue.js';
 import { type Config, ConfigError } from './config.js';
+import { UnavailableError } from './domain/errors.js';
 import { BackendEvents } from './domain/events.js';
 import { type FanoutQueue, FanoutWorker } from './domain/fanout-jobs.js';
 import type { CloseDeps, OpenDeps } from './domain/lifecycle.js';
@@ -83,7 +84,28 @@ function boundedCalls(timeouts: Config['dynamoTimeouts'] = DEFAULT_DYNAMO_TIMEOU
   };
 }
 
-/** The DynamoDB client, its calls bounded (boundedCalls). */
+/** Network errors of a call that never got an answer (the connection refused, reset or unreachable). */
+const NO_ANSWER_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** Whether a DynamoDB call failed because the store did not answer at all (after the SDK's retries). */
+export function storeDidNotAnswer(error: unknown): boolean {
+  const { name, code } = (error ?? {}) as { name?: unknown; code?: unknown };
+  return name === 'TimeoutError' || (typeof code === 'string' && NO_ANSWER_CODES.has(code));
+}
+
+/**
+ * The DynamoDB client, its calls bounded (boundedCalls). A call the store never answered, once its
+ * attempts are spent, fails as UnavailableError: the push API answers 503 (CONTRACT section 4: "503
+ * when the store does not answer within a few seconds"), a frame an INTERNAL error.
+ */
 export function createDocumentClient(
   config: Pick<Config, 'region' | 'dynamoEndpoint'> & Partial<Pick<Config, 'dynamoTimeouts'>>,
 ): DynamoDBDocumentClient {
@@ -92,6 +114,20 @@ export function createDocumentClient(
     ...boundedCalls(config.dynamoTimeouts),
     ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
   });
+  // Outermost (initialize): it sees what is left once the retries are done.
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        if (storeDidNotAnswer(error)) {
+          throw new UnavailableError('the store did not answer in time; retry shortly', error);
+        }
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'roomcastStoreDidNotAnswer' },
+  );
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 

@@ -861,6 +861,9 @@ function encodeToken(key: Item): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
+/** The longest sort key DynamoDB stores. */
+const MAX_SORT_KEY_BYTES = 1024;
+
 function decodeToken(token: string, room: string): Item {
   const invalid = () => new ValidationError('nextToken is not one this room listing returned');
   let key: unknown;
@@ -875,7 +878,9 @@ function decodeToken(token: string, room: string): Item {
     typeof pk !== 'string' ||
     partitionOfKey(room, pk) < 0 ||
     typeof sk !== 'string' ||
-    !sk.startsWith(keys.connPrefix)
+    !sk.startsWith(keys.connPrefix) ||
+    // DynamoDB's bound for a sort key: a longer one is no key a listing returned.
+    Buffer.byteLength(sk) > MAX_SORT_KEY_BYTES
   )
     throw invalid();
   return { pk, sk };

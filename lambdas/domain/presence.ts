@@ -50,6 +50,25 @@ export async function listPresence(store: ConnectionStore, room: string): Promis
   return { room, count, users };
 }
 
+/** Room for the presence answer's own fields (type, id, count) besides its room name, in one frame. */
+const PRESENCE_ENVELOPE_BYTES = 1024;
+
+/**
+ * The list as one WebSocket answer can carry it (128 KiB): the first users whose entries fit, which
+ * is all of them unless their ids are long; `count` stays the room's total.
+ */
+export function fitPresence(list: PresenceList): PresenceList {
+  const budget = LIMITS.maxMessageBytes - PRESENCE_ENVELOPE_BYTES - Buffer.byteLength(list.room);
+  let used = 0;
+  let fits = 0;
+  for (const user of list.users) {
+    used += Buffer.byteLength(JSON.stringify(user)) + 1;
+    if (used > budget) break;
+    fits += 1;
+  }
+  return fits === list.users.length ? list : { ...list, users: list.users.slice(0, fits) };
+}
+
 /**
  * Announces membership changes in presence rooms: a `join` for each change that
  * was a user's first connection in the room, a `leave` for each that was its last.

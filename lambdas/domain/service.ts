@@ -24,7 +24,7 @@ import type {
   Stats,
   StreamId,
 } from './ports.js';
-import { announce, isQueued, listPresence, type PresenceList } from './presence.js';
+import { announce, fitPresence, isQueued, listPresence, type PresenceList } from './presence.js';
 import type { ClientRateLimit } from './rate-limit.js';
 import { assertDataSize, type ClientFrame, type PushBody } from './schemas.js';
 import { roomStream, type Streams, userStream } from './streams.js';
@@ -154,7 +154,7 @@ export class RoomcastService {
         if (!events?.enabled) throw new NotFoundError('events to backends are off on this stage');
         const { id, idempotencyKey, ...body } = frame;
         const { answer, replayed } = await this.deps.streams.once(
-          idempotencyKey === undefined ? undefined : `USER#${caller.userId}#${idempotencyKey}`,
+          userScope(caller.userId, idempotencyKey),
           body,
           async () => {
             const messageId = this.deps.ids.messageId();
@@ -177,7 +177,7 @@ export class RoomcastService {
         }
         const { id, idempotencyKey, ...body } = frame;
         const { answer, replayed } = await this.deps.streams.once(
-          idempotencyKey === undefined ? undefined : `USER#${caller.userId}#${idempotencyKey}`,
+          userScope(caller.userId, idempotencyKey),
           body,
           async () =>
             ackFields(
@@ -196,7 +196,7 @@ export class RoomcastService {
         await this.deps.rateLimit?.check(caller.connectionId);
         const { id, idempotencyKey, ...body } = frame;
         const { answer, replayed } = await this.deps.streams.once(
-          idempotencyKey === undefined ? undefined : `USER#${caller.userId}#${idempotencyKey}`,
+          userScope(caller.userId, idempotencyKey),
           body,
           async () => {
             const stream = frame.store === false ? undefined : userStream(frame.userId);
@@ -236,7 +236,7 @@ export class RoomcastService {
         return {
           type: 'presence',
           ...(frame.id === undefined ? {} : { id: frame.id }),
-          ...(await listPresence(this.deps.store, frame.room)),
+          ...fitPresence(await listPresence(this.deps.store, frame.room)),
         };
       }
       case 'history': {
@@ -548,6 +548,14 @@ export class RoomcastService {
       );
     }
   }
+}
+
+/**
+ * A client's idempotency key, scoped to its user. The user id's length comes first, so no user id
+ * and key can spell another's (`bob#1` with `k` and `bob` with `1#k` would otherwise meet).
+ */
+function userScope(userId: string, key: string | undefined): string | undefined {
+  return key === undefined ? undefined : `USER#${userId.length}#${userId}#${key}`;
 }
 
 function ackFields(sent: Sent): { messageId: string; ts: number; seq?: number } {

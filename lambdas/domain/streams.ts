@@ -236,11 +236,26 @@ export function decideReplay(after: number, latest: number, messages: StoredMess
   return { position: { seq: latest, recovered }, messages: recovered ? messages : [] };
 }
 
-/** A stable digest of a request body, to tell a repeat from another request under the same key. */
+/**
+ * A stable digest of a request body, to tell a repeat from another request under the same key. The
+ * order of an object's keys does not count: a retry serialized by another process is the same body.
+ */
 export function fingerprint(body: unknown): string {
   return createHash('sha256')
-    .update(JSON.stringify(body) ?? 'null')
+    .update(JSON.stringify(canonical(body)) ?? 'null')
     .digest('base64url');
+}
+
+/** The value with every object's keys in one order (arrays keep theirs). */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  const object = value as Record<string, unknown>;
+  return Object.fromEntries(
+    Object.keys(object)
+      .sort()
+      .map((key) => [key, canonical(object[key])]),
+  );
 }
 
 /** Room for the history answer's own fields (type, id, room, seq, more) within one frame. */

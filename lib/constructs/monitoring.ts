@@ -310,6 +310,7 @@ export class RoomcastMonitoring extends Construct {
         this.customMetric(METRICS.stored),
         this.customMetric(METRICS.seqConflicts),
         this.customMetric(METRICS.replayed),
+        this.customMetric(METRICS.headsBehind),
       ]),
     );
   }

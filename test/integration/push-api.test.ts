@@ -274,6 +274,12 @@ describe('presence and membership', () => {
     const forged = Buffer.from(JSON.stringify({ pk: 'ROOM#other', sk: 'CONN#x' })).toString('base64url');
     expect((await api(stack, 'GET', `/v1/rooms/paged?nextToken=${forged}`)).status).toBe(400);
     expect((await api(stack, 'GET', '/v1/rooms/paged?nextToken=%%%')).status).toBe(400);
+    // The room's own partition, but a sort key longer than DynamoDB allows: no token a listing gave.
+    const oversize = Buffer.from(
+      JSON.stringify({ pk: 'ROOM#paged', sk: `CONN#${'x'.repeat(1400)}` }),
+    ).toString('base64url');
+    const refused = await api(stack, 'GET', `/v1/rooms/paged?nextToken=${oversize}`);
+    expect([refused.status, refused.body.error?.code]).toEqual([400, 'VALIDATION_ERROR']);
     expect((await api(stack, 'GET', '/v1/rooms/paged?limit=0')).status).toBe(400);
     expect((await api(stack, 'GET', '/v1/rooms/paged?limit=abc')).status).toBe(400);
   });

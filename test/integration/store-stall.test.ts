@@ -40,7 +40,7 @@ async function handshakeStatus(userId: string): Promise<number> {
 }
 
 describe('a store that accepts connections and never answers', () => {
-  it('answers health 503, push 500, send INTERNAL, $connect 500; then serves normally once the store answers', {
+  it('answers health 503, push 503, send INTERNAL, $connect 503; then serves normally once the store answers', {
     timeout: 60_000,
   }, async () => {
     const alice: TestClient = await connect(stack, 'alice');
@@ -58,10 +58,13 @@ describe('a store that accepts connections and never answers', () => {
     });
     expect(health.status).toBe(503);
     expect(health.body).toMatchObject({ status: 'unavailable', failing: 'store' });
-    expect(push.status).toBe(500);
-    expect(push.body).toMatchObject({ error: { code: 'INTERNAL' } });
+    // CONTRACT section 4: 503 when the store does not answer within a few seconds.
+    expect(push.status).toBe(503);
+    expect(push.body).toMatchObject({
+      error: { code: 'INTERNAL', message: expect.stringContaining('retry') },
+    });
     expect(send).toMatchObject({ type: 'error', code: 'INTERNAL' });
-    expect(newcomer).toBe(500);
+    expect(newcomer).toBe(503);
 
     expect((await api(stack, 'GET', '/v1/health')).status).toBe(200);
     const bob = await connect(stack, 'bob');

@@ -285,6 +285,24 @@ describe('idempotency', () => {
     expect(receiver.messages()).toHaveLength(2);
     await Promise.all([receiver.close(), sender.close()]);
   });
+
+  it("keeps each user's keys apart, whatever '#' their user ids and keys hold", async () => {
+    const target = await connect(stack, 'idem-scope-rx');
+    const other = await connect(stack, 'idem#1234');
+    const user = await connect(stack, 'idem');
+    const direct = { action: 'direct', userId: 'idem-scope-rx', event: 'dm', data: 1 };
+
+    const first = await other.request({ ...direct, idempotencyKey: 'k' });
+    // Another user's first use of its own key: "idem" + "1234#k" spells what "idem#1234" + "k" did.
+    const second = await user.request({ ...direct, idempotencyKey: '1234#k' });
+
+    expect(second).toMatchObject({ type: 'ack', ok: true });
+    expect(second).not.toHaveProperty('replayed');
+    expect(second.messageId).not.toBe(first.messageId);
+    await target.request({ action: 'ping' });
+    expect(target.messages().map((m) => m.from)).toEqual(['idem#1234', 'idem']);
+    await Promise.all([target.close(), other.close(), user.close()]);
+  });
 });
 
 describe('store: false', () => {

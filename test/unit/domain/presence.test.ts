@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { RoomChange } from '../../../lambdas/domain/ports.js';
-import { announce, isPresenceRoom, listPresence, roomLeftEvents } from '../../../lambdas/domain/presence.js';
+import {
+  announce,
+  fitPresence,
+  isPresenceRoom,
+  listPresence,
+  roomLeftEvents,
+} from '../../../lambdas/domain/presence.js';
 import { MemoryFanoutQueue, MemoryStore, RecordingGateway } from '../fakes.js';
 
 const clock = { now: () => 1_000_000 };
@@ -24,6 +30,31 @@ function setup() {
 }
 
 describe('presence', () => {
+  it('answers a client with as many users as fit one WebSocket message, and the whole count', async () => {
+    const { store, member } = setup();
+    for (let i = 0; i < 1000; i++)
+      await member('presence-big', `c${i}`, `${String(i).padStart(4, '0')}${'u'.repeat(124)}`);
+    const list = await listPresence(store, 'presence-big');
+    expect(list.users).toHaveLength(1000);
+
+    const answer = { type: 'presence', id: 'x'.repeat(64), ...fitPresence(list) };
+
+    expect(Buffer.byteLength(JSON.stringify(answer))).toBeLessThanOrEqual(128 * 1024);
+    expect(answer.count).toBe(1000);
+    expect(answer.users.length).toBeGreaterThan(800);
+    expect(answer.users).toEqual(list.users.slice(0, answer.users.length));
+    // Short ids: all of them.
+    const small = {
+      room: 'r',
+      count: 2,
+      users: [
+        { userId: 'a', connections: 1 },
+        { userId: 'b', connections: 2 },
+      ],
+    };
+    expect(fitPresence(small)).toBe(small);
+  });
+
   it('knows presence rooms by their names', () => {
     expect(isPresenceRoom('presence-lobby')).toBe(true);
     expect(isPresenceRoom('private-presence-team')).toBe(true);

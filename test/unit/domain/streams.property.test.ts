@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Caller } from '../../../lambdas/domain/service.js';
-import { decideReplay } from '../../../lambdas/domain/streams.js';
+import { decideReplay, fingerprint } from '../../../lambdas/domain/streams.js';
 import { fixedClock, MemoryStreamStore, serviceWithFakes } from '../fakes.js';
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -106,6 +106,26 @@ describe('resume against a model', () => {
         },
       ),
     );
+  });
+
+  it("fingerprints a body whatever the order of its objects' keys, and tells other bodies apart", () => {
+    const shuffled = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(shuffled);
+      if (value === null || typeof value !== 'object') return value;
+      return Object.fromEntries(
+        Object.entries(value as Record<string, unknown>)
+          .reverse()
+          .map(([k, v]) => [k, shuffled(v)]),
+      );
+    };
+    fc.assert(
+      fc.property(fc.jsonValue(), (body) => {
+        expect(fingerprint(shuffled(body))).toBe(fingerprint(body));
+      }),
+    );
+    expect(fingerprint({ data: { a: 1, b: 2 } })).not.toBe(fingerprint({ data: { a: 1, b: 3 } }));
+    expect(fingerprint({ data: [1, 2] })).not.toBe(fingerprint({ data: [2, 1] }));
+    expect(fingerprint({ data: { a: { b: 1 } } })).not.toBe(fingerprint({ data: { a: 1, b: 1 } }));
   });
 
   it('replays only a contiguous run after the given seq', () => {
