@@ -32,9 +32,10 @@ interface Request {
   internal?: boolean;
   /** A send, direct or emit (it carries an idempotency key): retried while CONFLICT says its first attempt runs. */
   keyed?: boolean;
-  /** Sockets it went out on; when it went out first. */
+  /** Times it went out; when it last went out, and when the last one that was lost with its socket did. */
   attempts?: number;
-  firstSentAt?: number;
+  sentAt?: number;
+  lostSentAt?: number;
   ws?: WebSocketLike;
   timer?: unknown;
 }
@@ -346,10 +347,12 @@ export class RoomcastClient {
       }
     }
     if (ack.user?.error === STALE) {
-      // Everything the server keeps for this user is new to this client.
+      // Everything the server keeps for this user is new to this client: from 0 again.
       this.user.reset();
+      this.user.position = 0;
       void this.fill(undefined, ws);
-    } else if (ack.user?.recovered === false) {
+    } else if (typeof ack.user?.seq === 'number') {
+      // Replayed (or, not recovered, not): either way nothing up to the latest is still to come.
       this.giveUp(undefined, ack.user.seq);
     }
     if (stale.length > 0) this.save();
@@ -438,8 +441,10 @@ export class RoomcastClient {
       else positions[room.name] = room.stream.position;
     }
     // The user stream always: from where it was, or (no position yet) from what the mailbox keeps,
-    // so a direct stored while no connection was open is not lost.
-    const frame: Frame = { action: 'resume', user: this.user.position ?? 0 };
+    // so a direct stored while no connection was open is not lost. From 0 means seq 1 is the next
+    // one: a live direct that overtakes the replay waits for it.
+    this.user.position ??= 0;
+    const frame: Frame = { action: 'resume', user: this.user.position };
     if (Object.keys(positions).length > 0) frame.rooms = positions;
     try {
       plain.push(...this.resumed(await this.call(ws, frame), ws));
@@ -487,7 +492,11 @@ export class RoomcastClient {
       this.requests.delete(id);
       this.t.clearTimeout(request.timer);
       if (request.internal) request.reject(new RoomcastError('CLOSED', 'the connection closed'));
-      else requeue.push(request);
+      else {
+        // That attempt may still be running on the server: a CONFLICT is waited out from when it went.
+        request.lostSentAt = request.sentAt;
+        requeue.push(request);
+      }
     }
     this.outbox.unshift(...requeue);
     if (ws === this.next) {
@@ -521,7 +530,7 @@ export class RoomcastClient {
   private transmit(request: Request, ws: WebSocketLike): void {
     request.ws = ws;
     request.attempts = (request.attempts ?? 0) + 1;
-    request.firstSentAt ??= this.t.now();
+    request.sentAt = this.t.now();
     this.requests.set(request.frame.id, request);
     request.timer = this.t.setTimeout(() => {
       this.requests.delete(request.frame.id);
@@ -627,8 +636,8 @@ export class RoomcastClient {
     return (
       frame.code === 'CONFLICT' &&
       request.keyed === true &&
-      (request.attempts ?? 0) > 1 &&
-      this.t.now() - (request.firstSentAt ?? 0) < CONFLICT_RETRY_MS
+      request.lostSentAt !== undefined &&
+      this.t.now() - request.lostSentAt < CONFLICT_RETRY_MS
     );
   }
 
@@ -654,7 +663,8 @@ export class RoomcastClient {
     try {
       const page = (await this.call(ws, { action: 'history', room: room.name, limit: 1 })) as HistoryPage;
       if (room.stream.position === undefined && typeof page.seq === 'number') {
-        room.stream.position = page.seq;
+        // The room's latest may have been published after the join and still be on its way.
+        room.stream.learn(page.seq);
         this.save();
       }
     } catch {
@@ -676,9 +686,8 @@ export class RoomcastClient {
     if (!ws) return;
     try {
       if (!room) {
-        const ack = await this.call(ws, { action: 'resume', user: this.user.position ?? 0 });
-        this.resumed(ack, ws);
-        return this.giveUp(undefined, typeof ack.user?.seq === 'number' ? ack.user.seq : undefined);
+        this.resumed(await this.call(ws, { action: 'resume', user: this.user.position ?? 0 }), ws);
+        return;
       }
       for (;;) {
         const since = room.stream.position ?? 0;
@@ -707,10 +716,11 @@ export class RoomcastClient {
    */
   private giveUp(room: Room | undefined, latest?: number): void {
     const stream = room ? room.stream : this.user;
-    if (latest === undefined) {
-      for (let held = stream.waiting; held !== undefined; held = stream.waiting) this.skip(room, held);
-      return;
+    const last = latest ?? Number.POSITIVE_INFINITY;
+    for (let held = stream.waiting; held !== undefined && held <= last; held = stream.waiting) {
+      this.skip(room, held);
     }
+    if (latest === undefined) return;
     if ((stream.position ?? 0) < latest) this.skip(room, latest + 1);
     this.fillLater(room);
   }

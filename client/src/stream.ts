@@ -5,6 +5,8 @@
  */
 export class StreamPosition<T> {
   private readonly held = new Map<number, T | undefined>();
+  /** A seq at the position that may still arrive once (learn), until a later one does. */
+  private late: number | undefined;
 
   constructor(
     /** The last delivered `seq`; undefined until the stream's position is known. */
@@ -13,6 +15,11 @@ export class StreamPosition<T> {
 
   /** Takes one frame (or, with no frame, marks a seq as already seen) and returns what is now deliverable, in order. */
   take(seq: number, frame?: T): T[] {
+    if (seq === this.late) {
+      this.late = undefined;
+      return frame === undefined ? [] : [frame];
+    }
+    if (this.late !== undefined && seq > this.late) this.late = undefined;
     if (this.position === undefined) this.position = seq - 1;
     if (seq <= this.position || this.held.has(seq)) return [];
     this.held.set(seq, frame);
@@ -26,9 +33,19 @@ export class StreamPosition<T> {
     return this.drain();
   }
 
+  /**
+   * Learns where the stream is from a read (its latest seq) while a frame of that very seq may
+   * still be on its way live: that one frame is delivered if it comes before any later one.
+   */
+  learn(latest: number): void {
+    this.position = latest;
+    this.late = latest;
+  }
+
   /** Forgets the position and what is held (the server no longer has the stream this position is in). */
   reset(): void {
     this.position = undefined;
+    this.late = undefined;
     this.held.clear();
   }
 

@@ -62,6 +62,8 @@ async function joinRoom(client: RoomcastClient, ws: FakeSocket, name: string, la
 
 beforeEach(() => {
   FakeSocket.all = [];
+  FakeSocket.mailboxLatest = 0;
+  FakeSocket.autoResume = true;
   FakeSocket.autoPong = true;
 });
 
@@ -275,6 +277,7 @@ describe('ordering', () => {
 describe('the user stream', () => {
   it('fills a gap in direct messages by resuming the user stream', async () => {
     const { client, timers } = setup();
+    FakeSocket.mailboxLatest = 6; // the user stream is at 6 when it connects
     const ws = await open(client);
     const seen: unknown[] = [];
     client.on('direct', (_event, data) => seen.push(data));
@@ -323,6 +326,7 @@ describe('filling a gap', () => {
 
   it('does not skip a direct message still on its way when the user stream is resumed to fill a gap', async () => {
     const { client, timers } = setup();
+    FakeSocket.mailboxLatest = 6; // the user stream is at 6 when it connects
     const ws = await open(client);
     const seen: unknown[] = [];
     client.on('direct', (_event, data) => seen.push(data));
@@ -339,6 +343,28 @@ describe('filling a gap', () => {
     ws.receive(message(undefined, 10));
     await timers.advance(5000);
     expect(seen).toEqual([7, 8, 9, 10, 11]);
+  });
+
+  it('delivers what a page holds after a message that expired in the middle of it', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 40);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    ws.receive(message('lobby', 41));
+    ws.receive(message('lobby', 45));
+    await timers.advance(1000);
+    // 43 expired: the page has 42 and 44; 45 is held.
+    ws.receive({
+      type: 'history',
+      id: ws.lastOf('history').id,
+      room: 'lobby',
+      messages: [message('lobby', 42), message('lobby', 44)],
+      seq: 45,
+      more: false,
+    });
+    await flush();
+    expect(seen).toEqual([41, 42, 44, 45]);
   });
 
   it('fills again what is still missing after a page when it does not come live', async () => {
@@ -376,9 +402,89 @@ describe('filling a gap', () => {
   });
 });
 
+describe('the user stream from no position', () => {
+  it("holds a live direct that overtakes the first connection's mailbox replay, and delivers all in order", async () => {
+    const { client, timers } = setup();
+    FakeSocket.autoResume = false;
+    const seen: unknown[] = [];
+    client.on('direct', (_event, data) => seen.push(data));
+    const connected = client.connect();
+    await flush();
+    const ws = FakeSocket.last();
+    ws.open();
+    await flush();
+    const resume = ws.lastOf('resume');
+    expect(resume).toMatchObject({ user: 0 });
+    // The mailbox holds 1 and 2; 3, stored after the server read it, comes live before the replay.
+    ws.receive(message(undefined, 3));
+    ws.receive(message(undefined, 1));
+    ws.receive(message(undefined, 2));
+    ws.receive({ type: 'ack', id: resume.id, ok: true, user: { seq: 2, recovered: true } });
+    await connected;
+    await timers.advance(5000);
+    expect(seen).toEqual([1, 2, 3]);
+  });
+
+  it('starts a kept user position over when the server has less (its data was reset), holding what overtakes the refill', async () => {
+    const storage = memoryStorage();
+    storage.setItem('roomcast:alice', JSON.stringify({ user: 7, rooms: {} }));
+    const { client, timers } = setup({ storage });
+    FakeSocket.autoResume = false;
+    const seen: unknown[] = [];
+    client.on('direct', (_event, data) => seen.push(data));
+    const connected = client.connect();
+    await flush();
+    const ws = FakeSocket.last();
+    ws.open();
+    await flush();
+    expect(ws.lastOf('resume')).toMatchObject({ user: 7 });
+    ws.ack('resume', { user: { error: 'VALIDATION_ERROR' } });
+    await connected;
+    await flush();
+    const refill = ws.lastOf('resume');
+    expect(refill).toMatchObject({ user: 0 });
+    ws.receive(message(undefined, 3));
+    ws.receive(message(undefined, 1));
+    ws.receive(message(undefined, 2));
+    ws.receive({ type: 'ack', id: refill.id, ok: true, user: { seq: 2, recovered: true } });
+    await timers.advance(5000);
+    expect(seen).toEqual([1, 2, 3]);
+  });
+});
+
+describe('a room a backend joined it to', () => {
+  it('delivers the latest message when its live frame comes after the read that told where the room is', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const lobby = client.room('lobby');
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    // The backend joins this connection and publishes seq 10 at once: the read sees it stored before
+    // its live frame arrives.
+    ws.receive({ type: 'room', room: 'lobby', event: 'joined' });
+    await flush();
+    const read = ws.lastOf('history');
+    ws.receive({
+      type: 'history',
+      id: read.id,
+      room: 'lobby',
+      messages: [message('lobby', 10)],
+      seq: 10,
+      more: false,
+    });
+    await flush();
+    ws.receive(message('lobby', 10));
+    ws.receive(message('lobby', 10));
+    ws.receive(message('lobby', 11));
+    await timers.advance(5000);
+    expect(seen).toEqual([10, 11]);
+  });
+});
+
 describe('reconnect and resume', () => {
   it('resumes every joined room and the user stream from the last seq seen', async () => {
     const { client, timers } = setup();
+    FakeSocket.mailboxLatest = 6; // the user stream is at 6 when it connects
     const ws = await open(client);
     const lobby = await joinRoom(client, ws, 'lobby', 40);
     await joinRoom(client, ws, 'team', 0);
@@ -473,6 +579,7 @@ describe('reconnect and resume', () => {
   it('keeps positions in storage for the next page load', async () => {
     const storage = memoryStorage();
     const first = setup({ storage });
+    FakeSocket.mailboxLatest = 2; // the user stream is at 2 when it connects
     const ws = await open(first.client);
     await joinRoom(first.client, ws, 'lobby', 9);
     ws.receive(message('lobby', 10));
@@ -607,6 +714,51 @@ describe('outbox', () => {
     expect(next.lastOf('send').idempotencyKey).toBe(key);
     next.ack('send', { messageId: 'm1', seq: 1, ts: 1, replayed: true });
     await expect(sent).resolves.toMatchObject({ messageId: 'm1', replayed: true });
+  });
+
+  it('waits out a CONFLICT while an attempt lost with a later connection may still run, however long the first outage', async () => {
+    const { client, timers } = setup();
+    const ws1 = await open(client);
+    let outcome: unknown = 'pending';
+    const sent = client.direct('bob', 'chat', 1);
+    sent.then(
+      (ack) => {
+        outcome = ack;
+      },
+      (error: RoomcastError) => {
+        outcome = error.code;
+      },
+    );
+    await flush();
+    /** Waits (virtual time) for the client's next dial and opens it. */
+    const openNext = async (after: FakeSocket) => {
+      for (;;) {
+        const last = FakeSocket.last();
+        if (last !== after && !last.closed) {
+          last.open();
+          await flush();
+          return last;
+        }
+        await timers.advance(100);
+      }
+    };
+    // Dropped before any answer, and offline for 80 s (every dial meanwhile times out).
+    ws1.drop();
+    await timers.advance(80_000);
+    const ws2 = await openNext(ws1);
+    expect(ws2.lastOf('direct').idempotencyKey).toBe(sent.key);
+    // This attempt claims the key on the server, and its connection drops too before the ack.
+    ws2.drop();
+    const ws3 = await openNext(ws2);
+    ws3.receive({ type: 'error', id: ws3.lastOf('direct').id, code: 'CONFLICT', message: 'still running' });
+    await flush();
+    expect(outcome).toBe('pending');
+    // Retried; once the second attempt has finished, its ack is replayed.
+    await timers.advance(1000);
+    const retry = ws3.lastOf('direct');
+    ws3.receive({ type: 'ack', id: retry.id, ok: true, messageId: 'm1', ts: 1, seq: 1, replayed: true });
+    await flush();
+    expect(outcome).toMatchObject({ messageId: 'm1', replayed: true });
   });
 
   it('rejects what waits with CLOSED on close()', async () => {

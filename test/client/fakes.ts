@@ -56,8 +56,10 @@ export class FakeSocket implements WebSocketLike {
   static all: FakeSocket[] = [];
   /** Whether a ping is answered with a pong at once. */
   static autoPong = true;
-  /** Whether a fresh client's resume of its (empty) user stream is answered at once. */
+  /** Whether a fresh client's resume of its user stream is answered at once. */
   static autoResume = true;
+  /** The user stream's latest seq that answer gives. */
+  static mailboxLatest = 0;
   readonly sent: Frame[] = [];
   closed = false;
   onopen: ((event: unknown) => void) | null = null;
@@ -79,9 +81,15 @@ export class FakeSocket implements WebSocketLike {
     const frame = JSON.parse(data);
     this.sent.push(frame);
     if (frame.action === 'ping' && FakeSocket.autoPong) this.receive({ type: 'pong', id: frame.id, ts: 1 });
-    // A fresh client's resume of its user stream alone (no position yet): an empty mailbox.
+    // A fresh client's resume of its user stream alone (no position yet): a mailbox whose latest
+    // seq is `mailboxLatest`, none of it kept.
     if (frame.action === 'resume' && frame.user === 0 && frame.rooms === undefined && FakeSocket.autoResume) {
-      this.receive({ type: 'ack', id: frame.id, ok: true, user: { seq: 0, recovered: true } });
+      this.receive({
+        type: 'ack',
+        id: frame.id,
+        ok: true,
+        user: { seq: FakeSocket.mailboxLatest, recovered: true },
+      });
     }
   }
 
