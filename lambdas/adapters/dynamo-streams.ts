@@ -70,13 +70,15 @@ export class DynamoStreamStore implements StreamStore {
             TableName: this.tableName,
             Item: { pk, sk: streamKeys.message(seq), seq, frame: frame(seq), expiresAt, [WRITER]: writer },
             ConditionExpression: 'attribute_not_exists(pk)',
+            // The item that took the seq comes back with the failure: no read to tell whose it is.
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         );
         break;
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
         // This very put, retried after its answer was lost: the message is stored at this seq.
-        if (await this.wroteIt({ pk, sk: streamKeys.message(seq) }, writer)) break;
+        if (await this.wroteIt({ pk, sk: streamKeys.message(seq) }, writer, error)) break;
         conflicts += 1;
         // Taken: jump past the latest stored message rather than trying each seq in turn.
         seq = Math.max(seq, await this.lastStored(pk)) + 1;
@@ -233,8 +235,18 @@ export class DynamoStreamStore implements StreamStore {
     await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: streamKeys.idempotency(key) }));
   }
 
-  /** Whether the item at `key` is the one this `writer` put (a consistent read). */
-  private async wroteIt(key: { pk: string; sk: string }, writer: string): Promise<boolean> {
+  /**
+   * Whether the item at `key` is the one this `writer` put: from the item the failed condition
+   * returned, or (a store that returns none, as dynalite) a consistent read.
+   */
+  private async wroteIt(key: { pk: string; sk: string }, writer: string, failure: unknown): Promise<boolean> {
+    const returned = (failure as { Item?: Record<string, unknown> }).Item?.[WRITER];
+    if (returned !== undefined) {
+      return (
+        (typeof returned === 'object' && returned !== null ? (returned as { S?: unknown }).S : returned) ===
+        writer
+      );
+    }
     const out = await this.doc.send(
       new GetCommand({
         TableName: this.tableName,

@@ -35,6 +35,36 @@ describe('DynamoStreamStore.append', () => {
     });
   });
 
+  it('takes a failed condition on its own item (its put retried after a lost answer) for success, from the item the failure returns', async () => {
+    doc.on(GetCommand).resolves({ Item: { latest: 41 } });
+    doc.on(PutCommand).callsFake((input: { Item: { writer: string } }) => {
+      throw new ConditionalCheckFailedException({
+        message: 'taken',
+        $metadata: {},
+        Item: { writer: { S: input.Item.writer } },
+      });
+    });
+    expect(await store().append(lobby, (seq) => `frame ${seq}`, 123)).toEqual({ seq: 42, conflicts: 0 });
+    expect(doc.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+    // The head's read only: no read of the item to tell whose it is.
+    expect(doc.commandCalls(GetCommand)).toHaveLength(1);
+  });
+
+  it('reads the item back to tell whose it is when the failure returns none (dynalite)', async () => {
+    let writer = '';
+    doc.on(GetCommand, { Key: { pk: 'STREAM#ROOM#lobby', sk: '#HEAD' } }).resolves({ Item: { latest: 41 } });
+    doc
+      .on(GetCommand, { Key: { pk: 'STREAM#ROOM#lobby', sk: 'SEQ#000000000042' } })
+      .callsFake(() => ({ Item: { writer } }));
+    doc.on(PutCommand).callsFake((input: { Item: { writer: string } }) => {
+      writer = input.Item.writer;
+      throw taken();
+    });
+    expect(await store().append(lobby, (seq) => `frame ${seq}`, 123)).toEqual({ seq: 42, conflicts: 0 });
+  });
+
   it('on a taken seq jumps past the latest stored message and tries again', async () => {
     doc.on(GetCommand).resolves({ Item: { latest: 5 } });
     doc.on(PutCommand).rejectsOnce(taken()).resolves({});
