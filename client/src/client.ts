@@ -1,6 +1,6 @@
 import { Emitter } from './emitter.js';
 import { RoomcastError } from './errors.js';
-import { defaultStorage, loadPositions, type PositionStorage } from './storage.js';
+import { defaultStorage, loadPositions, type PositionStorage, type Positions } from './storage.js';
 import { StreamPosition } from './stream.js';
 import { backoffDelay, realTimers, type Timers } from './timers.js';
 import type {
@@ -30,8 +30,6 @@ interface Request {
   reject(error: RoomcastError): void;
   /** Requests of the client itself (resume, gap fill, ping) are not queued again when their socket closes. */
   internal?: boolean;
-  /** A send, direct or emit (it carries an idempotency key): retried while CONFLICT says its first attempt runs. */
-  keyed?: boolean;
   /** Times it went out; when it last went out, and when the last one that was lost with its socket did. */
   attempts?: number;
   sentAt?: number;
@@ -183,6 +181,8 @@ export class RoomcastClient {
   private dialing?: WebSocketLike;
   private next?: WebSocketLike;
   private stored?: string;
+  /** The positions kept for this user when it was read: rooms not opened yet start from these. */
+  private kept: Positions = { rooms: {} };
   private attempt = 0;
   private ids = 0;
   private lastActive = 0;
@@ -238,8 +238,7 @@ export class RoomcastClient {
   room(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      const kept = this.stored ? loadPositions(this.storage, this.stored).rooms[name] : undefined;
-      room = new Room(this, name, new StreamPosition(kept));
+      room = new Room(this, name, new StreamPosition(this.kept.rooms[name]));
       this.rooms.set(name, room);
     }
     return room;
@@ -295,7 +294,6 @@ export class RoomcastClient {
         frame: { ...frame, id: `c${++this.ids}` },
         resolve,
         reject,
-        keyed: typeof frame.idempotencyKey === 'string',
       };
       if (this.state === 'open' && this.ws) this.transmit(request, this.ws);
       else this.outbox.push(request);
@@ -415,15 +413,18 @@ export class RoomcastClient {
   private load(subject: string): void {
     if (this.stored !== undefined) return;
     this.stored = `roomcast:${subject}`;
-    const kept = loadPositions(this.storage, this.stored);
-    this.user.position ??= kept.user;
-    for (const room of this.rooms.values()) room.stream.position ??= kept.rooms[room.name];
+    this.kept = loadPositions(this.storage, this.stored);
+    this.user.position ??= this.kept.user;
+    for (const room of this.rooms.values()) room.stream.position ??= this.kept.rooms[room.name];
   }
 
-  /** Keeps the positions: this session's, over those kept before for rooms it has not opened (yet). */
+  /**
+   * Keeps the positions: this session's, over those read at start for rooms it has not opened (yet).
+   * It runs on every message, so it does not read the storage again.
+   */
   private save(): void {
     if (this.stored === undefined) return;
-    const { rooms } = loadPositions(this.storage, this.stored);
+    const rooms = { ...this.kept.rooms };
     for (const room of this.rooms.values()) {
       if (room.stream.position !== undefined) rooms[room.name] = room.stream.position;
       else delete rooms[room.name];
@@ -635,7 +636,8 @@ export class RoomcastClient {
   private stillRunning(request: Request, frame: Frame): boolean {
     return (
       frame.code === 'CONFLICT' &&
-      request.keyed === true &&
+      // A send, direct or emit: it carries an idempotency key.
+      typeof request.frame.idempotencyKey === 'string' &&
       request.lostSentAt !== undefined &&
       this.t.now() - request.lostSentAt < CONFLICT_RETRY_MS
     );

@@ -310,14 +310,7 @@ describe('filling a gap', () => {
     expect(fill).toMatchObject({ room: 'lobby', since: 41 });
     // 44 and 45 are stored after the server read the page, and 45's live frame overtakes 44's.
     ws.receive(message('lobby', 45));
-    ws.receive({
-      type: 'history',
-      id: fill.id,
-      room: 'lobby',
-      messages: [message('lobby', 42), message('lobby', 43)],
-      seq: 43,
-      more: false,
-    });
+    ws.page('lobby', [42, 43], 43);
     await flush();
     ws.receive(message('lobby', 44));
     await timers.advance(5000);
@@ -355,14 +348,7 @@ describe('filling a gap', () => {
     ws.receive(message('lobby', 45));
     await timers.advance(1000);
     // 43 expired: the page has 42 and 44; 45 is held.
-    ws.receive({
-      type: 'history',
-      id: ws.lastOf('history').id,
-      room: 'lobby',
-      messages: [message('lobby', 42), message('lobby', 44)],
-      seq: 45,
-      more: false,
-    });
+    ws.page('lobby', [42, 44], 45);
     await flush();
     expect(seen).toEqual([41, 42, 44, 45]);
   });
@@ -377,26 +363,12 @@ describe('filling a gap', () => {
     ws.receive(message('lobby', 43));
     await timers.advance(1000);
     ws.receive(message('lobby', 45));
-    ws.receive({
-      type: 'history',
-      id: ws.lastOf('history').id,
-      room: 'lobby',
-      messages: [message('lobby', 42), message('lobby', 43)],
-      seq: 43,
-      more: false,
-    });
+    ws.page('lobby', [42, 43], 43);
     await timers.advance(1000);
     // 44 never came live: a second fill asks for it.
     const again = ws.lastOf('history');
     expect(again).toMatchObject({ room: 'lobby', since: 43 });
-    ws.receive({
-      type: 'history',
-      id: again.id,
-      room: 'lobby',
-      messages: [message('lobby', 44), message('lobby', 45)],
-      seq: 45,
-      more: false,
-    });
+    ws.page('lobby', [44, 45], 45);
     await flush();
     expect(seen).toEqual([41, 42, 43, 44, 45]);
   });
@@ -463,15 +435,8 @@ describe('a room a backend joined it to', () => {
     // its live frame arrives.
     ws.receive({ type: 'room', room: 'lobby', event: 'joined' });
     await flush();
-    const read = ws.lastOf('history');
-    ws.receive({
-      type: 'history',
-      id: read.id,
-      room: 'lobby',
-      messages: [message('lobby', 10)],
-      seq: 10,
-      more: false,
-    });
+    expect(ws.lastOf('history')).toMatchObject({ room: 'lobby', limit: 1 });
+    ws.page('lobby', [10], 10);
     await flush();
     ws.receive(message('lobby', 10));
     ws.receive(message('lobby', 10));

@@ -119,6 +119,18 @@ export class FakeSocket implements WebSocketLike {
     return frame;
   }
 
+  /** Answers the last `history` request with a page of `room`'s messages `seqs` and its latest seq. */
+  page(room: string, seqs: number[], latest: number, more = false): void {
+    this.receive({
+      type: 'history',
+      id: this.lastOf('history').id,
+      room,
+      messages: seqs.map((seq) => message(room, seq)),
+      seq: latest,
+      more,
+    });
+  }
+
   /** Answers the last frame of this action with an ack carrying `fields`. */
   ack(action: string, fields: Frame = {}, type = 'ack'): void {
     this.receive({ type, id: this.lastOf(action).id, ok: true, ...fields });
