@@ -84,16 +84,42 @@ export const directFrame = z.strictObject({
   idempotencyKey: clientIdempotencyKey,
 });
 export const pingFrame = z.strictObject({ action: z.literal('ping'), id: clientId });
+/**
+ * A resume's `rooms`, room name to last seq, checked and handed on as entries: zod's record skips
+ * a key named `__proto__` unchecked (so it cannot replace the prototype of the plain object it
+ * builds), and that is a valid room name.
+ */
+const resumeRooms = z.pipe(
+  z.custom<Record<string, unknown>>(
+    (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+    { error: 'rooms must be an object of room name to last seq' },
+  ),
+  z.transform((rooms, payload): [string, number][] => {
+    const entries = Object.entries(rooms);
+    if (entries.length > LIMITS.maxResumeRooms) {
+      payload.issues.push({
+        code: 'custom',
+        message: `rooms may name at most ${LIMITS.maxResumeRooms} rooms`,
+        input: rooms,
+      });
+      return [];
+    }
+    const checked: [string, number][] = [];
+    for (const [room, after] of entries) {
+      const name = roomName.safeParse(room);
+      const last = seq.safeParse(after);
+      for (const issue of [...(name.error?.issues ?? []), ...(last.error?.issues ?? [])]) {
+        payload.issues.push({ code: 'custom', message: issue.message, input: after, path: [room] });
+      }
+      if (name.success && last.success) checked.push([room, last.data]);
+    }
+    return checked;
+  }),
+);
 export const resumeFrame = z.strictObject({
   action: z.literal('resume'),
   id: clientId,
-  rooms: z.optional(
-    z.record(roomName, seq, { error: 'rooms must be an object of room name to last seq' }).check(
-      z.refine((rooms) => Object.keys(rooms).length <= LIMITS.maxResumeRooms, {
-        error: `rooms may name at most ${LIMITS.maxResumeRooms} rooms`,
-      }),
-    ),
-  ),
+  rooms: z.optional(resumeRooms),
   user: z.optional(seq),
 });
 const historyLimit = z

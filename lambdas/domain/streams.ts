@@ -18,7 +18,8 @@ export const userStream = (userId: string): StreamId => ({ kind: 'user', name: u
 const IDEMPOTENCY_STALE_MS = 60_000;
 
 export interface ResumeRequest {
-  rooms?: Record<string, number> | undefined;
+  /** Room name and the last seq the client has, in the order it listed them. */
+  rooms?: [string, number][] | undefined;
   user?: number | undefined;
 }
 
@@ -127,7 +128,7 @@ export class Streams {
    * the positions are returned for the ack.
    */
   async resume(request: ResumeRequest, caller: ResumeCaller): Promise<ResumeOutcome> {
-    const roomEntries = Object.entries(request.rooms ?? {});
+    const roomEntries = request.rooms ?? [];
     const [roomReplays, userReplay] = await Promise.all([
       Promise.all(
         roomEntries.map(async ([room, after]) => {

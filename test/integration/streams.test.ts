@@ -83,8 +83,21 @@ describe('resume after a reconnect', () => {
     await client.close();
   });
 
+  it('resumes a room named __proto__ like any other (a valid room name)', async () => {
+    const room = '__proto__';
+    await pushTo(room, 2);
+    const client = await connect(stack, 'proto-resumer');
+    // A computed key: an own property named __proto__, as JSON.parse makes it on the server.
+    const ack = await client.request({ action: 'resume', rooms: { [room]: 0 } });
+    expect(Object.entries(ack.rooms as object)).toEqual([[room, { seq: 2, recovered: true }]]);
+    expect(seqs(client.messages())).toEqual([1, 2]);
+    expect((await api(stack, 'GET', `/v1/rooms/${room}`)).body.count).toBe(1);
+    await client.close();
+  });
+
   it.each([
     [{ rooms: [1] }, 'rooms must be an object'],
+    [JSON.parse('{"rooms":{"__proto__":"x"}}'), 'seq must be a number'],
     [{ rooms: { lobby: -1 } }, 'seq must be 0 or more'],
     [{ rooms: { lobby: 1.5 } }, 'seq must be a whole number'],
     [{ rooms: { 'bad room': 1 } }, 'rooms'],

@@ -42,7 +42,7 @@ describe('resume against a model', () => {
           await service.handleFrame({ action: 'join', room: 'r' }, caller('p', 'pub'));
           let reader = 'c0';
           await service.connect(reader, 'reader', clock.now());
-          await service.handleFrame({ action: 'resume', rooms: { r: 0 } }, caller(reader, 'reader'));
+          await service.handleFrame({ action: 'resume', rooms: [['r', 0]] }, caller(reader, 'reader'));
           streamStore.pause = () => s.schedule(Promise.resolve());
           store.pause = () => s.schedule(Promise.resolve());
 
@@ -73,7 +73,7 @@ describe('resume against a model', () => {
                 reader = `c${i + 1}`;
                 await service.connect(reader, 'reader', clock.now());
                 const ack = await service.handleFrame(
-                  { action: 'resume', rooms: { r: contiguous() } },
+                  { action: 'resume', rooms: [['r', contiguous()]] },
                   caller(reader, 'reader'),
                 );
                 expect(ack).toMatchObject({ rooms: { r: { recovered: true } } });
