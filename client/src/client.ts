@@ -1,6 +1,12 @@
 import { Emitter } from './emitter.js';
 import { RoomcastError } from './errors.js';
-import { defaultStorage, loadPositions, type PositionStorage, type Positions } from './storage.js';
+import {
+  defaultStorage,
+  loadPositions,
+  type PositionStorage,
+  type Positions,
+  savePositions,
+} from './storage.js';
 import { StreamPosition } from './stream.js';
 import { backoffDelay, realTimers, type Timers } from './timers.js';
 import type {
@@ -106,13 +112,10 @@ export class Room {
       try {
         const ack = await c.request({ action: 'resume', rooms: { [this.name]: position } });
         const failed = ack.rooms?.[this.name]?.error;
-        if (failed === STALE) {
-          // The kept position is past the room's latest: the server's data was reset (a restarted
-          // local stack). Start over from the room's latest, joining the plain way below.
-          this.stream.reset();
-        } else {
-          if (failed) throw new RoomcastError(failed, `cannot join room ${this.name}`);
-          c.resumed(ack);
+        if (failed && failed !== STALE) throw new RoomcastError(failed, `cannot join room ${this.name}`);
+        // A stale position (past the room's latest: the server's data was reset, as a restarted local
+        // stack's is) is forgotten, also in storage, and the room is joined the plain way below.
+        if (!c.resumed(ack).includes(this)) {
           this.joined = true;
           return;
         }
@@ -182,7 +185,7 @@ export class RoomcastClient {
   private next?: WebSocketLike;
   private stored?: string;
   /** The positions kept for this user when it was read: rooms not opened yet start from these. */
-  private kept: Positions = { rooms: {} };
+  private kept: Positions = { rooms: new Map() };
   private attempt = 0;
   private ids = 0;
   private lastActive = 0;
@@ -238,7 +241,7 @@ export class RoomcastClient {
   room(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      room = new Room(this, name, new StreamPosition(this.kept.rooms[name]));
+      room = new Room(this, name, new StreamPosition(this.kept.rooms.get(name)));
       this.rooms.set(name, room);
     }
     return room;
@@ -415,7 +418,7 @@ export class RoomcastClient {
     this.stored = `roomcast:${subject}`;
     this.kept = loadPositions(this.storage, this.stored);
     this.user.position ??= this.kept.user;
-    for (const room of this.rooms.values()) room.stream.position ??= this.kept.rooms[room.name];
+    for (const room of this.rooms.values()) room.stream.position ??= this.kept.rooms.get(room.name);
   }
 
   /**
@@ -424,29 +427,30 @@ export class RoomcastClient {
    */
   private save(): void {
     if (this.stored === undefined) return;
-    const rooms = { ...this.kept.rooms };
+    const rooms = new Map(this.kept.rooms);
     for (const room of this.rooms.values()) {
-      if (room.stream.position !== undefined) rooms[room.name] = room.stream.position;
-      else delete rooms[room.name];
+      if (room.stream.position !== undefined) rooms.set(room.name, room.stream.position);
+      else rooms.delete(room.name);
     }
-    this.storage.setItem(this.stored, JSON.stringify({ user: this.user.position, rooms }));
+    savePositions(this.storage, this.stored, { user: this.user.position, rooms });
   }
 
   /** Re-joins every joined room from its position and resumes the user stream, on a socket not yet in use. */
   private async resume(ws: WebSocketLike): Promise<void> {
-    const positions: Record<string, number> = {};
+    const positions: [string, number][] = [];
     let plain: Room[] = [];
     for (const room of this.rooms.values()) {
       if (!room.joined) continue;
       if (room.stream.position === undefined) plain.push(room);
-      else positions[room.name] = room.stream.position;
+      else positions.push([room.name, room.stream.position]);
     }
     // The user stream always: from where it was, or (no position yet) from what the mailbox keeps,
     // so a direct stored while no connection was open is not lost. From 0 means seq 1 is the next
     // one: a live direct that overtakes the replay waits for it.
     this.user.position ??= 0;
     const frame: Frame = { action: 'resume', user: this.user.position };
-    if (Object.keys(positions).length > 0) frame.rooms = positions;
+    // Object.fromEntries defines each room as an own property, whatever its name.
+    if (positions.length > 0) frame.rooms = Object.fromEntries(positions);
     try {
       plain.push(...this.resumed(await this.call(ws, frame), ws));
     } catch (error) {

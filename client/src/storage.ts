@@ -4,10 +4,14 @@ export interface PositionStorage {
   setItem(key: string, value: string): void;
 }
 
-/** Positions kept for one user: the user stream's and each room's last delivered `seq`. */
+/**
+ * Positions kept for one user: the user stream's and each room's last delivered `seq`. A Map, so
+ * that any room name is just a name (`constructor`, `__proto__` are valid room names, and a plain
+ * object would answer them from its prototype).
+ */
 export interface Positions {
   user?: number;
-  rooms: Record<string, number>;
+  rooms: Map<string, number>;
 }
 
 export function memoryStorage(): PositionStorage {
@@ -29,13 +33,26 @@ export function defaultStorage(): PositionStorage {
   return memoryStorage();
 }
 
+const isSeq = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/** What `storage` keeps under `key`; a damaged entry, or a damaged value in it, starts over. */
 export function loadPositions(storage: PositionStorage, key: string): Positions {
+  const positions: Positions = { rooms: new Map() };
   try {
-    const parsed = JSON.parse(storage.getItem(key) ?? 'null') as Positions | null;
-    if (parsed && typeof parsed === 'object' && parsed.rooms && typeof parsed.rooms === 'object')
-      return parsed;
+    const parsed = JSON.parse(storage.getItem(key) ?? 'null') as { user?: unknown; rooms?: unknown } | null;
+    if (!parsed || typeof parsed !== 'object') return positions;
+    if (isSeq(parsed.user)) positions.user = parsed.user;
+    if (parsed.rooms && typeof parsed.rooms === 'object') {
+      for (const [room, seq] of Object.entries(parsed.rooms)) if (isSeq(seq)) positions.rooms.set(room, seq);
+    }
   } catch {
     // A damaged entry starts over.
   }
-  return { rooms: {} };
+  return positions;
+}
+
+/** Keeps positions under `key`, as `loadPositions` reads them. */
+export function savePositions(storage: PositionStorage, key: string, positions: Positions): void {
+  // Object.fromEntries defines each room as an own property, whatever its name.
+  storage.setItem(key, JSON.stringify({ user: positions.user, rooms: Object.fromEntries(positions.rooms) }));
 }

@@ -392,6 +392,51 @@ describe('client SDK: positions and retries', () => {
     await eventually(async () => expect(seen).toEqual(['lobby1', 'new1', 'new2', 'new3', 'new4']));
   });
 
+  /** The room positions the SDK keeps in `storage` for alice, as it stored them. */
+  const keptRooms = (storage: ReturnType<typeof memoryStorage>) =>
+    (JSON.parse(storage.getItem('roomcast:alice') ?? '{}') as { rooms?: Record<string, number> }).rooms ?? {};
+
+  it('forgets a stale kept position of a room joined after connecting, before any message comes', async () => {
+    const storage = memoryStorage();
+    await firstPage(await start(), storage);
+    expect(keptRooms(storage).lobby).toBe(3);
+    const fresh = await start();
+    const { client } = sdk(fresh, 'alice', { storage });
+    await client.connect();
+    await client.room('lobby').join();
+    // A reload now must not resume from 3 once the fresh room has 3 messages it never saw.
+    expect(Object.hasOwn(keptRooms(storage), 'lobby')).toBe(false);
+  });
+
+  it('keeps and resumes rooms named like Object.prototype properties (__proto__, constructor)', async () => {
+    const s = await start();
+    const storage = memoryStorage();
+    const { client } = sdk(s, 'alice', { storage });
+    await client.connect();
+    const rooms = ['__proto__', 'constructor', 'toString'];
+    const seen: string[] = [];
+    for (const name of rooms) {
+      const room = client.room(name);
+      room.on('chat', (data) => seen.push(`${name}${data}`));
+      await room.join();
+    }
+    const bob = await member(s, 'bob', '__proto__');
+    for (const name of rooms.slice(1)) await bob.request({ action: 'join', room: name });
+    for (const name of rooms) await bob.request({ action: 'send', room: name, event: 'chat', data: 1 });
+    await eventually(async () => expect(seen).toEqual(['__proto__1', 'constructor1', 'toString1']));
+    expect(Object.entries(keptRooms(storage))).toEqual(rooms.map((name) => [name, 1]));
+    // A reload: a second client from the same storage resumes each room past what it saw.
+    client.close();
+    const again = sdk(s, 'alice', { storage }).client;
+    const replayed: string[] = [];
+    for (const name of rooms) again.room(name).on('chat', (data) => replayed.push(`${name}${data}`));
+    await again.connect();
+    for (const name of rooms) await again.room(name).join();
+    for (const name of rooms) await bob.request({ action: 'send', room: name, event: 'chat', data: 2 });
+    await eventually(async () => expect(replayed).toEqual(['__proto__2', 'constructor2', 'toString2']));
+    again.close();
+  });
+
   it('reports a send sent (not failed) when its first attempt was still running as the connection dropped', async () => {
     let release = () => {};
     let reachedPut = () => {};
