@@ -218,6 +218,28 @@ describe('push', () => {
     await c.close();
   });
 
+  it('takes a full batch of maximum-size messages written with \\u escapes (2 to 3 times their compact size)', async () => {
+    // 30 002 bytes of data compact (3-byte characters), 60 002 as json.dumps writes it; the whole batch is 1.5 MB.
+    const escaped = JSON.stringify({ room: 'escaped-room', event: 'e', data: '中'.repeat(10_000) }).replace(
+      /[\u0080-\uffff]/g,
+      (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+    const res = await api(stack, 'POST', '/v1/push/batch', {
+      rawBody: `{"messages":[${Array(25).fill(escaped).join(',')}]}`,
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.results).toHaveLength(25);
+    for (const result of res.body.results) expect(result).toMatchObject({ delivered: 0 });
+  });
+
+  it('answers a body over 5 MiB with 413', async () => {
+    const res = await api(stack, 'POST', '/v1/push', {
+      rawBody: JSON.stringify({ broadcast: true, event: 'e', data: null, pad: ' '.repeat(5 * 1024 * 1024) }),
+    });
+    expect(res.status).toBe(413);
+    expectErrorBody(res.body, 'PAYLOAD_TOO_LARGE');
+  });
+
   it('refuses a batch of more than 25 or of none', async () => {
     const many = Array.from({ length: 26 }, () => ({ broadcast: true, event: 'e' }));
     const tooMany = await api(stack, 'POST', '/v1/push/batch', { body: { messages: many } });
