@@ -25,18 +25,24 @@ export interface ConnectionFacts {
 }
 
 export function flatHeaders(req: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
-  }
-  return headers;
+  return Object.fromEntries(
+    Object.entries(req.headers).flatMap(([name, value]) =>
+      value === undefined ? [] : [[name, Array.isArray(value) ? value.join(',') : value]],
+    ),
+  );
 }
 
+/**
+ * The query as API Gateway hands it over (`queryStringParameters`): repeated names joined with
+ * commas. Gathered in a Map, so that any name (`__proto__`, `constructor`) is just a name.
+ */
 export function queryOf(url: URL): Record<string, string> | undefined {
-  const query: Record<string, string> = {};
-  for (const [name, value] of url.searchParams)
-    query[name] = name in query ? `${query[name]},${value}` : value;
-  return Object.keys(query).length > 0 ? query : undefined;
+  const query = new Map<string, string>();
+  for (const [name, value] of url.searchParams) {
+    const before = query.get(name);
+    query.set(name, before === undefined ? value : `${before},${value}`);
+  }
+  return query.size > 0 ? Object.fromEntries(query) : undefined;
 }
 
 function wsContext(api: ApiIdentity, c: ConnectionFacts, routeKey: string, eventType: string) {

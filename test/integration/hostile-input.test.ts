@@ -138,6 +138,14 @@ describe('odd values', () => {
     expect((await api(stack, 'GET', '/v1/rooms/hostile-room/history?since=0&limit=16')).status).toBe(200);
   });
 
+  it('names query parameters called like Object.prototype properties as unknown, as any other', async () => {
+    for (const query of ['__proto__=1', 'constructor=1', 'toString=1&toString=2']) {
+      const res = await api(stack, 'GET', `/v1/rooms/hostile-room/history?${query}`);
+      expect(res.status, query).toBe(400);
+      expect(res.body.error.message, query).toContain(`unknown field "${query.split('=')[0]}"`);
+    }
+  });
+
   it('answers a path parameter that is not valid percent-encoding with 400', async () => {
     for (const [method, path] of [
       ['GET', '/v1/users/%ZZ'],
