@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { LAMBDA_ENTRIES, type LambdaName, UNUSED_CREDENTIAL_PROVIDERS } from '../lambdas/entries/index.js';
+import { LAMBDA_ENTRIES, type LambdaName, UNREACHED_SDK_MODULES } from '../lambdas/entries/index.js';
 import { median } from './summary.js';
 
 const run = promisify(execFile);
@@ -60,7 +60,7 @@ async function bundle(name: LambdaName, outdir: string): Promise<string> {
     // As the CDK stack bundles them: a linked source map without the sources' content.
     sourcemap: true,
     sourcesContent: false,
-    external: [...builtins, ...UNUSED_CREDENTIAL_PROVIDERS],
+    external: [...builtins, ...UNREACHED_SDK_MODULES],
     logLevel: 'error',
   });
   return outfile;

@@ -11,7 +11,7 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { type LambdaName, UNUSED_CREDENTIAL_PROVIDERS } from '../../lambdas/entries/index.js';
+import { type LambdaName, UNREACHED_SDK_MODULES } from '../../lambdas/entries/index.js';
 
 /** Where the Lambda entry files live (lambdas/entries/{name}.ts). */
 export const ENTRIES_DIR = fileURLToPath(new URL('../../lambdas/entries/', import.meta.url));
@@ -138,8 +138,8 @@ export class RoomcastFunction extends Construct implements IBindableFunction {
         ...(sourceMaps ? { sourcesContent: false } : {}),
         // Ship the SDK version the tests ran against rather than the runtime's...
         bundleAwsSDK: true,
-        // ...except the credential providers no Lambda function reaches (see UNUSED_CREDENTIAL_PROVIDERS).
-        externalModules: [...UNUSED_CREDENTIAL_PROVIDERS],
+        // ...except the SDK parts no Lambda function reaches (see UNREACHED_SDK_MODULES).
+        externalModules: [...UNREACHED_SDK_MODULES],
         forceDockerBundling: false,
       },
     });
