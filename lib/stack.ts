@@ -249,6 +249,8 @@ export class RoomcastStack extends Stack {
       this.functions;
     // Records the expiry consumer gave up on (after retries) land here, for inspection and replay.
     this.expiryFailures = new Queue(this, 'ExpiryFailures', {
+      // Records kept for inspection and replay: kept with the stage's data.
+      removalPolicy,
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
@@ -357,6 +359,8 @@ export class RoomcastStack extends Stack {
       pushApi: { apiId: this.pushApi.api.apiId, stageName: this.pushApi.stage.stageName },
       // The authorizer refuses bad tokens by throwing (API Gateway's only way to answer 401).
       errorsAreNotFaults: { authorizer: TIMEOUTS.authorizer },
+      // One run at a time, every 5 minutes, up to 10 minutes long: a long run drops the next one.
+      throttledByDesign: { reconcile: 3 },
       thresholds: settings.alarms,
       eventsToBackends: this.eventBus.bus !== undefined,
       deadLetterQueues: { Fanout: this.fanoutQueue.deadLetterQueue },

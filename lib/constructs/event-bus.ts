@@ -50,6 +50,9 @@ export class RoomcastEventBus extends Construct {
         eventPattern: { source: [props.source] },
         retention: Duration.days(props.archiveDays ?? 0),
       });
+      // The archive holds the events; a retained bus without it would keep nothing (and an
+      // archive's rule on the bus would stop the bus being deleted without it).
+      this.archive.applyRemovalPolicy(props.removalPolicy);
     }
   }
 

@@ -17,8 +17,9 @@ export interface FanoutQueueProps {
    */
   readonly visibilityTimeout: Duration;
   /**
-   * Deliveries of one job before it goes to the dead-letter queue.
-   * @default 3
+   * Deliveries of one job before it goes to the dead-letter queue. Receives that found the worker
+   * throttled (the account's concurrency used up) count too, so there is room for some.
+   * @default 5
    */
   readonly maxReceiveCount?: number;
   /**
@@ -58,7 +59,7 @@ export class FanoutQueue extends Construct {
       visibilityTimeout: props.visibilityTimeout,
       // A job nobody could run within a day is stale: its frame is long out of date.
       retentionPeriod: Duration.days(1),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 3 },
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
       removalPolicy,
     });
   }

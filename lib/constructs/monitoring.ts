@@ -50,6 +50,14 @@ export interface RoomcastMonitoringProps {
    * @default - none
    */
   readonly errorsAreNotFaults?: Readonly<Record<string, Duration>>;
+  /**
+   * Functions throttled by design now and then: the reconciliation runs one at a time, and a run
+   * still going when the schedule fires again makes that invocation drop. Their `Throttles` alarm
+   * fires only when every 5-minute period of the last `periods` was throttled (no run could start
+   * for that long), not on one dropped run.
+   * @default - none
+   */
+  readonly throttledByDesign?: Readonly<Record<string, number>>;
   readonly table: ITable;
   /** WebSocket API id and stage name. */
   readonly webSocketApi: { readonly apiId: string; readonly stageName: string };
@@ -362,11 +370,15 @@ export class RoomcastMonitoring extends Construct {
           thresholds.lambdaErrors,
         );
       }
+      const throttledPeriods = this.props.throttledByDesign?.[name] ?? 1;
       this.alarm(
         `${title}Throttles`,
-        `roomcast ${name} function: invocations throttled (concurrency limit reached)`,
+        throttledPeriods > 1
+          ? `roomcast ${name} function: invocations throttled in each of ${throttledPeriods} periods of 5 minutes (runs overlap)`
+          : `roomcast ${name} function: invocations throttled (concurrency limit reached)`,
         fn.metricThrottles({ statistic: 'Sum', period: PERIOD }),
         1,
+        throttledPeriods,
       );
     }
     this.alarm('TableThrottles', 'roomcast table: DynamoDB throttled requests', this.tableThrottles(), 1);

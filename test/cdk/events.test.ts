@@ -47,6 +47,17 @@ describe('events to backends (EventBridge)', () => {
     });
   });
 
+  it('keeps the bus and its archive together in prod (the archive holds the events), deletes both in dev', () => {
+    for (const type of ['AWS::Events::EventBus', 'AWS::Events::Archive']) {
+      for (const resource of Object.values(prod.findResources(type))) {
+        expect(resource, type).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+      }
+    }
+    for (const resource of Object.values(dev.findResources('AWS::Events::EventBus'))) {
+      expect(resource).toMatchObject({ DeletionPolicy: 'Delete' });
+    }
+  });
+
   it('grants events:PutEvents on that bus only, to the functions that publish only', () => {
     // The fan-out worker publishes too: a prune closes a connection (connection.closed, reason gone).
     // So does the reconciliation: an orphan membership it deletes leaves its room (room.left).

@@ -4,9 +4,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type Cfn, logicalIdOf, synthStage } from './synth.js';
 
 let dev: Template;
+let prod: Template;
 
 beforeAll(() => {
   dev = synthStage('dev').template;
+  prod = synthStage('prod').template;
 });
 
 describe('expiry stream consumer', () => {
@@ -25,6 +27,15 @@ describe('expiry stream consumer', () => {
         ]),
       },
     });
+  });
+
+  it("keeps the records it gave up on with the stage's data: retained in prod, deleted in dev", () => {
+    const policy = (t: Template) =>
+      (t.findResources('AWS::SQS::Queue') as Record<string, { DeletionPolicy?: string }>)[
+        logicalIdOf(t, 'AWS::SQS::Queue', 'ExpiryFailures')
+      ]?.DeletionPolicy;
+    expect(policy(prod)).toBe('Retain');
+    expect(policy(dev)).toBe('Delete');
   });
 
   it('alarms on the failure queue depth and on IteratorAge, notifying the alarm topic', () => {

@@ -27,12 +27,12 @@ function sqsActions(functionName: string): string[] {
 }
 
 describe('fan-out workers', () => {
-  it('has an encrypted, TLS-only job queue whose jobs go to a dead-letter queue after 3 failed runs', () => {
+  it('has an encrypted, TLS-only job queue whose jobs go to a dead-letter queue after 5 receives', () => {
     const jobs = logicalIdOf(dev, 'AWS::SQS::Queue', 'FanoutJobs');
     const dead = logicalIdOf(dev, 'AWS::SQS::Queue', 'FanoutDeadLetters');
     dev.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dead, 'Arn'] }, maxReceiveCount: 3 },
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dead, 'Arn'] }, maxReceiveCount: 5 },
     });
     const policies = Object.values(resources()).filter((r) => r.Type === 'AWS::SQS::QueuePolicy');
     for (const queue of [jobs, dead]) {

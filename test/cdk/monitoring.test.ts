@@ -114,6 +114,16 @@ describe('alarms', () => {
     expect(alarm(prod, 'MonitoringPushErrors').Properties.Threshold).toBe(PROD_PRESET.alarms.lambdaErrors);
   });
 
+  it('alarms on throttles of the reconciliation only when it was throttled for 15 minutes (one dropped run is by design)', () => {
+    expect(alarm(prod, 'MonitoringReconcileThrottles').Properties).toMatchObject({
+      MetricName: 'Throttles',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      Threshold: 1,
+    });
+    expect(alarm(prod, 'MonitoringPushThrottles').Properties).toMatchObject({ EvaluationPeriods: 1 });
+  });
+
   it("alarm on the handlers' InternalErrors, which the authorizer's faults raise too", () => {
     for (const [template, stage, threshold] of [
       [dev, 'dev', DEV_PRESET.alarms.internalErrors],
