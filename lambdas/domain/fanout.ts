@@ -52,7 +52,6 @@ export async function fanOut(
 ): Promise<FanoutResult> {
   const result: FanoutResult = { delivered: 0, pruned: 0, failed: 0 };
   const seen = new Set<string>(options.except);
-  const prunes: Promise<void>[] = [];
   const limit = Math.max(1, options.concurrency);
   // A counter and one waiter, rather than racing every post in flight: the
   // limiter's cost stays constant per post however high the concurrency.
@@ -74,7 +73,9 @@ export async function fanOut(
     else if (outcome === 'failed') result.failed += 1;
     else {
       result.pruned += 1;
-      prunes.push(options.prune(connectionId).then(ignore, ignore));
+      // In the post's slot: a storm of 410s (a network gone, thousands of connections with it)
+      // prunes `concurrency` at a time, not every gone connection's cleanup at once.
+      await options.prune(connectionId).then(ignore, ignore);
     }
     inFlight -= 1;
     const resume = wake;
@@ -92,7 +93,6 @@ export async function fanOut(
     }
   }
   while (inFlight > 0) await slotFreed();
-  await Promise.all(prunes);
   return result;
 }
 

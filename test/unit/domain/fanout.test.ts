@@ -73,6 +73,28 @@ describe('fanOut', () => {
     expect(peak).toBe(5);
   });
 
+  it('prunes a storm of gone connections at most `concurrency` at a time, and waits for every prune', async () => {
+    let pruning = 0;
+    let peak = 0;
+    let finished = 0;
+    const gateway: ConnectionGateway = { post: async () => 'gone', close: async () => true };
+    const ids = Array.from({ length: 200 }, (_, i) => `gone${i}`);
+    const result = await fanOut(ids, 'f', {
+      gateway,
+      prune: async () => {
+        pruning += 1;
+        peak = Math.max(peak, pruning);
+        await new Promise((resolve) => setImmediate(resolve));
+        pruning -= 1;
+        finished += 1;
+      },
+      concurrency: 4,
+    });
+    expect(result).toEqual({ delivered: 0, pruned: 200, failed: 0 });
+    expect(finished).toBe(200);
+    expect(peak).toBe(4);
+  });
+
   it('reads the next page of targets while the current one is being posted', async () => {
     let releasePost: () => void = () => undefined;
     const postsHeld = new Promise<void>((resolve) => {
