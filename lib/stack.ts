@@ -143,7 +143,7 @@ export const FUNCTION_BINDINGS: Record<
       'allConnectionIds',
       'removeConnection',
       'roomUserConnections',
-      'isJobDone',
+      'claimJob',
       'markJobDone',
     ],
     connections: ['POST'],

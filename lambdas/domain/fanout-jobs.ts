@@ -68,10 +68,34 @@ export function parseJob(body: string): FanoutJob {
   return parsed.data;
 }
 
-/** Which post jobs finished, so a redelivered one is not posted again. */
+/** What a worker may do with a post job: post it, skip it (it finished), or leave it to its holder. */
+export type JobClaim = 'run' | 'done' | 'taken';
+
+/**
+ * Post jobs being run and finished, so a job delivered again is not posted again: claimed with a
+ * lease (until `leaseUntilMs`, when the invocation running it ends) before posting, done after.
+ */
 export interface JobLedger {
-  isJobDone(jobId: string): Promise<boolean>;
+  /** 'run' when the job is this worker's now: new, or its last holder's lease has passed. */
+  claimJob(jobId: string, leaseUntilMs: number): Promise<JobClaim>;
   markJobDone(jobId: string): Promise<void>;
+}
+
+/** How long a claim holds when the caller cannot say when its invocation ends (the worker's timeout). */
+export const DEFAULT_JOB_LEASE_MS = 60_000;
+
+/**
+ * Another worker is running this job now (a copy SQS delivered twice, or one redelivered while its
+ * first run is still posting): the queue delivers it again later, and by then it is done or its
+ * holder's lease has passed.
+ */
+export class JobTakenError extends Error {
+  constructor(jobId: string) {
+    super(
+      `fan-out job ${jobId} is being run by another worker; it comes back after the queue's visibility timeout`,
+    );
+    this.name = 'JobTakenError';
+  }
 }
 
 export interface FanoutWorkerDeps {
@@ -138,8 +162,11 @@ export async function* postJobs(
 export class FanoutWorker {
   constructor(private readonly deps: FanoutWorkerDeps) {}
 
-  async run(job: FanoutJob): Promise<FanoutResult & { jobs?: number }> {
-    return job.kind === 'plan' ? this.plan(job) : this.post(job);
+  /** `leaseUntilMs`: when the invocation running the job ends (a post job's claim holds until then). */
+  async run(job: FanoutJob, leaseUntilMs?: number): Promise<FanoutResult & { jobs?: number }> {
+    return job.kind === 'plan'
+      ? this.plan(job)
+      : this.post(job, leaseUntilMs ?? this.deps.clock.now() + DEFAULT_JOB_LEASE_MS);
   }
 
   private async plan(job: PlanJob): Promise<FanoutResult & { jobs: number }> {
@@ -157,9 +184,11 @@ export class FanoutWorker {
     return { delivered: 0, pruned: 0, failed: 0, jobs };
   }
 
-  private async post(job: PostJob): Promise<FanoutResult> {
+  private async post(job: PostJob, leaseUntilMs: number): Promise<FanoutResult> {
     const { deps } = this;
-    if (await deps.ledger.isJobDone(job.jobId)) return { delivered: 0, pruned: 0, failed: 0 };
+    const claim = await deps.ledger.claimJob(job.jobId, leaseUntilMs);
+    if (claim === 'done') return { delivered: 0, pruned: 0, failed: 0 };
+    if (claim === 'taken') throw new JobTakenError(job.jobId);
     if (job.presence && !(await this.stillHolds(job.presence))) {
       await deps.ledger.markJobDone(job.jobId);
       return { delivered: 0, pruned: 0, failed: 0 };

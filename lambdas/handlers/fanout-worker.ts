@@ -1,6 +1,6 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { FanoutWorker } from '../domain/fanout-jobs.js';
-import { parseJob } from '../domain/fanout-jobs.js';
+import { JobTakenError, parseJob } from '../domain/fanout-jobs.js';
 import type { Runtime } from '../runtime.js';
 import { instrumented } from './wrapper.js';
 
@@ -21,9 +21,19 @@ export function createFanoutWorkerHandler(runtime: Pick<Runtime, 'observability'
         for (const record of event.Records) {
           try {
             const job = parseJob(record.body);
-            const result = await worker.run(job);
+            // A post job's claim holds while this invocation can run (Lambda ends it at its timeout).
+            const leaseUntil = context ? Date.now() + context.getRemainingTimeInMillis() : undefined;
+            const result = await worker.run(job, leaseUntil);
             logger.debug('fan-out job done', { jobId: job.jobId, kind: job.kind, ...result });
           } catch (error) {
+            if (error instanceof JobTakenError) {
+              // Not a fault: the copy comes back after the visibility timeout and finds the job done.
+              logger.info('fan-out job is running elsewhere; left for its redelivery', {
+                messageId: record.messageId,
+              });
+              batchItemFailures.push({ itemIdentifier: record.messageId });
+              continue;
+            }
             logger.error('fan-out job failed', {
               messageId: record.messageId,
               receiveCount: record.attributes?.ApproximateReceiveCount,

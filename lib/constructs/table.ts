@@ -87,7 +87,10 @@ export const STORE_CALLS = {
     ['GetItem', 'table'],
   ],
   // The fan-out workers' record of finished jobs (lambdas/adapters/dynamo-ledger.ts).
-  isJobDone: [['GetItem', 'table']],
+  claimJob: [
+    ['UpdateItem', 'table'],
+    ['GetItem', 'table'],
+  ],
   markJobDone: [['PutItem', 'table']],
   stats: [['Query', 'table']],
   checkHealth: [['GetItem', 'table']],

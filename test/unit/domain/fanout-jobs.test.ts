@@ -4,7 +4,9 @@ import {
   type FanoutJob,
   type FanoutQueue,
   FanoutWorker,
+  type JobClaim,
   type JobLedger,
+  JobTakenError,
   type PlanJob,
   parseJob,
   postJobs,
@@ -24,10 +26,17 @@ async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/** The ledger's rules (claimed with a lease, then done) in memory; DynamoJobLedger's are tested against the stores. */
 class MemoryLedger implements JobLedger {
   readonly done = new Set<string>();
-  async isJobDone(jobId: string) {
-    return this.done.has(jobId);
+  readonly leases = new Map<string, number>();
+  constructor(private readonly now = () => fixedClock().now()) {}
+  async claimJob(jobId: string, leaseUntilMs: number): Promise<JobClaim> {
+    if (this.done.has(jobId)) return 'done';
+    const lease = this.leases.get(jobId);
+    if (lease !== undefined && lease >= this.now()) return 'taken';
+    this.leases.set(jobId, leaseUntilMs);
+    return 'run';
   }
   async markJobDone(jobId: string) {
     this.done.add(jobId);
@@ -196,6 +205,47 @@ describe('the fan-out worker', () => {
     await w.run(job);
 
     expect(gateway.posts).toHaveLength(1);
+  });
+
+  it('leaves a copy of a job to the worker running it: posted once, the copy reported for its redelivery', async () => {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const gateway = new RecordingGateway();
+    const post = gateway.post.bind(gateway);
+    gateway.post = async (id, payload) => {
+      await held;
+      return post(id, payload);
+    };
+    const { w } = worker([], { gateway });
+    const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a', 'b'] };
+
+    const first = w.run(job);
+    // SQS delivered the job twice: the copy finds it claimed and is refused, so the queue brings it back.
+    await expect(w.run(job)).rejects.toBeInstanceOf(JobTakenError);
+    release();
+    await first;
+    // Its redelivery finds it done.
+    await w.run(job);
+
+    expect(gateway.posts.map((p) => p.connectionId).sort()).toEqual(['a', 'b']);
+  });
+
+  it("takes over a job whose worker died mid-job, once that worker's lease has passed", async () => {
+    let now = 1_000_000;
+    const ledger = new MemoryLedger(() => now);
+    const { w, gateway } = worker([], { ledger });
+    const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a'] };
+    // A worker claimed it until 1 060 000 and was never heard of again.
+    expect(await ledger.claimJob(job.jobId, 1_060_000)).toBe('run');
+
+    await expect(w.run(job, now + 60_000)).rejects.toBeInstanceOf(JobTakenError);
+    now = 1_060_001;
+    await w.run(job, now + 60_000);
+
+    expect(gateway.posts.map((p) => p.connectionId)).toEqual(['a']);
+    expect(ledger.done.has(job.jobId)).toBe(true);
   });
 
   it('carries a presence announcement onto every post job of its plan', async () => {
