@@ -85,6 +85,14 @@ export interface JobLedger {
 export const DEFAULT_JOB_LEASE_MS = 60_000;
 
 /**
+ * A post job starts no post later than this before its invocation ends: the posts in flight
+ * finish (a post gives up after 5 s), the rest is queued as a job of its own, and the job is
+ * recorded as done, all before Lambda's timeout would kill it half way (and its redelivery post
+ * to everyone again).
+ */
+export const JOB_WRAP_UP_MS = 10_000;
+
+/**
  * Another worker is running this job now (a copy SQS delivered twice, or one redelivered while its
  * first run is still posting): the queue delivers it again later, and by then it is done or its
  * holder's lease has passed.
@@ -194,11 +202,20 @@ export class FanoutWorker {
       return { delivered: 0, pruned: 0, failed: 0 };
     }
     const started = deps.clock.now();
+    const unsent: string[] = [];
     const result = await fanOut(job.targets, job.payload, {
       gateway: deps.gateway,
       prune: deps.prune,
       concurrency: deps.settings.concurrency,
+      stop: () => deps.clock.now() >= leaseUntilMs - JOB_WRAP_UP_MS,
+      unsent,
     });
+    if (unsent.length > 0) {
+      // Its id from what it holds: this job run again (its record lost) hands on the same job.
+      await deps.queue.enqueue([
+        { ...job, jobId: `${job.messageId}.rest.${digestOfSet(unsent).slice(0, 16)}`, targets: unsent },
+      ]);
+    }
     deps.metrics.count(METRICS.delivered, result.delivered);
     deps.metrics.count(METRICS.pruned, result.pruned);
     deps.metrics.count(METRICS.failed, result.failed);

@@ -13,6 +13,13 @@ export interface FanoutOptions {
   concurrency: number;
   /** Connections that must not receive this frame (the sender, `exceptConnectionId`). */
   except?: ReadonlySet<string>;
+  /**
+   * Asked before each post: once true, no more posts start (those in flight finish) and the
+   * targets not posted to go to `unsent` (a worker near its timeout hands them on).
+   */
+  stop?: () => boolean;
+  /** Where the targets not posted to because of `stop` go. */
+  unsent?: string[];
 }
 
 export type Targets = Iterable<string> | AsyncIterable<TargetPage>;
@@ -83,11 +90,17 @@ export async function fanOut(
     resume?.();
   };
 
+  let stopped = false;
   for await (const page of batches(targets)) {
     for (const connectionId of page) {
       if (seen.has(connectionId)) continue;
       seen.add(connectionId);
       while (inFlight >= limit) await slotFreed();
+      stopped ||= options.stop?.() === true;
+      if (stopped) {
+        options.unsent?.push(connectionId);
+        continue;
+      }
       inFlight += 1;
       void post(connectionId);
     }

@@ -69,6 +69,7 @@ function worker(
     inRoom?: Map<string, number>;
     ledger?: MemoryLedger;
     gateway?: RecordingGateway;
+    clock?: { now(): number };
   } = {},
 ) {
   const queue = new MemoryQueue();
@@ -86,7 +87,7 @@ function worker(
     },
     roomUserConnections: async (room, userId) => overrides.inRoom?.get(`${room}/${userId}`) ?? 0,
     metrics,
-    clock: fixedClock(),
+    clock: overrides.clock ?? fixedClock(),
     settings: { concurrency: 4, jobSize: overrides.jobSize ?? 2 },
   });
   return { w, queue, ledger, gateway, metrics, pruned };
@@ -219,7 +220,13 @@ describe('the fan-out worker', () => {
       return post(id, payload);
     };
     const { w } = worker([], { gateway });
-    const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a', 'b'] };
+    const job: FanoutJob = {
+      kind: 'post',
+      jobId: 'm1.0',
+      messageId: 'm1',
+      payload: 'f',
+      targets: ['a', 'b'],
+    };
 
     const first = w.run(job);
     // SQS delivered the job twice: the copy finds it claimed and is refused, so the queue brings it back.
@@ -235,7 +242,7 @@ describe('the fan-out worker', () => {
   it("takes over a job whose worker died mid-job, once that worker's lease has passed", async () => {
     let now = 1_000_000;
     const ledger = new MemoryLedger(() => now);
-    const { w, gateway } = worker([], { ledger });
+    const { w, gateway } = worker([], { ledger, clock: { now: () => now } });
     const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a'] };
     // A worker claimed it until 1 060 000 and was never heard of again.
     expect(await ledger.claimJob(job.jobId, 1_060_000)).toBe('run');
@@ -246,6 +253,35 @@ describe('the fan-out worker', () => {
 
     expect(gateway.posts.map((p) => p.connectionId)).toEqual(['a']);
     expect(ledger.done.has(job.jobId)).toBe(true);
+  });
+
+  it('hands the targets it has no time left for on as a job of their own, and each gets the frame once', async () => {
+    let now = 1_000_000;
+    const gateway = new RecordingGateway();
+    const post = gateway.post.bind(gateway);
+    // Every post takes a second; 4 run at once.
+    gateway.post = async (id, payload) => {
+      now += 1000 / 4;
+      return post(id, payload);
+    };
+    const { w, queue, ledger } = worker([], { gateway, clock: { now: () => now } });
+    const targets = Array.from({ length: 100 }, (_, i) => `c${i}`);
+    const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets };
+
+    // 15 s left in the invocation: posts stop starting 10 s before its end.
+    await w.run(job, now + 15_000);
+
+    const posted = gateway.posts.length;
+    expect(posted).toBeGreaterThan(0);
+    expect(posted).toBeLessThan(100);
+    expect(ledger.done.has('m1.0')).toBe(true);
+    expect(queue.jobs).toHaveLength(1);
+    const rest = queue.jobs[0] as FanoutJob & { targets: string[] };
+    expect(rest).toMatchObject({ kind: 'post', messageId: 'm1', payload: 'f' });
+    expect(rest.targets).toHaveLength(100 - posted);
+
+    await w.run(rest, now + 60_000);
+    expect(gateway.posts.map((p) => p.connectionId).sort()).toEqual([...targets].sort());
   });
 
   it('carries a presence announcement onto every post job of its plan', async () => {
