@@ -75,6 +75,8 @@ describe('retry policy', () => {
   it('retries throttling, 429 and 5xx but not 4xx', () => {
     expect(isRetryable(new LimitExceededException(meta(429)))).toBe(true);
     expect(isRetryable({ name: 'X', ...meta(503) })).toBe(true);
+    // A 429 by its status alone (a proxy in between, an error the SDK does not name).
+    expect(isRetryable({ name: 'Unknown', ...meta(429) })).toBe(true);
     expect(isRetryable({ name: 'X', ...meta(400) })).toBe(false);
     expect(isRetryable(new ForbiddenException(meta(403)))).toBe(false);
   });
