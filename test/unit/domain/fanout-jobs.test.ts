@@ -255,6 +255,27 @@ describe('the fan-out worker', () => {
     expect(ledger.done.has(job.jobId)).toBe(true);
   });
 
+  it('posts to every target again when the worker that ran the job died half way (none is skipped)', async () => {
+    let now = 1_000_000;
+    const ledger = new MemoryLedger(() => now);
+    const clock = { now: () => now };
+    // The first worker's posts to 'b' never come back: its invocation dies there.
+    const dying = new RecordingGateway();
+    const post = dying.post.bind(dying);
+    dying.post = (id, payload) => (id === 'b' ? new Promise<never>(() => {}) : post(id, payload));
+    const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a', 'b'] };
+    void worker([], { ledger, gateway: dying, clock }).w.run(job, now + 60_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dying.posts.map((p) => p.connectionId)).toEqual(['a']);
+
+    // The job comes back after the first worker's lease: a second worker runs it whole.
+    now += 60_001;
+    const { w, gateway } = worker([], { ledger, clock });
+    await w.run(job, now + 60_000);
+    expect(gateway.posts.map((p) => p.connectionId).sort()).toEqual(['a', 'b']);
+    expect(ledger.done.has('m1.0')).toBe(true);
+  });
+
   it('hands the targets it has no time left for on as a job of their own, and each gets the frame once', async () => {
     let now = 1_000_000;
     const gateway = new RecordingGateway();
