@@ -26,7 +26,11 @@ export interface AddStageOptions {
  */
 export function addRoomcastStage(app: App, options: AddStageOptions = {}): RoomcastStack {
   const stage = String(app.node.tryGetContext('stage') ?? 'dev');
-  const settings = resolveStageSettings(stage, (key) => app.node.tryGetContext(key));
+  const settings = resolveStageSettings(
+    stage,
+    (key) => app.node.tryGetContext(key),
+    Object.keys(app.node.getAllContext()),
+  );
   const stack = new RoomcastStack(app, stackNameFor(settings.stage), {
     stackName: stackNameFor(settings.stage),
     description: `roomcast ${settings.stage}: WebSocket API, push API, DynamoDB table, dashboard and alarms`,

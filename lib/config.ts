@@ -192,17 +192,18 @@ const listish = z.union([
       .filter(Boolean);
   }),
 ]);
-const objectish = z.union([
-  z.record(z.string(), z.unknown()),
-  z.string().transform((text, ctx) => {
+/** An object, or (from the CLI) its JSON text. */
+const objectish = z.preprocess(
+  (value) => {
+    if (typeof value !== 'string') return value;
     try {
-      return z.record(z.string(), z.unknown()).parse(JSON.parse(text));
+      return JSON.parse(value);
     } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
-      return z.NEVER;
+      return value;
     }
-  }),
-]);
+  },
+  z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }),
+);
 
 /**
  * Flat context keys (`-c key=value`, strings from the CLI or typed values from
@@ -269,11 +270,33 @@ function problems(error: z.ZodError): string {
 export type ContextReader = (key: string) => unknown;
 
 /**
+ * Context keys that look like a setting (one camelCase word, as `-c alarmEmail=...`) but are
+ * none: a typo, or a setting only the `settings` JSON takes. CDK's own keys (`@aws-cdk/...`,
+ * `aws:cdk:...`, `cli-telemetry`, lookups) never look like that.
+ */
+export function unknownSettingKeys(keys: Iterable<string>): string[] {
+  const known = new Set<string>(['stage', 'preset', 'settings', ...FLAT_CONTEXT_KEYS]);
+  return [...keys].filter((key) => /^[a-z][A-Za-z0-9]*$/.test(key) && !known.has(key));
+}
+
+/**
  * The settings of one stage: the preset, then the cdk.json object
  * `roomcast:{stage}`, then the JSON context `settings`, then flat context keys
- * (`-c alarmEmail=ops@example.com`). Throws a StageConfigError naming every bad value.
+ * (`-c alarmEmail=ops@example.com`). Throws a StageConfigError naming every bad value, and every
+ * key of `contextKeys` (all the context's keys) that is no setting.
  */
-export function resolveStageSettings(stage: string, context: ContextReader = () => undefined): StageSettings {
+export function resolveStageSettings(
+  stage: string,
+  context: ContextReader = () => undefined,
+  contextKeys: Iterable<string> = [],
+): StageSettings {
+  const unknown = unknownSettingKeys(contextKeys);
+  if (unknown.length > 0) {
+    throw new StageConfigError(
+      `invalid roomcast stage settings: unknown setting ${unknown.map((key) => `"${key}"`).join(', ')}; ` +
+        `-c takes ${FLAT_CONTEXT_KEYS.join(', ')}, and the others go in -c settings='{...}' (see the README)`,
+    );
+  }
   const presetName = context('preset') ?? (stage === 'prod' ? 'prod' : 'dev');
   if (presetName !== 'dev' && presetName !== 'prod') {
     throw new StageConfigError(
@@ -286,8 +309,10 @@ export function resolveStageSettings(stage: string, context: ContextReader = () 
     const raw = context(key);
     if (raw === undefined) continue;
     const parsed = objectish.safeParse(raw);
-    if (!parsed.success)
-      throw new StageConfigError(`invalid roomcast stage settings: ${key}: ${problems(parsed.error)}`);
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((issue) => issue.message).join('; ');
+      throw new StageConfigError(`invalid roomcast stage settings: ${key}: ${why}`);
+    }
     settings = merge(settings, parsed.data);
   }
 

@@ -1,6 +1,9 @@
+import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../lambdas/domain/constants.js';
+import { addRoomcastStage } from '../../lib/app.js';
 import { DEV_PRESET, PROD_PRESET, resolveStageSettings, StageConfigError } from '../../lib/config.js';
+import { cdkJsonContext } from './synth.js';
 
 const contextOf =
   (values: Record<string, unknown>) =>
@@ -97,11 +100,28 @@ describe('stage settings', () => {
     ],
     ['half an OIDC configuration', { jwtIssuer: 'https://issuer.example.com/' }, /clientAuth/],
     ['an unknown setting in the JSON context', { settings: '{"tableName":"x"}' }, /tableName|Unrecognized/],
-    ['a JSON context that is not JSON', { settings: '{nope' }, /settings/],
+    ['a JSON context that is not JSON', { settings: '{nope' }, /settings: must be a JSON object$/],
+    ['a JSON context that is not an object', { settings: '[1]' }, /settings: must be a JSON object$/],
     ['an unknown preset', { preset: 'qa' }, /preset/],
   ])('rejects %s', (_name, context, message) => {
     expect(() => resolveStageSettings('dev', contextOf(context))).toThrow(StageConfigError);
     expect(() => resolveStageSettings('dev', contextOf(context))).toThrow(message);
+  });
+
+  it('refuses a context key that is no setting (a typo, or one only the settings JSON takes), naming it', () => {
+    const keys = ['stage', 'cli-telemetry', '@aws-cdk/core:checkSecretUsage', 'aws:cdk:enable-path-metadata'];
+    expect(resolveStageSettings('dev', contextOf({}), keys).stage).toBe('dev');
+    expect(() => resolveStageSettings('dev', contextOf({}), [...keys, 'alarmEmial'])).toThrow(
+      /unknown setting "alarmEmial"; -c takes .*alarmEmail/,
+    );
+    expect(() => resolveStageSettings('dev', contextOf({}), ['fanoutP99Ms'])).toThrow(
+      /unknown setting "fanoutP99Ms".*-c settings=/,
+    );
+  });
+
+  it('refuses such a key given to the app (-c on the command line)', () => {
+    const app = new App({ context: { ...cdkJsonContext(), stage: 'dev', alarmEmial: 'ops@example.com' } });
+    expect(() => addRoomcastStage(app, { nag: false })).toThrow(/unknown setting "alarmEmial"/);
   });
 
   it('rejects a stage name that cannot name resources', () => {
