@@ -33,18 +33,40 @@ export class LocalFanoutQueue implements FanoutQueue {
   private readonly deadLetters: SQSRecord[] = [];
   private running = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Jobs enqueued with a delay, not yet visible. */
+  private readonly delayed = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly consume: (event: SQSEvent) => Promise<SQSBatchResponse | undefined>,
     private readonly options: LocalQueueOptions,
   ) {}
 
-  async enqueue(jobs: readonly FanoutJob[]): Promise<void> {
+  async enqueue(jobs: readonly FanoutJob[], options: { delaySeconds?: number } = {}): Promise<void> {
     const now = Date.now();
-    for (const job of jobs) {
-      this.pending.push({ messageId: randomUUID(), body: JSON.stringify(job), sentAt: now, receives: 0 });
+    const items = jobs.map((job) => ({
+      messageId: randomUUID(),
+      body: JSON.stringify(job),
+      sentAt: now,
+      receives: 0,
+    }));
+    if (!options.delaySeconds) {
+      this.pending.push(...items);
+      this.pump();
+      return;
     }
-    this.pump();
+    const timer = setTimeout(() => {
+      this.delayed.delete(timer);
+      this.pending.push(...items);
+      this.pump();
+    }, options.delaySeconds * 1000);
+    timer.unref();
+    this.delayed.add(timer);
+  }
+
+  /** Drops the jobs still delayed (the stack is closing: like messages of a deleted queue). */
+  dropDelayed(): void {
+    for (const timer of this.delayed) clearTimeout(timer);
+    this.delayed.clear();
   }
 
   /** Jobs that failed `maxReceives` times. */
@@ -52,7 +74,7 @@ export class LocalFanoutQueue implements FanoutQueue {
     return this.deadLetters;
   }
 
-  /** Resolves once no job is waiting or running. */
+  /** Resolves once no job is waiting or running (delayed jobs, not visible yet, are not waited for). */
   idle(): Promise<void> {
     if (this.pending.length === 0 && this.running === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));

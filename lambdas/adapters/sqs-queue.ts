@@ -16,7 +16,10 @@ export class QueueUnavailableError extends Error {
 }
 
 /** Groups jobs into batches within SQS's count and size limits. */
-export function batchesOf(jobs: readonly FanoutJob[]): SendMessageBatchRequestEntry[][] {
+export function batchesOf(
+  jobs: readonly FanoutJob[],
+  delaySeconds?: number,
+): SendMessageBatchRequestEntry[][] {
   const batches: SendMessageBatchRequestEntry[][] = [];
   let current: SendMessageBatchRequestEntry[] = [];
   let bytes = 0;
@@ -28,7 +31,11 @@ export function batchesOf(jobs: readonly FanoutJob[]): SendMessageBatchRequestEn
       current = [];
       bytes = 0;
     }
-    current.push({ Id: String(index), MessageBody: body });
+    current.push({
+      Id: String(index),
+      MessageBody: body,
+      ...(delaySeconds ? { DelaySeconds: delaySeconds } : {}),
+    });
     bytes += size;
   });
   if (current.length > 0) batches.push(current);
@@ -42,8 +49,8 @@ export class SqsFanoutQueue implements FanoutQueue {
     private readonly queueUrl: string,
   ) {}
 
-  async enqueue(jobs: readonly FanoutJob[]): Promise<void> {
-    await Promise.all(batchesOf(jobs).map((batch) => this.sendBatch(batch)));
+  async enqueue(jobs: readonly FanoutJob[], options: { delaySeconds?: number } = {}): Promise<void> {
+    await Promise.all(batchesOf(jobs, options.delaySeconds).map((batch) => this.sendBatch(batch)));
   }
 
   private async sendBatch(entries: SendMessageBatchRequestEntry[]): Promise<void> {

@@ -47,6 +47,7 @@ const fanoutJob = z.discriminatedUnion('kind', [
     payload: text(),
     targets: z.array(text()).check(z.minLength(1)),
     presence,
+    attempt: z.optional(z.number().check(z.int(), z.gte(1), z.lte(10))),
   }),
 ]);
 
@@ -91,6 +92,13 @@ export const DEFAULT_JOB_LEASE_MS = 60_000;
  * to everyone again).
  */
 export const JOB_WRAP_UP_MS = 10_000;
+
+/**
+ * Posts that still failed after the gateway's own retries (a fraction of a second: a throttling
+ * storm outlasts them) are tried again as a job of their own, this many seconds later, once per
+ * entry; what fails the last time counts as failed.
+ */
+export const FAILED_RETRY_DELAYS_S = [2, 10] as const;
 
 /**
  * Another worker is running this job now (a copy SQS delivered twice, or one redelivered while its
@@ -203,13 +211,16 @@ export class FanoutWorker {
     }
     const started = deps.clock.now();
     const unsent: string[] = [];
+    const failedIds: string[] = [];
     const result = await fanOut(job.targets, job.payload, {
       gateway: deps.gateway,
       prune: deps.prune,
       concurrency: deps.settings.concurrency,
       stop: () => deps.clock.now() >= leaseUntilMs - JOB_WRAP_UP_MS,
       unsent,
+      failedIds,
     });
+    if (await this.tryAgainLater(job, failedIds)) result.failed = 0;
     if (unsent.length > 0) {
       // Its id from what it holds: this job run again (its record lost) hands on the same job.
       await deps.queue.enqueue([
@@ -222,6 +233,29 @@ export class FanoutWorker {
     deps.metrics.milliseconds(METRICS.fanoutDuration, deps.clock.now() - started);
     await deps.ledger.markJobDone(job.jobId);
     return result;
+  }
+
+  /**
+   * Queues the connections a post job failed to reach as a job of their own, delayed, while the
+   * job has tries left. True when queued (they have not failed yet); false when they count as
+   * failed (no tries left, or the queue refused: they are not posted to again either way).
+   */
+  private async tryAgainLater(job: PostJob, failedIds: string[]): Promise<boolean> {
+    const attempt = job.attempt ?? 0;
+    const delaySeconds = FAILED_RETRY_DELAYS_S[attempt];
+    if (failedIds.length === 0 || delaySeconds === undefined) return false;
+    const retry: PostJob = {
+      ...job,
+      jobId: `${job.messageId}.retry${attempt + 1}.${digestOfSet(failedIds).slice(0, 16)}`,
+      targets: failedIds,
+      attempt: attempt + 1,
+    };
+    try {
+      await this.deps.queue.enqueue([retry], { delaySeconds });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**

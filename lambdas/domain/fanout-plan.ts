@@ -36,14 +36,19 @@ export interface PostJob {
   payload: string;
   targets: string[];
   presence?: PresenceClaim;
+  /** Set on a job of the connections an earlier post job still failed to reach: its try (1, 2). */
+  attempt?: number;
 }
 
 export type FanoutJob = PlanJob | PostJob;
 
 /** Where jobs wait for a worker: SQS on AWS, an in-memory queue locally. */
 export interface FanoutQueue {
-  /** Enqueues every job or throws; the order of jobs is not kept. */
-  enqueue(jobs: readonly FanoutJob[]): Promise<void>;
+  /**
+   * Enqueues every job or throws; the order of jobs is not kept. `delaySeconds` (0-900, as SQS)
+   * holds them back that long before a worker may take them.
+   */
+  enqueue(jobs: readonly FanoutJob[], options?: { delaySeconds?: number }): Promise<void>;
 }
 
 /** The one plan job a large fan-out is queued as (its id from the message id, so a retry is the same job). */

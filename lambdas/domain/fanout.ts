@@ -20,6 +20,8 @@ export interface FanoutOptions {
   stop?: () => boolean;
   /** Where the targets not posted to because of `stop` go. */
   unsent?: string[];
+  /** Where the targets whose post failed (after the gateway's own retries) go. */
+  failedIds?: string[];
 }
 
 export type Targets = Iterable<string> | AsyncIterable<TargetPage>;
@@ -77,8 +79,10 @@ export async function fanOut(
       outcome = 'failed';
     }
     if (outcome === 'delivered') result.delivered += 1;
-    else if (outcome === 'failed') result.failed += 1;
-    else {
+    else if (outcome === 'failed') {
+      result.failed += 1;
+      options.failedIds?.push(connectionId);
+    } else {
       result.pruned += 1;
       // In the post's slot: a storm of 410s (a network gone, thousands of connections with it)
       // prunes `concurrency` at a time, not every gone connection's cleanup at once.

@@ -28,6 +28,18 @@ describe('the SQS fan-out queue', () => {
     expect(large.map((b) => b.length)).toEqual([2, 2, 1]);
   });
 
+  it('sends a delay with each message when asked (a retry of failed posts), none otherwise', async () => {
+    sqs.on(SendMessageBatchCommand).resolves({ Successful: [] });
+    await new SqsFanoutQueue(new SQSClient({ region: 'eu-west-1' }), URL).enqueue([post(1)], {
+      delaySeconds: 2,
+    });
+    await new SqsFanoutQueue(new SQSClient({ region: 'eu-west-1' }), URL).enqueue([post(2)]);
+    const sent = sqs
+      .commandCalls(SendMessageBatchCommand)
+      .map((c) => c.args[0].input.Entries?.[0]?.DelaySeconds);
+    expect(sent).toEqual([2, undefined]);
+  });
+
   it('sends again the entries SQS refused in a partial failure', async () => {
     sqs
       .on(SendMessageBatchCommand)

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2, SQSEvent } from 'aws-lambda';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   type FanoutJob,
   type FanoutQueue,
@@ -45,10 +45,13 @@ class MemoryLedger implements JobLedger {
 
 class MemoryQueue implements FanoutQueue {
   readonly jobs: FanoutJob[] = [];
+  /** The delay each job was enqueued with. */
+  readonly delays: (number | undefined)[] = [];
   calls = 0;
-  async enqueue(jobs: readonly FanoutJob[]) {
+  async enqueue(jobs: readonly FanoutJob[], options: { delaySeconds?: number } = {}) {
     this.calls += 1;
     this.jobs.push(...jobs);
+    for (const _ of jobs) this.delays.push(options.delaySeconds);
   }
 }
 
@@ -263,7 +266,13 @@ describe('the fan-out worker', () => {
     const dying = new RecordingGateway();
     const post = dying.post.bind(dying);
     dying.post = (id, payload) => (id === 'b' ? new Promise<never>(() => {}) : post(id, payload));
-    const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a', 'b'] };
+    const job: FanoutJob = {
+      kind: 'post',
+      jobId: 'm1.0',
+      messageId: 'm1',
+      payload: 'f',
+      targets: ['a', 'b'],
+    };
     void worker([], { ledger, gateway: dying, clock }).w.run(job, now + 60_000);
     await new Promise((resolve) => setImmediate(resolve));
     expect(dying.posts.map((p) => p.connectionId)).toEqual(['a']);
@@ -274,6 +283,46 @@ describe('the fan-out worker', () => {
     await w.run(job, now + 60_000);
     expect(gateway.posts.map((p) => p.connectionId).sort()).toEqual(['a', 'b']);
     expect(ledger.done.has('m1.0')).toBe(true);
+  });
+
+  it('tries the connections it failed to reach again 2 s and then 10 s later, then counts them failed', async () => {
+    const gateway = new RecordingGateway();
+    gateway.outcomes.set('b', 'failed');
+    const { w, queue, metrics } = worker([], { gateway });
+    const job: FanoutJob = {
+      kind: 'post',
+      jobId: 'm1.0',
+      messageId: 'm1',
+      payload: 'f',
+      targets: ['a', 'b'],
+    };
+
+    const first = await w.run(job);
+    expect(first).toMatchObject({ delivered: 1, failed: 0 });
+    expect(queue.jobs).toEqual([expect.objectContaining({ kind: 'post', targets: ['b'], attempt: 1 })]);
+    expect(queue.delays).toEqual([2]);
+
+    await w.run(queue.jobs[0] as FanoutJob);
+    expect(queue.jobs[1]).toMatchObject({ targets: ['b'], attempt: 2 });
+    expect(queue.delays[1]).toBe(10);
+    expect(metrics.counts.get('DeliveryFailed') ?? 0).toBe(0);
+
+    const last = await w.run(queue.jobs[1] as FanoutJob);
+    expect(last).toMatchObject({ delivered: 0, failed: 1 });
+    expect(queue.jobs).toHaveLength(2);
+    expect(metrics.counts.get('DeliveryFailed')).toBe(1);
+    expect(gateway.posts.map((p) => p.connectionId)).toEqual(['a', 'b', 'b', 'b']);
+  });
+
+  it('delivers on a later try what a throttling storm refused at first', async () => {
+    const gateway = new RecordingGateway();
+    gateway.outcomes.set('b', 'failed');
+    const { w, queue } = worker([], { gateway });
+    await w.run({ kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a', 'b'] });
+    gateway.outcomes.delete('b');
+
+    expect(await w.run(queue.jobs[0] as FanoutJob)).toMatchObject({ delivered: 1, failed: 0 });
+    expect(queue.jobs).toHaveLength(1);
   });
 
   it('hands the targets it has no time left for on as a job of their own, and each gets the frame once', async () => {
@@ -396,6 +445,41 @@ describe('the worker handler on the local queue', () => {
     expect(poisonRuns).toBe(3);
     expect(dead).toHaveLength(1);
     expect(JSON.parse(dead[0] ?? '{}').jobId).toBe('m1.1');
+  });
+});
+
+describe('the local queue', () => {
+  it('holds a delayed job back until its delay passed, and drops delayed jobs when closing', async () => {
+    vi.useFakeTimers();
+    try {
+      const seen: string[] = [];
+      const queue = new LocalFanoutQueue(
+        async (event: SQSEvent) => {
+          for (const r of event.Records) seen.push(JSON.parse(r.body).jobId);
+          return { batchItemFailures: [] };
+        },
+        { workers: 1, batchSize: 1, maxReceives: 3, region: 'local', queueArn: 'arn:aws:sqs:local:0:q' },
+      );
+      const job = (jobId: string): FanoutJob => ({
+        kind: 'post',
+        jobId,
+        messageId: 'm',
+        payload: 'f',
+        targets: ['a'],
+      });
+      await queue.enqueue([job('later')], { delaySeconds: 2 });
+      await queue.enqueue([job('dropped')], { delaySeconds: 5 });
+      await vi.advanceTimersByTimeAsync(1999);
+      expect(seen).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      await queue.idle();
+      expect(seen).toEqual(['later']);
+      queue.dropDelayed();
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(seen).toEqual(['later']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
