@@ -222,10 +222,11 @@ export class FanoutWorker {
     });
     if (await this.tryAgainLater(job, failedIds)) result.failed = 0;
     if (unsent.length > 0) {
-      // Its id from what it holds: this job run again (its record lost) hands on the same job.
-      await deps.queue.enqueue([
-        { ...job, jobId: `${job.messageId}.rest.${digestOfSet(unsent).slice(0, 16)}`, targets: unsent },
-      ]);
+      // Its id from this job's and what it holds: this job run again (its record lost) hands on the
+      // same job, and a job that hands on all it holds (it started too late) makes a new one, not
+      // itself again (which its own record, written next, would have it skip).
+      const rest = digestOfSet([`job:${job.jobId}`, ...unsent]).slice(0, 16);
+      await deps.queue.enqueue([{ ...job, jobId: `${job.messageId}.rest.${rest}`, targets: unsent }]);
     }
     deps.metrics.count(METRICS.delivered, result.delivered);
     deps.metrics.count(METRICS.pruned, result.pruned);

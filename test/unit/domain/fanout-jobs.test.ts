@@ -285,6 +285,21 @@ describe('the fan-out worker', () => {
     expect(ledger.done.has('m1.0')).toBe(true);
   });
 
+  it('hands on a job it had no time to start under a new id, so the job it queued is not skipped as done', async () => {
+    let now = 1_000_000;
+    const { w, queue, gateway } = worker([], { clock: { now: () => now } });
+    const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a'] };
+    // Twice started 5 s before its invocation's end: nothing posted, everything handed on.
+    await w.run(job, now + 5_000);
+    const rest = queue.jobs[0] as FanoutJob;
+    await w.run(rest, now + 5_000);
+    const restOfRest = queue.jobs[1] as FanoutJob;
+    expect(new Set([job.jobId, rest.jobId, restOfRest.jobId]).size).toBe(3);
+    now += 1;
+    await w.run(restOfRest, now + 60_000);
+    expect(gateway.posts.map((p) => p.connectionId)).toEqual(['a']);
+  });
+
   it('tries the connections it failed to reach again 2 s and then 10 s later, then counts them failed', async () => {
     const gateway = new RecordingGateway();
     gateway.outcomes.set('b', 'failed');
