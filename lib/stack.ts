@@ -144,6 +144,7 @@ export const FUNCTION_BINDINGS: Record<
       'removeConnection',
       'roomUserConnections',
       'claimJob',
+      'releaseJob',
       'markJobDone',
     ],
     connections: ['POST'],

@@ -35,6 +35,7 @@ export class LocalFanoutQueue implements FanoutQueue {
   private idleWaiters: (() => void)[] = [];
   /** Jobs enqueued with a delay, not yet visible. */
   private readonly delayed = new Set<NodeJS.Timeout>();
+  private closed = false;
 
   constructor(
     private readonly consume: (event: SQSEvent) => Promise<SQSBatchResponse | undefined>,
@@ -54,6 +55,7 @@ export class LocalFanoutQueue implements FanoutQueue {
       this.pump();
       return;
     }
+    if (this.closed) return;
     const timer = setTimeout(() => {
       this.delayed.delete(timer);
       this.pending.push(...items);
@@ -63,8 +65,13 @@ export class LocalFanoutQueue implements FanoutQueue {
     this.delayed.add(timer);
   }
 
-  /** Drops the jobs still delayed (the stack is closing: like messages of a deleted queue). */
-  dropDelayed(): void {
+  /**
+   * For a closing stack: waits for the jobs waiting or running, then drops the delayed ones (like
+   * messages of a deleted queue), also any a job queues later.
+   */
+  async close(): Promise<void> {
+    await this.idle();
+    this.closed = true;
     for (const timer of this.delayed) clearTimeout(timer);
     this.delayed.clear();
   }

@@ -398,8 +398,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (reconciler) clearInterval(reconciler);
         stopping.abort();
         await gateway.shutdown();
-        fanoutQueue.dropDelayed();
-        await fanoutQueue.idle();
+        await fanoutQueue.close();
         await webhook?.close();
         const closed = new Promise<void>((resolve) => gateway.server.close(() => resolve()));
         gateway.server.closeAllConnections();

@@ -61,6 +61,24 @@ export class DynamoJobLedger implements JobLedger {
     }
   }
 
+  async releaseJob(jobId: string, leaseUntilMs: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.fanoutJob(jobId),
+          UpdateExpression: 'SET #lease = :none',
+          // Only this run's own claim, and only while the job is not done.
+          ConditionExpression: '#lease = :mine AND attribute_not_exists(#done)',
+          ExpressionAttributeNames: { '#lease': LEASE, '#done': DONE },
+          ExpressionAttributeValues: { ':mine': leaseUntilMs, ':none': 0 },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
   async markJobDone(jobId: string): Promise<void> {
     await this.doc.send(
       new PutCommand({

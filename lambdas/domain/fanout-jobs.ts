@@ -79,6 +79,8 @@ export type JobClaim = 'run' | 'done' | 'taken';
 export interface JobLedger {
   /** 'run' when the job is this worker's now: new, or its last holder's lease has passed. */
   claimJob(jobId: string, leaseUntilMs: number): Promise<JobClaim>;
+  /** Gives a claim up (its run failed), so the job's redelivery may run it at once. */
+  releaseJob(jobId: string, leaseUntilMs: number): Promise<void>;
   markJobDone(jobId: string): Promise<void>;
 }
 
@@ -205,6 +207,17 @@ export class FanoutWorker {
     const claim = await deps.ledger.claimJob(job.jobId, leaseUntilMs);
     if (claim === 'done') return { delivered: 0, pruned: 0, failed: 0 };
     if (claim === 'taken') throw new JobTakenError(job.jobId);
+    try {
+      return await this.postClaimed(job, leaseUntilMs);
+    } catch (error) {
+      // The run failed before the job was recorded: its redelivery must not find it taken by this run.
+      await deps.ledger.releaseJob(job.jobId, leaseUntilMs).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async postClaimed(job: PostJob, leaseUntilMs: number): Promise<FanoutResult> {
+    const { deps } = this;
     if (job.presence && !(await this.stillHolds(job.presence))) {
       await deps.ledger.markJobDone(job.jobId);
       return { delivered: 0, pruned: 0, failed: 0 };

@@ -91,6 +91,7 @@ export const STORE_CALLS = {
     ['UpdateItem', 'table'],
     ['GetItem', 'table'],
   ],
+  releaseJob: [['UpdateItem', 'table']],
   markJobDone: [['PutItem', 'table']],
   stats: [['Query', 'table']],
   checkHealth: [['GetItem', 'table']],

@@ -39,6 +39,17 @@ describe('the fan-out job ledger (DynamoJobLedger) on the real store', () => {
     expect(await ledger.claimJob('j2', now + 60_000)).toBe('taken');
   });
 
+  it("lets a run give its own claim up (it failed), not another run's, and not a finished job's", async () => {
+    expect(await ledger.claimJob('j4', now + 60_000)).toBe('run');
+    await ledger.releaseJob('j4', now + 1); // not this claim
+    expect(await ledger.claimJob('j4', now + 60_000)).toBe('taken');
+    await ledger.releaseJob('j4', now + 60_000);
+    expect(await ledger.claimJob('j4', now + 60_000)).toBe('run');
+    await ledger.markJobDone('j4');
+    await ledger.releaseJob('j4', now + 60_000);
+    expect(await ledger.claimJob('j4', now + 60_000)).toBe('done');
+  });
+
   it('reads a job recorded as finished before jobs were claimed (no lease) as done', async () => {
     await doc.send(
       new PutCommand({ TableName: stack.tableName, Item: { ...keys.fanoutJob('old'), expiresAt: 1 } }),

@@ -38,6 +38,9 @@ class MemoryLedger implements JobLedger {
     this.leases.set(jobId, leaseUntilMs);
     return 'run';
   }
+  async releaseJob(jobId: string, leaseUntilMs: number) {
+    if (!this.done.has(jobId) && this.leases.get(jobId) === leaseUntilMs) this.leases.set(jobId, 0);
+  }
   async markJobDone(jobId: string) {
     this.done.add(jobId);
   }
@@ -73,6 +76,7 @@ function worker(
     ledger?: MemoryLedger;
     gateway?: RecordingGateway;
     clock?: { now(): number };
+    roomUserConnections?: (room: string, userId: string) => Promise<number>;
   } = {},
 ) {
   const queue = new MemoryQueue();
@@ -88,7 +92,9 @@ function worker(
     prune: async (id) => {
       pruned.push(id);
     },
-    roomUserConnections: async (room, userId) => overrides.inRoom?.get(`${room}/${userId}`) ?? 0,
+    roomUserConnections:
+      overrides.roomUserConnections ??
+      (async (room, userId) => overrides.inRoom?.get(`${room}/${userId}`) ?? 0),
     metrics,
     clock: overrides.clock ?? fixedClock(),
     settings: { concurrency: 4, jobSize: overrides.jobSize ?? 2 },
@@ -300,6 +306,28 @@ describe('the fan-out worker', () => {
     expect(gateway.posts.map((p) => p.connectionId)).toEqual(['a']);
   });
 
+  it('gives its claim up when its run fails, so the redelivery runs the job at once', async () => {
+    let failing = true;
+    const { w, gateway } = worker([], {
+      roomUserConnections: async () => {
+        if (failing) throw new Error('store unavailable');
+        return 1;
+      },
+    });
+    const job: FanoutJob = {
+      kind: 'post',
+      jobId: 'm1.0',
+      messageId: 'm1',
+      payload: 'f',
+      targets: ['a'],
+      presence: { room: 'lobby', userId: 'u', event: 'join' },
+    };
+    await expect(w.run(job)).rejects.toThrow('store unavailable');
+    failing = false;
+    await w.run(job);
+    expect(gateway.posts.map((p) => p.connectionId)).toEqual(['a']);
+  });
+
   it('tries the connections it failed to reach again 2 s and then 10 s later, then counts them failed', async () => {
     const gateway = new RecordingGateway();
     gateway.outcomes.set('b', 'failed');
@@ -464,6 +492,30 @@ describe('the worker handler on the local queue', () => {
 });
 
 describe('the local queue', () => {
+  it('drops, once closed, the delayed jobs that a job running as it closed queued', async () => {
+    vi.useFakeTimers();
+    try {
+      let runs = 0;
+      const queue: LocalFanoutQueue = new LocalFanoutQueue(
+        async (event: SQSEvent) => {
+          runs += 1;
+          await Promise.resolve();
+          // A retry of what this job failed to reach, queued while the queue closes.
+          if (runs === 1)
+            await queue.enqueue([JSON.parse(event.Records[0]?.body ?? '{}')], { delaySeconds: 1 });
+          return { batchItemFailures: [] };
+        },
+        { workers: 1, batchSize: 1, maxReceives: 3, region: 'local', queueArn: 'arn:aws:sqs:local:0:q' },
+      );
+      await queue.enqueue([{ kind: 'post', jobId: 'j', messageId: 'm', payload: 'f', targets: ['a'] }]);
+      await queue.close();
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(runs).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('holds a delayed job back until its delay passed, and drops delayed jobs when closing', async () => {
     vi.useFakeTimers();
     try {
@@ -489,7 +541,7 @@ describe('the local queue', () => {
       await vi.advanceTimersByTimeAsync(1);
       await queue.idle();
       expect(seen).toEqual(['later']);
-      queue.dropDelayed();
+      await queue.close();
       await vi.advanceTimersByTimeAsync(10_000);
       expect(seen).toEqual(['later']);
     } finally {
