@@ -65,8 +65,8 @@ export const FUNCTION_BINDINGS: Record<
 > = {
   // Verifies the token and the origin only.
   authorizer: {},
-  // Stores the connection (connection item, broadcast entry, counters).
-  connect: { store: ['putConnection'], connections: [], events: true },
+  // Stores the connection (connection item, broadcast entry, counters); posts to none.
+  connect: { store: ['putConnection'], events: true },
   // Removes the connection and its memberships (found on the index); announces presence leaves to the
   // rooms' members (a delivery that meets a gone connection prunes it), through the fan-out workers in
   // rooms past INLINE_FANOUT_LIMIT.

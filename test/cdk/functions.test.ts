@@ -102,11 +102,14 @@ describe('Lambda functions', () => {
   });
 
   it('gives the table and @connections only to the functions that use them', () => {
-    for (const name of ['connect', 'disconnect', 'message', 'push'] as const) {
+    for (const name of ['disconnect', 'message', 'push'] as const) {
       expect(Object.keys(env(dev, name)), name).toEqual(
         expect.arrayContaining(['TABLE_NAME', 'CONNECTIONS_ENDPOINT']),
       );
     }
+    // $connect stores the connection and posts to none.
+    expect(Object.keys(env(dev, 'connect'))).toContain('TABLE_NAME');
+    expect(env(dev, 'connect')).not.toHaveProperty('CONNECTIONS_ENDPOINT');
     // The expiry consumer announces presence leaves, so it posts to @connections too.
     expect(Object.keys(env(dev, 'expiry'))).toEqual(
       expect.arrayContaining(['TABLE_NAME', 'CONNECTIONS_ENDPOINT']),
