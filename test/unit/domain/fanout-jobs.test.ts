@@ -8,6 +8,7 @@ import {
   type JobLedger,
   JobTakenError,
   type PlanJob,
+  type PostJob,
   parseJob,
   postJobs,
 } from '../../../lambdas/domain/fanout-jobs.js';
@@ -57,6 +58,16 @@ class MemoryQueue implements FanoutQueue {
     for (const _ of jobs) this.delays.push(options.delaySeconds);
   }
 }
+
+/** A post job of message m1 (id m1.0, payload 'f') to `targets`. */
+const postJob = (targets: string[], overrides: Partial<PostJob> = {}): FanoutJob => ({
+  kind: 'post',
+  jobId: 'm1.0',
+  messageId: 'm1',
+  payload: 'f',
+  targets,
+  ...overrides,
+});
 
 const plan = (overrides: Partial<PlanJob> = {}): PlanJob => ({
   kind: 'plan',
@@ -193,13 +204,7 @@ describe('the fan-out worker', () => {
     const { w, gateway, ledger, metrics, pruned } = worker([]);
     gateway.outcomes.set('gone', 'gone');
 
-    const result = await w.run({
-      kind: 'post',
-      jobId: 'm1.0',
-      messageId: 'm1',
-      payload: 'f',
-      targets: ['a', 'gone'],
-    });
+    const result = await w.run(postJob(['a', 'gone']));
 
     expect(result).toEqual({ delivered: 1, pruned: 1, failed: 0 });
     expect(pruned).toEqual(['gone']);
@@ -209,7 +214,7 @@ describe('the fan-out worker', () => {
 
   it('skips a redelivered job that already finished', async () => {
     const { w, gateway } = worker([]);
-    const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a'] };
+    const job: FanoutJob = postJob(['a']);
 
     await w.run(job);
     await w.run(job);
@@ -229,13 +234,7 @@ describe('the fan-out worker', () => {
       return post(id, payload);
     };
     const { w } = worker([], { gateway });
-    const job: FanoutJob = {
-      kind: 'post',
-      jobId: 'm1.0',
-      messageId: 'm1',
-      payload: 'f',
-      targets: ['a', 'b'],
-    };
+    const job: FanoutJob = postJob(['a', 'b']);
 
     const first = w.run(job);
     // SQS delivered the job twice: the copy finds it claimed and is refused, so the queue brings it back.
@@ -252,7 +251,7 @@ describe('the fan-out worker', () => {
     let now = 1_000_000;
     const ledger = new MemoryLedger(() => now);
     const { w, gateway } = worker([], { ledger, clock: { now: () => now } });
-    const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a'] };
+    const job: FanoutJob = postJob(['a']);
     // A worker claimed it until 1 060 000 and was never heard of again.
     expect(await ledger.claimJob(job.jobId, 1_060_000)).toBe('run');
 
@@ -272,13 +271,7 @@ describe('the fan-out worker', () => {
     const dying = new RecordingGateway();
     const post = dying.post.bind(dying);
     dying.post = (id, payload) => (id === 'b' ? new Promise<never>(() => {}) : post(id, payload));
-    const job: FanoutJob = {
-      kind: 'post',
-      jobId: 'm1.0',
-      messageId: 'm1',
-      payload: 'f',
-      targets: ['a', 'b'],
-    };
+    const job: FanoutJob = postJob(['a', 'b']);
     void worker([], { ledger, gateway: dying, clock }).w.run(job, now + 60_000);
     await new Promise((resolve) => setImmediate(resolve));
     expect(dying.posts.map((p) => p.connectionId)).toEqual(['a']);
@@ -294,7 +287,7 @@ describe('the fan-out worker', () => {
   it('hands on a job it had no time to start under a new id, so the job it queued is not skipped as done', async () => {
     let now = 1_000_000;
     const { w, queue, gateway } = worker([], { clock: { now: () => now } });
-    const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a'] };
+    const job: FanoutJob = postJob(['a']);
     // Twice started 5 s before its invocation's end: nothing posted, everything handed on.
     await w.run(job, now + 5_000);
     const rest = queue.jobs[0] as FanoutJob;
@@ -332,13 +325,7 @@ describe('the fan-out worker', () => {
     const gateway = new RecordingGateway();
     gateway.outcomes.set('b', 'failed');
     const { w, queue, metrics } = worker([], { gateway });
-    const job: FanoutJob = {
-      kind: 'post',
-      jobId: 'm1.0',
-      messageId: 'm1',
-      payload: 'f',
-      targets: ['a', 'b'],
-    };
+    const job: FanoutJob = postJob(['a', 'b']);
 
     const first = await w.run(job);
     expect(first).toMatchObject({ delivered: 1, failed: 0 });
@@ -361,7 +348,7 @@ describe('the fan-out worker', () => {
     const gateway = new RecordingGateway();
     gateway.outcomes.set('b', 'failed');
     const { w, queue } = worker([], { gateway });
-    await w.run({ kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a', 'b'] });
+    await w.run(postJob(['a', 'b']));
     gateway.outcomes.delete('b');
 
     expect(await w.run(queue.jobs[0] as FanoutJob)).toMatchObject({ delivered: 1, failed: 0 });
@@ -477,7 +464,7 @@ describe('the worker handler on the local queue', () => {
 
     // Act
     await queue.enqueue([
-      { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets: ['a', 'b'] },
+      postJob(['a', 'b']),
       { kind: 'post', jobId: 'm1.1', messageId: 'm1', payload: 'f', targets: ['poison'] },
       { kind: 'post', jobId: 'm1.2', messageId: 'm1', payload: 'f', targets: ['c'] },
     ]);
