@@ -10,6 +10,13 @@ import type { LocalMetrics } from './metrics.js';
 export const DASHBOARD_CONNECTIONS = 200;
 const HISTORY_MS = 10 * 60 * 1000;
 const LARGEST_ROOMS = 10;
+/**
+ * Rooms of the listed connections whose exact size is read each update (those most listed
+ * connections are in): a room with few listed members can still be the largest.
+ */
+const ROOM_CANDIDATES = 50;
+/** A feed whose reader fell this far behind (a paused tab, a stuck proxy) is closed; EventSource reconnects. */
+const FEED_BACKLOG_BYTES = 1024 * 1024;
 const DISCONNECT_PATH = /^\/dashboard\/connections\/([^/]+)\/disconnect$/;
 /** The page must send this header: a cross-site form or fetch cannot without a CORS preflight we never answer. */
 export const DASHBOARD_HEADER = 'x-roomcast-dashboard';
@@ -87,10 +94,12 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
     ]);
     const seen = new Map<string, number>();
     for (const c of connections) for (const room of c.rooms) seen.set(room, (seen.get(room) ?? 0) + 1);
-    const candidates = [...seen.entries()].sort((a, b) => b[1] - a[1]).slice(0, LARGEST_ROOMS);
+    const candidates = [...seen.entries()].sort((a, b) => b[1] - a[1]).slice(0, ROOM_CANDIDATES);
     const largestRooms = (
       await Promise.all(candidates.map(async ([room]) => ({ room, members: await deps.roomSize(room) })))
-    ).sort((a, b) => b.members - a.members);
+    )
+      .sort((a, b) => b.members - a.members)
+      .slice(0, LARGEST_ROOMS);
     return {
       t: Date.now(),
       stats,
@@ -98,11 +107,17 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       connections,
       connectionsShown: DASHBOARD_CONNECTIONS,
       largestRooms,
-      events: { publisher: deps.events.publisher ?? null, recent: deps.events.recent().slice(-50) },
+      events: { publisher: deps.events.publisher ?? null, recent: deps.events.recent() },
     };
   };
 
   const write = (res: ServerResponse, type: string, body: unknown) => {
+    if (res.writableLength > FEED_BACKLOG_BYTES) {
+      // Not reading: what it has not read is dropped with the feed, not kept growing here.
+      feeds.delete(res);
+      res.destroy();
+      return;
+    }
     res.write(`event: ${type}\ndata: ${JSON.stringify(body)}\n\n`);
   };
   const logsFor = (state: { lastLog: number }) => {
@@ -159,9 +174,11 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       return 403;
     }
     const status = await deps.disconnect(id);
-    res.writeHead(status === 204 ? 200 : status, { 'content-type': 'application/json' });
+    // The page reads a body, so a 204 from the push API is answered as 200 (and counted as sent).
+    const sent = status === 204 ? 200 : status;
+    res.writeHead(sent, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ status }));
-    return status;
+    return sent;
   };
 
   const route: LocalRoute = async (req, res, url) => {

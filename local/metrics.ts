@@ -94,7 +94,10 @@ export function createLocalMetrics(stats: () => Promise<Stats>): LocalMetrics {
       help,
       registers: [registry],
       async collect() {
-        this.set(pick(await statsOnce()));
+        // A store that does not answer costs these three their update, not the whole scrape (the
+        // counters, InternalErrors first, matter most then): they keep their last values.
+        const stats = await statsOnce().catch(() => undefined);
+        if (stats) this.set(pick(stats));
       },
     });
   gauge(

@@ -65,6 +65,20 @@ describe('local metrics registry', () => {
     expect(await m.registry.metrics()).toContain('roomcast_connections 7');
   });
 
+  it('serves every other metric while the store does not answer, the gauges keeping their last values', async () => {
+    let up = true;
+    const m = createLocalMetrics(async () => {
+      if (!up) throw new Error('the store did not answer in time');
+      return { connections: 5, users: 1, rooms: 0 };
+    });
+    expect(await m.registry.metrics()).toContain('roomcast_connections 5');
+    up = false;
+    m.sink.count(METRICS.internalErrors);
+    const text = await m.registry.metrics();
+    expect(text).toContain('roomcast_internal_errors_total 1');
+    expect(text).toContain('roomcast_connections 5');
+  });
+
   it('labels HTTP requests with the route the handler matched, per concurrent request', async () => {
     const m = createLocalMetrics(stats);
     const handler = async (route: string | undefined, status: number, waitMs: number) => {
