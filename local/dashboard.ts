@@ -65,7 +65,8 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
   const intervalMs = deps.intervalMs ?? 2000;
   const html = page();
   const history: Sample[] = [];
-  const feeds = new Map<ServerResponse, { lastLog: number }>();
+  /** Open feeds; `started` once the feed got its first message (the page's start-up, with history). */
+  const feeds = new Map<ServerResponse, { lastLog: number; started: boolean }>();
   let previous: { t: number; totals: Awaited<ReturnType<LocalMetrics['totals']>> } | undefined;
 
   const sample = async () => {
@@ -126,6 +127,19 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
     return lines;
   };
 
+  /** A feed's first message: what a tick carries, plus the charts' history and the page's settings. */
+  const start = (res: ServerResponse, state: { lastLog: number; started: boolean }, snap: object) => {
+    state.started = true;
+    write(res, 'init', {
+      ...snap,
+      intervalMs,
+      historyMs: HISTORY_MS,
+      history,
+      logs: logsFor(state),
+      logCapacity: deps.logs.capacity,
+    });
+  };
+
   let ticking = false;
   const tick = async () => {
     if (ticking) return;
@@ -135,8 +149,10 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       if (feeds.size === 0) return;
       const snap = await snapshot();
       const last = history.at(-1);
-      for (const [res, state] of feeds)
-        write(res, 'tick', { ...snap, sample: last ?? null, logs: logsFor(state) });
+      for (const [res, state] of feeds) {
+        if (state.started) write(res, 'tick', { ...snap, sample: last ?? null, logs: logsFor(state) });
+        else start(res, state, snap);
+      }
     } catch (error) {
       for (const res of feeds.keys()) write(res, 'failure', { message: (error as Error).message });
     } finally {
@@ -153,17 +169,15 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       'cache-control': 'no-store',
       connection: 'keep-alive',
     });
-    const state = { lastLog: 0 };
+    const state = { lastLog: 0, started: false };
     feeds.set(res, state);
     req.on('close', () => feeds.delete(res));
-    write(res, 'init', {
-      ...(await snapshot()),
-      intervalMs,
-      historyMs: HISTORY_MS,
-      history,
-      logs: logsFor(state),
-      logCapacity: deps.logs.capacity,
-    });
+    try {
+      start(res, state, await snapshot());
+    } catch (error) {
+      // The store did not answer: the page says so, and the next update that succeeds starts it.
+      write(res, 'failure', { message: (error as Error).message });
+    }
   };
 
   const disconnect = async (req: IncomingMessage, res: ServerResponse, id: string) => {

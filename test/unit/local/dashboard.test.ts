@@ -58,7 +58,43 @@ async function firstMessage(base: string): Promise<Record<string, unknown>> {
   return JSON.parse(/^data: (.*)$/m.exec(text)?.[1] ?? '{}');
 }
 
+/** The types of the feed's messages, until `last` comes. */
+async function messageTypes(base: string, last: string): Promise<string[]> {
+  const abort = new AbortController();
+  const res = await fetch(`${base}/dashboard/feed`, { signal: abort.signal });
+  const reader = res.body?.getReader();
+  const types: string[] = [];
+  let text = '';
+  while (types.at(-1) !== last) {
+    const chunk = await reader?.read();
+    if (!chunk || chunk.done) throw new Error('feed ended');
+    text += new TextDecoder().decode(chunk.value);
+    let end = text.indexOf('\n\n');
+    while (end >= 0) {
+      types.push(/^event: (.*)$/m.exec(text.slice(0, end))?.[1] ?? '');
+      text = text.slice(end + 2);
+      end = text.indexOf('\n\n');
+    }
+  }
+  abort.abort();
+  return types;
+}
+
 describe('the dashboard', () => {
+  it('starts a feed opened while the store was down once it answers (its first message carries the history)', async () => {
+    let down = true;
+    const { base } = await serve({
+      stats: async () => {
+        if (down) throw new Error('the store did not answer in time');
+        return { connections: 0, users: 0, rooms: 0 };
+      },
+    });
+    const types = messageTypes(base, 'init');
+    await expect.poll(() => dashboard?.clients).toBe(1);
+    down = false;
+    expect((await types)[0]).toBe('failure');
+  });
+
   it('finds the largest room also when few of the listed connections are in it', async () => {
     // Ten rooms with two listed members each; "big" has one listed member and 30 more beyond the list.
     const listed = Array.from({ length: 21 }, (_, i) => ({
