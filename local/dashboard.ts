@@ -4,7 +4,7 @@ import type { Stats } from '../lambdas/domain/ports.js';
 import type { EventFeed } from './event-feed.js';
 import type { LocalRoute } from './gateway.js';
 import type { LogRing } from './logs.js';
-import type { LocalMetrics } from './metrics.js';
+import { type LocalMetrics, UNMATCHED_ROUTE } from './metrics.js';
 
 /** How many open connections the dashboard lists (and looks up rooms for). */
 export const DASHBOARD_CONNECTIONS = 200;
@@ -33,6 +33,21 @@ export interface DashboardDeps {
   disconnect(connectionId: string): Promise<number>;
   /** How often the page is updated (default 2 s). */
   intervalMs?: number;
+  /**
+   * Host names the stack is reached by (the `Host` header's, without the port). A request naming
+   * another is refused: a page of another site whose name was re-pointed at this machine (DNS
+   * rebinding) is then no longer "the page's own origin".
+   * @default loopback names only
+   */
+  hostNames?: readonly string[];
+}
+
+const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
+
+/** The host name of a `Host` header, without its port. */
+function hostNameOf(host: string | undefined): string {
+  if (!host) return '';
+  return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : (host.split(':')[0] ?? '');
 }
 
 interface Sample {
@@ -62,6 +77,7 @@ function rates(now: Record<string, number>, before: Record<string, number> | und
  * `/dashboard/feed`), the disconnect action, and `GET /metrics`. Local stack only.
  */
 export function createDashboard(deps: DashboardDeps): Dashboard {
+  const hostNames = new Set([...LOOPBACK_NAMES, ...(deps.hostNames ?? [])].map((name) => name.toLowerCase()));
   const intervalMs = deps.intervalMs ?? 2000;
   const html = page();
   const history: Sample[] = [];
@@ -204,6 +220,11 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       return true;
     }
     if (!path.startsWith('/dashboard')) return false;
+    if (!hostNames.has(hostNameOf(req.headers.host).toLowerCase())) {
+      res.writeHead(403, { 'content-type': 'application/json' }).end('{"message":"unknown host"}');
+      deps.metrics.countLocalRoute(UNMATCHED_ROUTE, 403);
+      return true;
+    }
     if (path === '/dashboard' && req.method === 'GET') {
       res.writeHead(301, { location: '/dashboard/' }).end();
       return true;

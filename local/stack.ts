@@ -315,6 +315,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         connections: (limit) => gateway.openConnections(limit),
         roomsOf: (connectionId) => roomsOfConnection(doc, tableName, connectionId),
         roomSize: (room) => store.countMembers(room),
+        hostNames: [host],
         // The key stays on this side: the page asks the dashboard, the dashboard asks the push API.
         disconnect: async (connectionId) =>
           (

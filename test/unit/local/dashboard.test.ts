@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect as netConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -125,6 +125,41 @@ describe('the dashboard', () => {
     const recent = ((await firstMessage(base)).events as { recent: { at: number }[] }).recent;
     expect(recent).toHaveLength(100);
     expect(recent.at(-1)?.at).toBe(119);
+  });
+
+  it('refuses a request naming another host (a page of a site re-pointed at this machine: DNS rebinding)', async () => {
+    let disconnected = 0;
+    const { base } = await serve({
+      disconnect: async () => {
+        disconnected += 1;
+        return 204;
+      },
+    });
+    const port = Number(new URL(base).port);
+    const send = (method: string, path: string, host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const evil = `${host}:${port}`;
+        request(
+          {
+            host: '127.0.0.1',
+            port,
+            method,
+            path,
+            headers: { host: evil, origin: `http://${evil}`, 'x-roomcast-dashboard': '1' },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        )
+          .on('error', reject)
+          .end();
+      });
+    expect(await send('POST', '/dashboard/connections/abc/disconnect', 'attacker.example')).toBe(403);
+    expect(await send('GET', '/dashboard/', 'attacker.example')).toBe(403);
+    expect(disconnected).toBe(0);
+    expect(await send('POST', '/dashboard/connections/abc/disconnect', 'localhost')).toBe(200);
+    expect(disconnected).toBe(1);
   });
 
   it('counts a disconnect with the status the page got', async () => {
