@@ -1,14 +1,11 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { JobClaim, JobLedger } from '../domain/fanout-jobs.js';
 import type { Clock } from '../domain/ports.js';
+import { isConditionFailure, itemAtFailedCondition } from './conditions.js';
 import { keys } from './table.js';
 
 const DONE = 'done';
 const LEASE = 'leaseUntil';
-
-function isConditionFailure(error: unknown): boolean {
-  return (error as Error).name === 'ConditionalCheckFailedException';
-}
 
 /**
  * Fan-out post jobs, one small item each, kept a day (SQS keeps an undelivered job at most 14 days;
@@ -45,15 +42,7 @@ export class DynamoJobLedger implements JobLedger {
       return 'run';
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      // The item that failed the condition, or (a store that returns none, as dynalite) a read of it.
-      const returned = (error as { Item?: Record<string, unknown> }).Item;
-      const item =
-        returned ??
-        (
-          await this.doc.send(
-            new GetCommand({ TableName: this.tableName, Key: keys.fanoutJob(jobId), ConsistentRead: true }),
-          )
-        ).Item;
+      const item = await itemAtFailedCondition(this.doc, this.tableName, keys.fanoutJob(jobId), error);
       // Gone meanwhile (its day passed): taken, so the redelivery decides. An item with no lease was
       // written before jobs were claimed: done.
       if (!item) return 'taken';

@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { digestOfSet } from '../domain/digest.js';
 import type { ReconcileReport } from '../domain/ports.js';
+import { isConditionFailure } from './conditions.js';
 import {
   EVERYONE_SHARDS,
   keys,
@@ -521,7 +522,7 @@ async function conditional(write: () => Promise<unknown>): Promise<boolean> {
     await write();
     return true;
   } catch (error) {
-    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+    if (isConditionFailure(error)) return false;
     throw error;
   }
 }

@@ -15,6 +15,7 @@ import type {
   StreamId,
   StreamStore,
 } from '../domain/ports.js';
+import { isConditionFailure, itemAtFailedCondition } from './conditions.js';
 import { TABLE_SCHEMA } from './table.js';
 
 /**
@@ -43,10 +44,6 @@ export const streamKeys = {
  * its own mark tells that apart from a write of someone else.
  */
 const WRITER = 'writer';
-
-function isConditionFailure(error: unknown): boolean {
-  return (error as Error).name === 'ConditionalCheckFailedException';
-}
 
 /** The StreamStore over the one DynamoDB table; single-item writes only (no transactions). */
 export class DynamoStreamStore implements StreamStore {
@@ -240,23 +237,8 @@ export class DynamoStreamStore implements StreamStore {
    * returned, or (a store that returns none, as dynalite) a consistent read.
    */
   private async wroteIt(key: { pk: string; sk: string }, writer: string, failure: unknown): Promise<boolean> {
-    const returned = (failure as { Item?: Record<string, unknown> }).Item?.[WRITER];
-    if (returned !== undefined) {
-      return (
-        (typeof returned === 'object' && returned !== null ? (returned as { S?: unknown }).S : returned) ===
-        writer
-      );
-    }
-    const out = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: key,
-        ProjectionExpression: '#writer',
-        ExpressionAttributeNames: { '#writer': WRITER },
-        ConsistentRead: true,
-      }),
-    );
-    return out.Item?.[WRITER] === writer;
+    const item = await itemAtFailedCondition(this.doc, this.tableName, key, failure, [WRITER]);
+    return item?.[WRITER] === writer;
   }
 
   private async headLatest(pk: string): Promise<number> {
