@@ -84,7 +84,7 @@ export interface JobLedger {
   markJobDone(jobId: string): Promise<void>;
 }
 
-/** How long a claim holds when the caller cannot say when its invocation ends (the worker's timeout). */
+/** How long a job may run when the caller cannot say how long its invocation has left (the worker's timeout). */
 export const DEFAULT_JOB_LEASE_MS = 60_000;
 
 /**
@@ -180,11 +180,12 @@ export async function* postJobs(
 export class FanoutWorker {
   constructor(private readonly deps: FanoutWorkerDeps) {}
 
-  /** `leaseUntilMs`: when the invocation running the job ends (a post job's claim holds until then). */
-  async run(job: FanoutJob, leaseUntilMs?: number): Promise<FanoutResult & { jobs?: number }> {
-    return job.kind === 'plan'
-      ? this.plan(job)
-      : this.post(job, leaseUntilMs ?? this.deps.clock.now() + DEFAULT_JOB_LEASE_MS);
+  /**
+   * `remainingMs`: how long the invocation running the job has left (Lambda's
+   * getRemainingTimeInMillis); a post job's claim holds until then, by this worker's clock.
+   */
+  async run(job: FanoutJob, remainingMs = DEFAULT_JOB_LEASE_MS): Promise<FanoutResult & { jobs?: number }> {
+    return job.kind === 'plan' ? this.plan(job) : this.post(job, this.deps.clock.now() + remainingMs);
   }
 
   private async plan(job: PlanJob): Promise<FanoutResult & { jobs: number }> {

@@ -22,8 +22,7 @@ export function createFanoutWorkerHandler(runtime: Pick<Runtime, 'observability'
           try {
             const job = parseJob(record.body);
             // A post job's claim holds while this invocation can run (Lambda ends it at its timeout).
-            const leaseUntil = context ? Date.now() + context.getRemainingTimeInMillis() : undefined;
-            const result = await worker.run(job, leaseUntil);
+            const result = await worker.run(job, context?.getRemainingTimeInMillis());
             logger.debug('fan-out job done', { jobId: job.jobId, kind: job.kind, ...result });
           } catch (error) {
             if (error instanceof JobTakenError) {

@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEventV2, SQSEvent } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, Context, SQSEvent } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
 import {
   type FanoutJob,
@@ -255,9 +255,9 @@ describe('the fan-out worker', () => {
     // A worker claimed it until 1 060 000 and was never heard of again.
     expect(await ledger.claimJob(job.jobId, 1_060_000)).toBe('run');
 
-    await expect(w.run(job, now + 60_000)).rejects.toBeInstanceOf(JobTakenError);
+    await expect(w.run(job, 60_000)).rejects.toBeInstanceOf(JobTakenError);
     now = 1_060_001;
-    await w.run(job, now + 60_000);
+    await w.run(job, 60_000);
 
     expect(gateway.posts.map((p) => p.connectionId)).toEqual(['a']);
     expect(ledger.done.has(job.jobId)).toBe(true);
@@ -272,14 +272,14 @@ describe('the fan-out worker', () => {
     const post = dying.post.bind(dying);
     dying.post = (id, payload) => (id === 'b' ? new Promise<never>(() => {}) : post(id, payload));
     const job: FanoutJob = postJob(['a', 'b']);
-    void worker([], { ledger, gateway: dying, clock }).w.run(job, now + 60_000);
+    void worker([], { ledger, gateway: dying, clock }).w.run(job, 60_000);
     await new Promise((resolve) => setImmediate(resolve));
     expect(dying.posts.map((p) => p.connectionId)).toEqual(['a']);
 
     // The job comes back after the first worker's lease: a second worker runs it whole.
     now += 60_001;
     const { w, gateway } = worker([], { ledger, clock });
-    await w.run(job, now + 60_000);
+    await w.run(job, 60_000);
     expect(gateway.posts.map((p) => p.connectionId).sort()).toEqual(['a', 'b']);
     expect(ledger.done.has('m1.0')).toBe(true);
   });
@@ -289,13 +289,13 @@ describe('the fan-out worker', () => {
     const { w, queue, gateway } = worker([], { clock: { now: () => now } });
     const job: FanoutJob = postJob(['a']);
     // Twice started 5 s before its invocation's end: nothing posted, everything handed on.
-    await w.run(job, now + 5_000);
+    await w.run(job, 5_000);
     const rest = queue.jobs[0] as FanoutJob;
-    await w.run(rest, now + 5_000);
+    await w.run(rest, 5_000);
     const restOfRest = queue.jobs[1] as FanoutJob;
     expect(new Set([job.jobId, rest.jobId, restOfRest.jobId]).size).toBe(3);
     now += 1;
-    await w.run(restOfRest, now + 60_000);
+    await w.run(restOfRest, 60_000);
     expect(gateway.posts.map((p) => p.connectionId)).toEqual(['a']);
   });
 
@@ -369,7 +369,7 @@ describe('the fan-out worker', () => {
     const job: FanoutJob = { kind: 'post', jobId: 'm1.0', messageId: 'm1', payload: 'f', targets };
 
     // 15 s left in the invocation: posts stop starting 10 s before its end.
-    await w.run(job, now + 15_000);
+    await w.run(job, 15_000);
 
     const posted = gateway.posts.length;
     expect(posted).toBeGreaterThan(0);
@@ -380,7 +380,7 @@ describe('the fan-out worker', () => {
     expect(rest).toMatchObject({ kind: 'post', messageId: 'm1', payload: 'f' });
     expect(rest.targets).toHaveLength(100 - posted);
 
-    await w.run(rest, now + 60_000);
+    await w.run(rest, 60_000);
     expect(gateway.posts.map((p) => p.connectionId).sort()).toEqual([...targets].sort());
   });
 
@@ -433,6 +433,29 @@ describe('queued job bodies', () => {
     expect(() => parseJob('{"kind":"post","jobId":"x","messageId":"m","payload":"p","targets":[]}')).toThrow(
       /malformed/,
     );
+  });
+});
+
+describe('the worker handler', () => {
+  it("gives each job the invocation's remaining time (its claim's lease) and hands a job held elsewhere back", async () => {
+    const { runtime } = fakeRuntime();
+    const given: (number | undefined)[] = [];
+    const worker = {
+      run: async (job: FanoutJob, remainingMs?: number) => {
+        given.push(remainingMs);
+        if (job.jobId === 'held') throw new JobTakenError(job.jobId);
+        return { delivered: 0, pruned: 0, failed: 0 };
+      },
+    } as unknown as FanoutWorker;
+    const record = (jobId: string, messageId: string) =>
+      ({ messageId, body: JSON.stringify(postJob(['a'], { jobId })) }) as SQSEvent['Records'][number];
+    const context = { awsRequestId: 'r', getRemainingTimeInMillis: () => 42_000 } as unknown as Context;
+    const answer = await createFanoutWorkerHandler(runtime, worker)(
+      { Records: [record('free', 'm-free'), record('held', 'm-held')] },
+      context,
+    );
+    expect(given).toEqual([42_000, 42_000]);
+    expect(answer.batchItemFailures).toEqual([{ itemIdentifier: 'm-held' }]);
   });
 });
 
