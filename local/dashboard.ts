@@ -44,10 +44,16 @@ export interface DashboardDeps {
 
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
 
-/** The host name of a `Host` header, without its port. */
+/** The host name of a `Host` header, without its port (lower case, as URL gives it); '' when it is none. */
 function hostNameOf(host: string | undefined): string {
-  if (!host) return '';
-  return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : (host.split(':')[0] ?? '');
+  try {
+    const url = new URL(`http://${host ?? ''}`);
+    // Only a host and a port: `a@127.0.0.1` or `a/b` would parse to another host than it names.
+    const bare = !url.username && !url.password && url.pathname === '/' && !url.search && !url.hash;
+    return bare ? url.hostname : '';
+  } catch {
+    return '';
+  }
 }
 
 interface Sample {
@@ -220,7 +226,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       return true;
     }
     if (!path.startsWith('/dashboard')) return false;
-    if (!hostNames.has(hostNameOf(req.headers.host).toLowerCase())) {
+    if (!hostNames.has(hostNameOf(req.headers.host))) {
       res.writeHead(403, { 'content-type': 'application/json' }).end('{"message":"unknown host"}');
       deps.metrics.countLocalRoute(UNMATCHED_ROUTE, 403);
       return true;

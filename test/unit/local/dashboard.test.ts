@@ -157,6 +157,7 @@ describe('the dashboard', () => {
       });
     expect(await send('POST', '/dashboard/connections/abc/disconnect', 'attacker.example')).toBe(403);
     expect(await send('GET', '/dashboard/', 'attacker.example')).toBe(403);
+    expect(await send('GET', '/dashboard/', `attacker.example:${port}@127.0.0.1`)).toBe(403);
     expect(disconnected).toBe(0);
     expect(await send('POST', '/dashboard/connections/abc/disconnect', 'localhost')).toBe(200);
     expect(disconnected).toBe(1);
