@@ -60,6 +60,16 @@ async function joinRoom(client: RoomcastClient, ws: FakeSocket, name: string, la
   return room;
 }
 
+/** An open client that joined `lobby` (its latest seq `latest`), recording the `chat` data it delivers. */
+async function inLobby(latest: number) {
+  const { client, timers } = setup();
+  const ws = await open(client);
+  const lobby = await joinRoom(client, ws, 'lobby', latest);
+  const seen: unknown[] = [];
+  lobby.on('chat', (data) => seen.push(data));
+  return { client, timers, ws, lobby, seen };
+}
+
 beforeEach(() => {
   FakeSocket.all = [];
   FakeSocket.mailboxLatest = 0;
@@ -213,11 +223,7 @@ describe('ordering', () => {
   });
 
   it('fills a gap from history when the missing frame does not arrive', async () => {
-    const { client, timers } = setup();
-    const ws = await open(client);
-    const lobby = await joinRoom(client, ws, 'lobby', 40);
-    const seen: unknown[] = [];
-    lobby.on('chat', (data) => seen.push(data));
+    const { timers, ws, lobby, seen } = await inLobby(40);
     ws.receive(message('lobby', 41));
     ws.receive(message('lobby', 44));
     await timers.advance(999);
@@ -239,11 +245,7 @@ describe('ordering', () => {
   });
 
   it('skips what history no longer has', async () => {
-    const { client, timers } = setup();
-    const ws = await open(client);
-    const lobby = await joinRoom(client, ws, 'lobby', 10);
-    const seen: unknown[] = [];
-    lobby.on('chat', (data) => seen.push(data));
+    const { timers, ws, lobby, seen } = await inLobby(10);
     ws.receive(message('lobby', 20));
     await timers.advance(1000);
     ws.receive({
@@ -259,11 +261,7 @@ describe('ordering', () => {
   });
 
   it('does not fill a gap with its own message: the ack marks its seq as seen', async () => {
-    const { client, timers } = setup();
-    const ws = await open(client);
-    const lobby = await joinRoom(client, ws, 'lobby', 5);
-    const seen: unknown[] = [];
-    lobby.on('chat', (data) => seen.push(data));
+    const { timers, ws, lobby, seen } = await inLobby(5);
     const sent = lobby.send('chat', 'mine');
     ws.ack('send', { messageId: 'm6', seq: 6, ts: 6 });
     await sent;
@@ -298,11 +296,7 @@ describe('the user stream', () => {
 
 describe('filling a gap', () => {
   it('does not skip a live frame still on its way when the history page ends before a frame held meanwhile', async () => {
-    const { client, timers } = setup();
-    const ws = await open(client);
-    const lobby = await joinRoom(client, ws, 'lobby', 40);
-    const seen: unknown[] = [];
-    lobby.on('chat', (data) => seen.push(data));
+    const { timers, ws, lobby, seen } = await inLobby(40);
     ws.receive(message('lobby', 41));
     ws.receive(message('lobby', 43)); // 42 is late
     await timers.advance(1000);
@@ -339,11 +333,7 @@ describe('filling a gap', () => {
   });
 
   it('delivers what a page holds after a message that expired in the middle of it', async () => {
-    const { client, timers } = setup();
-    const ws = await open(client);
-    const lobby = await joinRoom(client, ws, 'lobby', 40);
-    const seen: unknown[] = [];
-    lobby.on('chat', (data) => seen.push(data));
+    const { timers, ws, lobby, seen } = await inLobby(40);
     ws.receive(message('lobby', 41));
     ws.receive(message('lobby', 45));
     await timers.advance(1000);
@@ -354,11 +344,7 @@ describe('filling a gap', () => {
   });
 
   it('fills again what is still missing after a page when it does not come live', async () => {
-    const { client, timers } = setup();
-    const ws = await open(client);
-    const lobby = await joinRoom(client, ws, 'lobby', 40);
-    const seen: unknown[] = [];
-    lobby.on('chat', (data) => seen.push(data));
+    const { timers, ws, lobby, seen } = await inLobby(40);
     ws.receive(message('lobby', 41));
     ws.receive(message('lobby', 43));
     await timers.advance(1000);
@@ -374,17 +360,26 @@ describe('filling a gap', () => {
   });
 });
 
+/**
+ * A client connecting with the server's answer to its first resume held back (the test gives it),
+ * recording the `direct` data it delivers; `connected` settles once that answer came.
+ */
+async function connectingUntilResume(options: Parameters<typeof setup>[0] = {}) {
+  const { client, timers } = setup(options);
+  FakeSocket.autoResume = false;
+  const seen: unknown[] = [];
+  client.on('direct', (_event, data) => seen.push(data));
+  const connected = client.connect();
+  await flush();
+  const ws = FakeSocket.last();
+  ws.open();
+  await flush();
+  return { client, timers, ws, seen, connected };
+}
+
 describe('the user stream from no position', () => {
   it("holds a live direct that overtakes the first connection's mailbox replay, and delivers all in order", async () => {
-    const { client, timers } = setup();
-    FakeSocket.autoResume = false;
-    const seen: unknown[] = [];
-    client.on('direct', (_event, data) => seen.push(data));
-    const connected = client.connect();
-    await flush();
-    const ws = FakeSocket.last();
-    ws.open();
-    await flush();
+    const { timers, ws, seen, connected } = await connectingUntilResume();
     const resume = ws.lastOf('resume');
     expect(resume).toMatchObject({ user: 0 });
     // The mailbox holds 1 and 2; 3, stored after the server read it, comes live before the replay.
@@ -400,15 +395,7 @@ describe('the user stream from no position', () => {
   it('starts a kept user position over when the server has less (its data was reset), holding what overtakes the refill', async () => {
     const storage = memoryStorage();
     storage.setItem('roomcast:alice', JSON.stringify({ user: 7, rooms: {} }));
-    const { client, timers } = setup({ storage });
-    FakeSocket.autoResume = false;
-    const seen: unknown[] = [];
-    client.on('direct', (_event, data) => seen.push(data));
-    const connected = client.connect();
-    await flush();
-    const ws = FakeSocket.last();
-    ws.open();
-    await flush();
+    const { timers, ws, seen, connected } = await connectingUntilResume({ storage });
     expect(ws.lastOf('resume')).toMatchObject({ user: 7 });
     ws.ack('resume', { user: { error: 'VALIDATION_ERROR' } });
     await connected;
@@ -487,11 +474,7 @@ describe('reconnect and resume', () => {
   });
 
   it('pages history for a room the resume could not recover', async () => {
-    const { client, timers } = setup();
-    const ws = await open(client);
-    const lobby = await joinRoom(client, ws, 'lobby', 3);
-    const seen: unknown[] = [];
-    lobby.on('chat', (data) => seen.push(data));
+    const { timers, ws, lobby, seen } = await inLobby(3);
     ws.drop();
     await timers.advance(1000);
     const next = FakeSocket.last();
