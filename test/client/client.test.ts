@@ -223,7 +223,7 @@ describe('ordering', () => {
   });
 
   it('fills a gap from history when the missing frame does not arrive', async () => {
-    const { timers, ws, lobby, seen } = await inLobby(40);
+    const { timers, ws, seen } = await inLobby(40);
     ws.receive(message('lobby', 41));
     ws.receive(message('lobby', 44));
     await timers.advance(999);
@@ -245,7 +245,7 @@ describe('ordering', () => {
   });
 
   it('skips what history no longer has', async () => {
-    const { timers, ws, lobby, seen } = await inLobby(10);
+    const { timers, ws, seen } = await inLobby(10);
     ws.receive(message('lobby', 20));
     await timers.advance(1000);
     ws.receive({
@@ -296,7 +296,7 @@ describe('the user stream', () => {
 
 describe('filling a gap', () => {
   it('does not skip a live frame still on its way when the history page ends before a frame held meanwhile', async () => {
-    const { timers, ws, lobby, seen } = await inLobby(40);
+    const { timers, ws, seen } = await inLobby(40);
     ws.receive(message('lobby', 41));
     ws.receive(message('lobby', 43)); // 42 is late
     await timers.advance(1000);
@@ -333,7 +333,7 @@ describe('filling a gap', () => {
   });
 
   it('delivers what a page holds after a message that expired in the middle of it', async () => {
-    const { timers, ws, lobby, seen } = await inLobby(40);
+    const { timers, ws, seen } = await inLobby(40);
     ws.receive(message('lobby', 41));
     ws.receive(message('lobby', 45));
     await timers.advance(1000);
@@ -344,7 +344,7 @@ describe('filling a gap', () => {
   });
 
   it('fills again what is still missing after a page when it does not come live', async () => {
-    const { timers, ws, lobby, seen } = await inLobby(40);
+    const { timers, ws, seen } = await inLobby(40);
     ws.receive(message('lobby', 41));
     ws.receive(message('lobby', 43));
     await timers.advance(1000);
@@ -474,7 +474,7 @@ describe('reconnect and resume', () => {
   });
 
   it('pages history for a room the resume could not recover', async () => {
-    const { timers, ws, lobby, seen } = await inLobby(3);
+    const { timers, ws, seen } = await inLobby(3);
     ws.drop();
     await timers.advance(1000);
     const next = FakeSocket.last();
