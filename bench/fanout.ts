@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout]
- *   [--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard] [--no-memory]
+ *   [--no-poster] [--no-model] [--no-throttle] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard] [--no-memory]
  *   [--no-requests]`
  *
  * Starts the local stack, opens real WebSocket clients, and for each room size
@@ -28,11 +28,12 @@ import { presenceBench } from './presence.js';
 import { requestsBench } from './requests.js';
 import { streamsBench } from './streams.js';
 import { median } from './summary.js';
+import { measureThrottled, printThrottled } from './throttle.js';
 import { WsBroadcastFloor } from './ws-floor.js';
 
 const usage =
   'usage: npm run bench -- [--sizes 100,1000,5000] [--rounds 5] [--concurrency 64] [--no-bundles] [--no-fanout] ' +
-  '[--no-poster] [--no-model] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard] [--no-memory] ' +
+  '[--no-poster] [--no-model] [--no-throttle] [--no-streams] [--no-events] [--no-presence] [--no-client] [--no-dashboard] [--no-memory] ' +
   '[--no-requests]';
 
 interface Options {
@@ -43,6 +44,7 @@ interface Options {
   fanout: boolean;
   poster: boolean;
   model: boolean;
+  throttle: boolean;
   streams: boolean;
   events: boolean;
   presence: boolean;
@@ -62,6 +64,7 @@ function parseOptions(): Options {
       'no-fanout': { type: 'boolean', default: false },
       'no-poster': { type: 'boolean', default: false },
       'no-model': { type: 'boolean', default: false },
+      'no-throttle': { type: 'boolean', default: false },
       'no-streams': { type: 'boolean', default: false },
       'no-events': { type: 'boolean', default: false },
       'no-presence': { type: 'boolean', default: false },
@@ -96,6 +99,7 @@ function parseOptions(): Options {
     fanout: !values['no-fanout'],
     poster: !values['no-poster'],
     model: !values['no-model'],
+    throttle: !values['no-throttle'],
     streams: !values['no-streams'],
     events: !values['no-events'],
     presence: !values['no-presence'],
@@ -193,12 +197,15 @@ async function main(): Promise<void> {
   const posters = options.poster ? await measurePosters(options.rounds) : undefined;
   if (options.model) console.log('\nmeasuring one fan-out worker against @connections at 15 ms per post ...');
   const worker = options.model ? await measureWorker(options.rounds) : undefined;
+  if (options.throttle) console.log('\nrunning a fan-out job against a throttling @connections ...');
+  const throttled = options.throttle ? await measureThrottled(options.rounds) : undefined;
   if (options.fanout) await fanoutBench(options);
   if (options.requests) await requestsBench();
   if (options.events) await eventsBench(options.rounds);
   if (options.presence) await presenceBench(options.rounds);
   if (posters) printPosters(posters);
   if (worker) printModel(worker);
+  if (throttled) printThrottled(throttled);
   if (options.streams) await streamsBench({ size: 1000, rounds: options.rounds });
   if (options.dashboard) await dashboardBench({ concurrency: options.concurrency });
   if (bundles) printBundles(bundles);

@@ -203,6 +203,7 @@ export function createLifecycleRuntime(
     createManagementClient(config.connectionsEndpoint, config.region, config.fanoutConcurrency),
     {
       logger: base.observability.logger,
+      concurrency: config.fanoutConcurrency,
       // Posts skip the SDK client's middleware (the fan-out's main cost); GET and DELETE keep it.
       post: createLeanPoster({
         endpoint: config.connectionsEndpoint,

@@ -52,6 +52,12 @@ export interface GatewayLimits {
 export interface ConnectionsEmulation {
   postDelayMs: number;
   virtualPrefix?: string;
+  /**
+   * A throttled endpoint: a POST that finds this many already being answered gets 429
+   * `LimitExceededException` at once (with `postDelayMs`, a rate limit of about
+   * maxConcurrentPosts / postDelayMs).
+   */
+  maxConcurrentPosts?: number;
 }
 
 interface LiveConnection extends ConnectionFacts {
@@ -131,6 +137,8 @@ export class LocalGateway {
   private readonly live = new Map<string, LiveConnection>();
   private readonly inflight = new Set<Promise<unknown>>();
   private virtualPosts = 0;
+  private postsAnswering = 0;
+  private throttledPosts = 0;
   private managementPosts = 0;
 
   constructor(
@@ -164,6 +172,11 @@ export class LocalGateway {
   /** `POST @connections/{id}` requests received (PostToConnection calls), of any outcome. */
   get postsReceived(): number {
     return this.managementPosts;
+  }
+
+  /** Posts answered 429 because of `maxConcurrentPosts` (see ConnectionsEmulation). */
+  get throttledDeliveries(): number {
+    return this.throttledPosts;
   }
 
   /** Posts accepted for virtual connections (see ConnectionsEmulation). */
@@ -371,6 +384,27 @@ export class LocalGateway {
     });
   }
 
+  /** Answers one accepted POST (after the emulated latency, when there is one). */
+  private async post(res: ServerResponse, connectionId: string, body: Buffer): Promise<void> {
+    if (this.emulation.postDelayMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, this.emulation.postDelayMs));
+    }
+    const { virtualPrefix } = this.emulation;
+    if (virtualPrefix && connectionId.startsWith(virtualPrefix)) {
+      this.virtualPosts += 1;
+      send(res, 200);
+      return;
+    }
+    // Looked up after the delay: a connection closed meanwhile is gone, as on API Gateway.
+    const connection = this.live.get(connectionId);
+    if (!connection || connection.ws.readyState !== WebSocket.OPEN) {
+      awsError(res, 410, 'GoneException', `connection ${connectionId} is gone`);
+      return;
+    }
+    connection.ws.send(body.toString('utf8'));
+    send(res, 200);
+  }
+
   /** The `@connections/{id}` management API, with API Gateway's status codes and error headers. */
   private async manage(req: IncomingMessage, res: ServerResponse, connectionId: string): Promise<void> {
     const connection = this.live.get(connectionId);
@@ -383,21 +417,18 @@ export class LocalGateway {
           awsError(res, 413, 'PayloadTooLargeException', 'Message too long');
           return;
         }
-        if (this.emulation.postDelayMs > 0) {
-          await new Promise((resolve) => setTimeout(resolve, this.emulation.postDelayMs));
-        }
-        const { virtualPrefix } = this.emulation;
-        if (virtualPrefix && connectionId.startsWith(virtualPrefix)) {
-          this.virtualPosts += 1;
-          send(res, 200);
+        const { maxConcurrentPosts } = this.emulation;
+        if (maxConcurrentPosts !== undefined && this.postsAnswering >= maxConcurrentPosts) {
+          this.throttledPosts += 1;
+          awsError(res, 429, 'LimitExceededException', 'Rate exceeded');
           return;
         }
-        if (!open) {
-          awsError(res, 410, 'GoneException', `connection ${connectionId} is gone`);
-          return;
+        this.postsAnswering += 1;
+        try {
+          await this.post(res, connectionId, body);
+        } finally {
+          this.postsAnswering -= 1;
         }
-        connection.ws.send(body.toString('utf8'));
-        send(res, 200);
         return;
       }
       case 'GET':

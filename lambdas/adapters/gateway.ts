@@ -8,6 +8,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ConnectionGateway, PostOutcome } from '../domain/ports.js';
 import type { PostToConnection } from './lean-poster.js';
+import { ThrottleGate } from './throttle-gate.js';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -26,6 +27,11 @@ export interface GatewayOptions {
   /** Sends one PostToConnection; defaults to the SDK client's command (the lean poster replaces it on hot paths). */
   post?: PostToConnection;
   retry?: RetryPolicy;
+  /**
+   * The most posts in flight at once (the fan-out's concurrency). Given, posts pass a ThrottleGate
+   * that lowers this while the endpoint throttles and raises it back after.
+   */
+  concurrency?: number;
   logger?: Logger;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -45,6 +51,17 @@ function statusOf(error: unknown): number | undefined {
 
 function isGone(error: unknown): boolean {
   return (error as { name?: string }).name === 'GoneException' || statusOf(error) === 410;
+}
+
+const THROTTLED_NAMES = new Set([
+  'LimitExceededException',
+  'ThrottlingException',
+  'TooManyRequestsException',
+]);
+
+/** The endpoint throttled the call (429 or a throttling error's name). */
+export function isThrottled(error: unknown): boolean {
+  return statusOf(error) === 429 || THROTTLED_NAMES.has((error as { name?: string }).name ?? '');
 }
 
 /** Throttling, 429 and 5xx are worth another try; anything else (403, 413, ...) is not. */
@@ -85,6 +102,7 @@ export class ManagementApiGateway implements ConnectionGateway {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
   private readonly send: PostToConnection;
+  private readonly gate: ThrottleGate | undefined;
 
   constructor(
     private readonly client: Pick<ApiGatewayManagementApiClient, 'send'>,
@@ -93,6 +111,7 @@ export class ManagementApiGateway implements ConnectionGateway {
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.random = options.random ?? Math.random;
+    this.gate = options.concurrency === undefined ? undefined : new ThrottleGate(options.concurrency);
     // The SDK sends a string body as it is: one serialized frame serves the whole fan-out, uncopied.
     this.send =
       options.post ??
@@ -103,7 +122,7 @@ export class ManagementApiGateway implements ConnectionGateway {
 
   async post(connectionId: string, payload: string): Promise<PostOutcome> {
     try {
-      await this.withRetries(() => this.send(connectionId, payload));
+      await this.withRetries(() => this.gated(connectionId, payload));
       return 'delivered';
     } catch (error) {
       if (isGone(error)) return 'gone';
@@ -126,6 +145,27 @@ export class ManagementApiGateway implements ConnectionGateway {
       if (isGone(error)) return false;
       throw error;
     }
+  }
+
+  /** One attempt of a post, through the gate when there is one. */
+  private async gated(connectionId: string, payload: string): Promise<void> {
+    const gate = this.gate;
+    if (!gate) return this.send(connectionId, payload);
+    const entered = gate.enter();
+    const ticket = typeof entered === 'number' ? entered : await entered;
+    try {
+      await this.send(connectionId, payload);
+    } catch (error) {
+      const before = gate.current;
+      gate.leave(ticket, isThrottled(error));
+      if (gate.current < before) {
+        this.options.logger?.warn('@connections is throttling posts: fewer at once', {
+          concurrency: gate.current,
+        });
+      }
+      throw error;
+    }
+    gate.leave(ticket, false);
   }
 
   /** Runs one management call, retrying throttling and 5xx with backoff; gone and other errors end it at once. */
