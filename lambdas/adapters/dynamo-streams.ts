@@ -44,6 +44,8 @@ export const streamKeys = {
  * its own mark tells that apart from a write of someone else.
  */
 const WRITER = 'writer';
+/** On an idempotency record: what its request stored before it failed (a StoredAttempt, as JSON). */
+const STORED = 'stored';
 
 /** The StreamStore over the one DynamoDB table; single-item writes only (no transactions). */
 export class DynamoStreamStore implements StreamStore {
@@ -189,8 +191,8 @@ export class DynamoStreamStore implements StreamStore {
           TableName: this.tableName,
           Item: { ...itemKey, fingerprint, state: 'pending', claimedAt: now, expiresAt, [WRITER]: writer },
           ConditionExpression:
-            'attribute_not_exists(pk) OR #ttl <= :nowSeconds OR (#state = :pending AND claimedAt < :stale AND fingerprint = :fingerprint)',
-          ExpressionAttributeNames: { '#ttl': TABLE_SCHEMA.ttlAttribute, '#state': 'state' },
+            'attribute_not_exists(pk) OR #ttl <= :nowSeconds OR (#state = :pending AND claimedAt < :stale AND fingerprint = :fingerprint AND attribute_not_exists(#stored))',
+          ExpressionAttributeNames: { '#ttl': TABLE_SCHEMA.ttlAttribute, '#state': 'state', '#stored': STORED },
           ExpressionAttributeValues: {
             ':nowSeconds': Math.floor(now / 1000),
             ':pending': 'pending',
@@ -203,13 +205,17 @@ export class DynamoStreamStore implements StreamStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
+    const parked = await this.takeOverParked(itemKey, fingerprint, now, staleAfterMs, writer);
+    if (parked) return parked;
     const out = await this.doc.send(
       new GetCommand({ TableName: this.tableName, Key: itemKey, ConsistentRead: true }),
     );
     const item = out.Item;
     if (!item) return this.claim(key, fingerprint, expiresAt, staleAfterMs);
     // Our own claim, retried after its answer was lost.
-    if (item[WRITER] === writer) return { state: 'new' };
+    if (item[WRITER] === writer) {
+      return item[STORED] === undefined ? { state: 'new' } : { state: 'new', stored: String(item[STORED]) };
+    }
     if (item.state === 'done') {
       return { state: 'done', fingerprint: String(item.fingerprint), answer: String(item.answer) };
     }
@@ -224,6 +230,63 @@ export class DynamoStreamStore implements StreamStore {
         UpdateExpression: 'SET #state = :done, answer = :answer',
         ExpressionAttributeNames: { '#state': 'state' },
         ExpressionAttributeValues: { ':done': 'done', ':answer': answer },
+      }),
+    );
+  }
+
+  /**
+   * Takes over a parked record (its request stored a message, then failed), or one whose taker died
+   * (pending for too long), when the body is the same: an update, so what was stored stays on it.
+   * Undefined when there is none to take.
+   */
+  private async takeOverParked(
+    itemKey: { pk: string; sk: string },
+    fingerprint: string,
+    now: number,
+    staleAfterMs: number,
+    writer: string,
+  ): Promise<IdempotencyClaim | undefined> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: itemKey,
+          UpdateExpression: 'SET #state = :pending, claimedAt = :now, #writer = :writer',
+          ConditionExpression:
+            'attribute_exists(#stored) AND fingerprint = :fingerprint AND #ttl > :nowSeconds AND (#state = :parked OR (#state = :pending AND claimedAt < :stale))',
+          ExpressionAttributeNames: {
+            '#state': 'state',
+            '#stored': STORED,
+            '#writer': WRITER,
+            '#ttl': TABLE_SCHEMA.ttlAttribute,
+          },
+          ExpressionAttributeValues: {
+            ':pending': 'pending',
+            ':parked': 'parked',
+            ':now': now,
+            ':writer': writer,
+            ':fingerprint': fingerprint,
+            ':nowSeconds': Math.floor(now / 1000),
+            ':stale': now - staleAfterMs,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { state: 'new', stored: String(out.Attributes?.[STORED]) };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return undefined;
+    }
+  }
+
+  async park(key: string, stored: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: streamKeys.idempotency(key),
+        UpdateExpression: 'SET #state = :parked, #stored = :stored',
+        ExpressionAttributeNames: { '#state': 'state', '#stored': STORED },
+        ExpressionAttributeValues: { ':parked': 'parked', ':stored': stored },
       }),
     );
   }

@@ -140,7 +140,8 @@ export interface AppendResult {
 }
 
 export type IdempotencyClaim =
-  | { state: 'new' }
+  /** `stored`: what an earlier run under this key stored before it failed (see `park`). */
+  | { state: 'new'; stored?: string }
   | { state: 'done'; fingerprint: string; answer: string }
   | { state: 'pending'; fingerprint: string };
 
@@ -170,6 +171,12 @@ export interface StreamStore {
   complete(key: string, answer: string): Promise<void>;
   /** Gives a claimed key up (the request failed), so a retry runs again. */
   release(key: string): Promise<void>;
+  /**
+   * Keeps a claimed key whose request failed after it stored its message: the record keeps `stored`
+   * (what was stored), and the next claim with the same body takes it over at once and gets it back,
+   * so the retry delivers that message instead of storing another.
+   */
+  park(key: string, stored: string): Promise<void>;
 }
 
 /** What removing a connection changed: whose it was and whether it was the user's last one. */

@@ -23,11 +23,12 @@ import type {
   Page,
   Stats,
   StreamId,
+  TargetPage,
 } from './ports.js';
 import { announce, fitPresence, isQueued, listPresence, type PresenceList } from './presence.js';
 import type { ClientRateLimit } from './rate-limit.js';
 import { assertDataSize, type ClientFrame, type PushBody } from './schemas.js';
-import { roomStream, type Streams, userStream } from './streams.js';
+import { type KeyedRun, roomStream, type Streams, userStream } from './streams.js';
 
 export interface ServiceSettings {
   /** Largest serialized `data` of one message, in bytes. */
@@ -74,7 +75,8 @@ export interface PushResult extends FanoutResult {
 }
 
 /** Who a message goes to: a room or everyone (which may be queued for the workers), or given connections. */
-type Recipients = { room: string } | { broadcast: true } | { ids: readonly string[] };
+/** `user`: the user's connections, read once the message is stored (see publish). */
+type Recipients = { room: string } | { broadcast: true } | { user: string } | { ids: readonly string[] };
 
 /** What a stored (or live-only) publish answers. */
 interface Sent extends FanoutResult {
@@ -179,13 +181,14 @@ export class RoomcastService {
         const { answer, replayed } = await this.deps.streams.once(
           userScope(caller.userId, idempotencyKey),
           body,
-          async () =>
+          async (keyed) =>
             ackFields(
               await this.publish(
                 { room: frame.room },
                 { room: frame.room, event: frame.event, data: frame.data, from: caller.userId },
                 new Set([caller.connectionId]),
                 frame.store === false ? undefined : roomStream(frame.room),
+                keyed,
               ),
             ),
         );
@@ -198,19 +201,15 @@ export class RoomcastService {
         const { answer, replayed } = await this.deps.streams.once(
           userScope(caller.userId, idempotencyKey),
           body,
-          async () => {
+          async (keyed) => {
             const stream = frame.store === false ? undefined : userStream(frame.userId);
-            const connections = await this.deps.store.userConnections(frame.userId);
-            // An offline user's message waits in the mailbox, unless the mailbox is off.
-            if (connections.length === 0 && !(stream && this.deps.streams.stores(stream))) {
-              throw new NotFoundError(`user ${frame.userId} has no open connections`);
-            }
             return ackFields(
               await this.publish(
-                { ids: connections.map((c) => c.connectionId) },
+                await this.userRecipients(frame.userId, stream),
                 { event: frame.event, data: frame.data, from: caller.userId },
                 new Set([caller.connectionId]),
                 stream,
+                keyed,
               ),
             );
           },
@@ -262,32 +261,45 @@ export class RoomcastService {
     const { answer, replayed } = await this.deps.streams.once(
       key === undefined ? undefined : `PUSH#${key}`,
       rest,
-      () => this.pushOnce(body),
+      (keyed) => this.pushOnce(body, keyed),
     );
     return { ...answer, replayed };
   }
 
-  private async pushOnce(body: PushBody): Promise<PushResult> {
+  /**
+   * Whom a message to a user goes to: the user's connections, read when the delivery starts when
+   * the message is stored; read now when it is not, as then a user with none is NOT_FOUND (an
+   * offline user's message waits in the mailbox, unless the mailbox is off).
+   */
+  private async userRecipients(userId: string, stream: StreamId | undefined): Promise<Recipients> {
+    if (stream && this.deps.streams.stores(stream)) return { user: userId };
+    const connections = await this.deps.store.userConnections(userId);
+    if (connections.length === 0) throw new NotFoundError(`user ${userId} has no open connections`);
+    return { ids: connections.map((c) => c.connectionId) };
+  }
+
+  private async pushOnce(body: PushBody, keyed: KeyedRun): Promise<PushResult> {
     const except = new Set(body.exceptConnectionId === undefined ? [] : [body.exceptConnectionId]);
     const content = { event: body.event, data: body.data };
+    let stream: StreamId | undefined;
+    if (body.store !== false && body.room !== undefined) stream = roomStream(body.room);
+    if (body.store !== false && body.userId !== undefined) stream = userStream(body.userId);
     let to: Recipients;
     if (body.room !== undefined) {
       to = { room: body.room };
     } else if (body.userId !== undefined) {
-      to = { ids: (await this.deps.store.userConnections(body.userId)).map((c) => c.connectionId) };
+      to = { user: body.userId };
     } else if (body.connectionId !== undefined) {
       to = { ids: [body.connectionId] };
     } else {
       to = { broadcast: true };
     }
-    let stream: StreamId | undefined;
-    if (body.store !== false && body.room !== undefined) stream = roomStream(body.room);
-    if (body.store !== false && body.userId !== undefined) stream = userStream(body.userId);
     const sent = await this.publish(
       to,
       body.room === undefined ? content : { ...content, room: body.room },
       except,
       stream,
+      keyed,
     );
     return {
       messageId: sent.messageId,
@@ -466,14 +478,22 @@ export class RoomcastService {
     content: { room?: string; event: string; data: unknown; from?: string },
     except: ReadonlySet<string>,
     stream?: StreamId,
+    keyed?: KeyedRun,
   ): Promise<Sent> {
-    const messageId = this.deps.ids.messageId();
-    const ts = this.deps.clock.now();
+    const stores = stream !== undefined && this.deps.streams.stores(stream);
+    // A retry of a keyed request that stored its message and then failed: the same message again.
+    const earlier = stores ? keyed?.earlier : undefined;
+    const messageId = earlier?.messageId ?? this.deps.ids.messageId();
+    const ts = earlier?.ts ?? this.deps.clock.now();
     const frameAt = (seq?: number) => JSON.stringify(messageFrame({ ...content, seq, messageId, ts }));
     const { store, fanout } = this.deps;
     let targets: Targets;
     let size: number | undefined;
-    if ('room' in to) {
+    if ('user' in to) {
+      // Read when the delivery starts, after the message is stored: a device of the user that
+      // connects and resumes meanwhile finds the message stored, or is among these connections.
+      targets = connectionsOf(store, to.user);
+    } else if ('room' in to) {
       const room = await store.roomTargets(to.room);
       targets = room.pages;
       size = room.size;
@@ -483,7 +503,7 @@ export class RoomcastService {
     } else {
       targets = to.ids;
     }
-    const whole: FanoutTarget | undefined = 'ids' in to ? undefined : to;
+    const whole: FanoutTarget | undefined = 'room' in to || 'broadcast' in to ? to : undefined;
     const queued = whole && fanout && size !== undefined && size > fanout.inlineLimit ? size : undefined;
     const deliver = async (payload: string): Promise<FanoutResult> => {
       if (whole && queued !== undefined) {
@@ -501,15 +521,23 @@ export class RoomcastService {
     // Stored before any live delivery, so whatever a receiver saw, history and resume find too.
     let seq: number | undefined;
     let result: FanoutResult;
-    if (stream && this.deps.streams.stores(stream)) {
+    if (earlier) {
+      seq = earlier.seq;
+      result = await deliver(frameAt(seq));
+    } else if (stream && stores) {
       let stored = '';
+      let storedSeq = 0;
       const appended = await this.deps.streams.append(
         stream,
         (n) => {
           stored = frameAt(n);
+          storedSeq = n;
           return stored;
         },
-        () => deliver(stored),
+        () => {
+          keyed?.stored({ messageId, ts, seq: storedSeq });
+          return deliver(stored);
+        },
       );
       seq = appended.seq;
       result = appended.delivered;
@@ -560,4 +588,10 @@ function userScope(userId: string, key: string | undefined): string | undefined 
 
 function ackFields(sent: Sent): { messageId: string; ts: number; seq?: number } {
   return { messageId: sent.messageId, ts: sent.ts, ...(sent.seq === undefined ? {} : { seq: sent.seq }) };
+}
+
+/** A user's connections as one page of targets, read when the fan-out first asks for it. */
+async function* connectionsOf(store: ConnectionStore, userId: string): AsyncGenerator<TargetPage> {
+  const connections = await store.userConnections(userId);
+  yield { source: `user:${userId}`, ids: connections.map((c) => c.connectionId) };
 }

@@ -17,6 +17,21 @@ export const userStream = (userId: string): StreamId => ({ kind: 'user', name: u
 /** How long a claimed idempotency key may stay unanswered before a repeat takes it over. */
 const IDEMPOTENCY_STALE_MS = 60_000;
 
+/** A message a keyed request stored (at `seq`) before it failed; its retry delivers this one again. */
+export interface StoredAttempt {
+  messageId: string;
+  ts: number;
+  seq: number;
+}
+
+/** What a request run under an idempotency key is told, and tells back. */
+export interface KeyedRun {
+  /** What an earlier run under this key stored before it failed: deliver it, store nothing. */
+  earlier?: StoredAttempt;
+  /** Called once the run's message is stored: from then on a failure keeps the key for a retry. */
+  stored(attempt: StoredAttempt): void;
+}
+
 export interface ResumeRequest {
   /** Room name and the last seq the client has, in the order it listed them. */
   rooms?: [string, number][] | undefined;
@@ -166,14 +181,18 @@ export class Streams {
   /**
    * Runs a request once per idempotency key: a repeat with the same body gets the
    * first answer (`replayed`), another body or a repeat while the first still runs
-   * gets CONFLICT. Without a key the request simply runs.
+   * gets CONFLICT. Without a key the request simply runs. A request that fails before
+   * it stores anything gives its key up, so a retry runs it again; one that fails after
+   * storing its message (the fan-out could not read the room, the queue refused) keeps
+   * the key with what it stored, and a retry delivers that message (same seq and
+   * messageId) instead of storing a second one.
    */
   async once<T>(
     key: string | undefined,
     body: unknown,
-    run: () => Promise<T>,
+    run: (keyed: KeyedRun) => Promise<T>,
   ): Promise<{ answer: T; replayed: boolean }> {
-    if (key === undefined) return { answer: await run(), replayed: false };
+    if (key === undefined) return { answer: await run({ stored: () => undefined }), replayed: false };
     const { streams, clock } = this.deps;
     const print = fingerprint(body);
     const expiresAt = Math.floor(clock.now() / 1000) + LIMITS.idempotencyTtlSeconds;
@@ -185,11 +204,19 @@ export class Streams {
       throw new ConflictError('a request with this idempotency key is still running; retry shortly');
     }
     if (claim.state === 'done') return { answer: JSON.parse(claim.answer) as T, replayed: true };
+    const earlier = claim.stored === undefined ? undefined : (JSON.parse(claim.stored) as StoredAttempt);
+    let stored = earlier;
     let answer: T;
     try {
-      answer = await run();
+      answer = await run({
+        ...(earlier ? { earlier } : {}),
+        stored: (attempt) => {
+          stored = attempt;
+        },
+      });
     } catch (error) {
-      await streams.release(key);
+      if (stored) await streams.park(key, JSON.stringify(stored));
+      else await streams.release(key);
       throw error;
     }
     await streams.complete(key, JSON.stringify(answer));

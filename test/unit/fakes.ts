@@ -231,7 +231,14 @@ export class MemoryStreamStore implements StreamStore {
   >();
   readonly idempotency = new Map<
     string,
-    { fingerprint: string; state: 'pending' | 'done'; answer?: string; claimedAt: number; expiresAt: number }
+    {
+      fingerprint: string;
+      state: 'pending' | 'done' | 'parked';
+      answer?: string;
+      stored?: string;
+      claimedAt: number;
+      expiresAt: number;
+    }
   >();
   /** Where an append yields between its steps; a property test hands these to fast-check's scheduler. */
   pause: () => Promise<unknown> = () => Promise.resolve();
@@ -293,13 +300,14 @@ export class MemoryStreamStore implements StreamStore {
   ): Promise<IdempotencyClaim> {
     const now = this.clock.now();
     const found = this.idempotency.get(key);
-    if (
-      !found ||
-      found.expiresAt <= now / 1000 ||
-      (found.state === 'pending' && found.claimedAt < now - staleAfterMs && found.fingerprint === fingerprint)
-    ) {
+    const stale = found?.state === 'pending' && found.claimedAt < now - staleAfterMs;
+    if (!found || found.expiresAt <= now / 1000 || (stale && found.fingerprint === fingerprint && !found.stored)) {
       this.idempotency.set(key, { fingerprint, state: 'pending', claimedAt: now, expiresAt });
       return { state: 'new' };
+    }
+    if (found.stored !== undefined && found.fingerprint === fingerprint && (found.state === 'parked' || stale)) {
+      this.idempotency.set(key, { ...found, state: 'pending', claimedAt: now });
+      return { state: 'new', stored: found.stored };
     }
     return found.state === 'done'
       ? { state: 'done', fingerprint: found.fingerprint, answer: found.answer ?? 'null' }
@@ -311,6 +319,10 @@ export class MemoryStreamStore implements StreamStore {
   }
   async release(key: string) {
     this.idempotency.delete(key);
+  }
+  async park(key: string, stored: string) {
+    const found = this.idempotency.get(key);
+    if (found) this.idempotency.set(key, { ...found, state: 'parked', stored });
   }
 }
 

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { ConflictError } from '../../../lambdas/domain/errors.js';
+import type { KeyedRun } from '../../../lambdas/domain/streams.js';
+import { CountingSink, fixedClock, MemoryStreamStore, memoryStreams } from '../fakes.js';
+
+function setup() {
+  const clock = fixedClock();
+  const store = new MemoryStreamStore(clock);
+  return { store, streams: memoryStreams(clock, new CountingSink(), {}, store) };
+}
+
+const failing = (cause: string) => async () => {
+  throw new Error(cause);
+};
+
+describe('Streams.once: a keyed request that fails', () => {
+  it('gives its key up when it failed before storing anything, so the retry runs afresh', async () => {
+    const { streams, store } = setup();
+    await expect(streams.once('k', { a: 1 }, failing('no room read'))).rejects.toThrow('no room read');
+    expect(store.idempotency.has('k')).toBe(false);
+    const runs: KeyedRun[] = [];
+    await streams.once('k', { a: 1 }, async (keyed) => {
+      runs.push(keyed);
+      return 'ok';
+    });
+    expect(runs[0]?.earlier).toBeUndefined();
+  });
+
+  it('keeps its key with what it stored when it failed after storing: the retry gets that message back', async () => {
+    const { streams } = setup();
+    const attempt = { messageId: 'm1', ts: 5, seq: 7 };
+    await expect(
+      streams.once('k', { a: 1 }, async (keyed) => {
+        keyed.stored(attempt);
+        throw new Error('fan-out failed');
+      }),
+    ).rejects.toThrow('fan-out failed');
+
+    // Another body under the key is still a conflict.
+    await expect(streams.once('k', { a: 2 }, async () => 'other')).rejects.toBeInstanceOf(ConflictError);
+    // A retry that fails again keeps it too.
+    await expect(streams.once('k', { a: 1 }, failing('again'))).rejects.toThrow('again');
+    const earlier: unknown[] = [];
+    const first = await streams.once('k', { a: 1 }, async (keyed) => {
+      earlier.push(keyed.earlier);
+      return { seq: keyed.earlier?.seq };
+    });
+    expect(earlier).toEqual([attempt]);
+    expect(first).toEqual({ answer: { seq: 7 }, replayed: false });
+    // Once answered, the key replays that answer.
+    expect(await streams.once('k', { a: 1 }, failing('not run'))).toEqual({
+      answer: { seq: 7 },
+      replayed: true,
+    });
+  });
+});
