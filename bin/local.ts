@@ -8,45 +8,15 @@
  * (events to backends as signed POSTs).
  * `npm start -- --dashboard` ends the banner with the dashboard's URL, highlighted.
  */
-import { parseArgs } from 'node:util';
-import * as z from 'zod';
+import { readLocalSettings } from '../local/settings.js';
 import { LOCAL_DEFAULTS, startLocalStack } from '../local/stack.js';
 
-const env = z
-  .object({
-    PORT: z.coerce.number().int().min(0).max(65535).default(LOCAL_DEFAULTS.port),
-    ROOMCAST_JWT_SECRET: z.string().min(1).optional(),
-    ROOMCAST_API_KEY: z.string().min(1).optional(),
-    DYNAMODB_ENDPOINT: z.url().optional(),
-    ROOMCAST_ALLOWED_ORIGINS: z.string().optional(),
-    ROOMCAST_ALLOW_NO_ORIGIN: z.stringbool().default(true),
-    ROOMCAST_RATE_LIMIT_PER_SECOND: z
-      .string()
-      .regex(/^[0-9]+(\.[0-9]+)?$/, 'a number of frames per second; 0 turns the limit off')
-      .transform(Number)
-      .default(20),
-    ROOMCAST_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(40),
-    ROOMCAST_HISTORY_TTL_SECONDS: z.coerce.number().int().nonnegative().optional(),
-    ROOMCAST_MAILBOX_TTL_SECONDS: z.coerce.number().int().nonnegative().optional(),
-    ROOMCAST_INLINE_FANOUT_LIMIT: z
-      .string()
-      .regex(/^[0-9]+$/, 'a whole number of connections')
-      .transform(Number)
-      .pipe(z.number().int().positive())
-      .optional(),
-    ROOMCAST_ROOM_SPLIT_AFTER: z
-      .string()
-      .regex(/^[0-9]+$/, 'a whole number of members')
-      .transform(Number)
-      .pipe(z.number().int().positive())
-      .optional(),
-    LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('WARN'),
-    ROOMCAST_WEBHOOK_URL: z.url().optional(),
-    ROOMCAST_WEBHOOK_SECRET: z.string().min(1).optional(),
-  })
-  .parse(process.env);
-
-const { values: flags } = parseArgs({ options: { dashboard: { type: 'boolean', default: false } } });
+const settings = readLocalSettings(process.env, process.argv.slice(2));
+if (!settings.ok) {
+  console.error(settings.message);
+  process.exit(settings.exitCode);
+}
+const { env, dashboard } = settings;
 const usingDefaults = !env.ROOMCAST_JWT_SECRET || !env.ROOMCAST_API_KEY;
 const stack = await startLocalStack({
   port: env.PORT,
@@ -87,11 +57,14 @@ const stack = await startLocalStack({
   const where = env.DYNAMODB_ENDPOINT
     ? `DynamoDB at DYNAMODB_ENDPOINT=${env.DYNAMODB_ENDPOINT}`
     : 'the embedded DynamoDB (dynalite)';
-  console.error(
-    unreachable
-      ? `roomcast local stack could not start: ${where} is not reachable (${reason}).`
-      : `roomcast local stack could not start (PORT=${env.PORT}, ${where}): ${reason}`,
-  );
+  let message = `roomcast local stack could not start (PORT=${env.PORT}, ${where}): ${reason}`;
+  if (unreachable) message = `roomcast local stack could not start: ${where} is not reachable (${reason}).`;
+  if (code === 'EADDRINUSE') {
+    message =
+      `roomcast local stack could not start: port ${env.PORT} is in use; ` +
+      'set PORT to another port (PORT=0 picks a free one).';
+  }
+  console.error(message);
   process.exit(1);
 });
 const webhookDefaultSecret = env.ROOMCAST_WEBHOOK_URL !== undefined && !env.ROOMCAST_WEBHOOK_SECRET;
@@ -118,7 +91,7 @@ ${
     : ''
 }
 Ctrl-C stops it.`);
-if (flags.dashboard) {
+if (dashboard) {
   // Bold on a terminal; plain text when piped.
   const url = process.stdout.isTTY ? `\x1b[1m${stack.urls.dashboard}\x1b[0m` : stack.urls.dashboard;
   console.log(`\nOpen the dashboard: ${url}`);

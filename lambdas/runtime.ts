@@ -177,6 +177,7 @@ export function createBackendEvents(
     publisher: chosen,
     source,
     metrics: observability.sink,
+    clock: systemClock,
     timeoutMs,
     warn: (message, error) => observability.logger.warn(message, { error: (error as Error)?.message }),
   });

@@ -95,6 +95,9 @@ export class WebhookSender implements EventPublisher {
       ...options,
     };
     this.target = new URL(this.o.url);
+    if (this.target.protocol !== 'http:' && this.target.protocol !== 'https:') {
+      throw new Error(`a webhook URL must be http:// or https://, not ${this.target.protocol}`);
+    }
     // Keep-alive sockets, at most one per POST in flight: cheaper per event than fetch.
     const Agent = this.target.protocol === 'https:' ? https.Agent : http.Agent;
     this.agent = new Agent({ keepAlive: true, maxSockets: this.o.concurrency });
@@ -163,18 +166,25 @@ export class WebhookSender implements EventPublisher {
     while (!this.closed && this.inFlight < this.o.concurrency && this.waiting.length > 0) {
       const next = this.waiting.shift() as Delivery;
       this.inFlight += 1;
-      void this.attempt(next).finally(() => {
-        this.inFlight -= 1;
-        this.pump();
-        this.settleIdle();
-      });
+      void this.attempt(next)
+        .catch((error: unknown) =>
+          this.o.warn('webhook delivery failed', { error: (error as Error).message }),
+        )
+        .finally(() => {
+          this.inFlight -= 1;
+          this.pump();
+          this.settleIdle();
+        });
     }
   }
 
   private async attempt(d: Delivery): Promise<void> {
     d.firstTriedAt ??= this.o.timers.now();
     d.attempts += 1;
-    const problem = await this.post(d);
+    // A request that cannot even be built (a header node refuses) is a failed attempt like any other.
+    const problem = await this.post(d).catch(
+      (error: unknown) => (error as Error).message || 'request failed',
+    );
     if (problem === undefined) this.tell(d, d.attempts === 1 ? 'sent' : `sent (attempt ${d.attempts})`);
     if (problem === undefined || this.closed) return;
     const delay = this.backoff(d.attempts);

@@ -1,7 +1,7 @@
 import { METRICS } from './constants.js';
 import { InternalError, PayloadTooLargeError } from './errors.js';
 import { byteLength } from './input.js';
-import type { EventPublisher, MetricSink } from './ports.js';
+import type { Clock, EventPublisher, MetricSink } from './ports.js';
 
 /** The `detail-type` of every event roomcast sends to backends (CONTRACT section 7). */
 export const EVENT_TYPES = {
@@ -17,19 +17,27 @@ export const EVENT_TYPES = {
 /** Why a connection closed: the client, a backend, a delivery that found it gone (410), or TTL expiry. */
 export type CloseReason = 'client' | 'server' | 'gone' | 'expired';
 
+/**
+ * Every event's `detail` has `ts`, when it happened (ms since the epoch): events can reach a backend
+ * out of order (retries, several in flight), and `ts` orders them. BackendEvents stamps it on the
+ * events that do not carry their own.
+ */
 export type BackendEvent =
   | {
       detailType: typeof EVENT_TYPES.connectionOpened;
-      detail: { connectionId: string; userId: string; connectedAt: number };
+      detail: { connectionId: string; userId: string; connectedAt: number; ts?: number };
     }
   | {
       detailType: typeof EVENT_TYPES.connectionClosed;
-      detail: { connectionId: string; userId: string; reason: CloseReason };
+      detail: { connectionId: string; userId: string; reason: CloseReason; ts?: number };
     }
-  | { detailType: typeof EVENT_TYPES.userOnline | typeof EVENT_TYPES.userOffline; detail: { userId: string } }
+  | {
+      detailType: typeof EVENT_TYPES.userOnline | typeof EVENT_TYPES.userOffline;
+      detail: { userId: string; ts?: number };
+    }
   | {
       detailType: typeof EVENT_TYPES.roomJoined | typeof EVENT_TYPES.roomLeft;
-      detail: { room: string; userId: string; connectionId: string };
+      detail: { room: string; userId: string; connectionId: string; ts?: number };
     }
   | {
       detailType: typeof EVENT_TYPES.clientEvent;
@@ -80,6 +88,8 @@ export interface BackendEventsDeps {
   /** The events' `source` (`roomcast.{stage}`), counted in an entry's size. */
   source: string;
   metrics: MetricSink;
+  /** Stamps `ts` on the events that do not carry one. */
+  clock: Clock;
   /** Longest a request waits for the publisher before it goes on without it. */
   timeoutMs: number;
   /** Where a publishing problem is reported (never to the client). */
@@ -106,8 +116,12 @@ export class BackendEvents {
   notify(events: BackendEvent[]): void {
     const { publisher } = this.deps;
     if (!publisher || events.length === 0) return;
+    const now = this.deps.clock.now();
+    const stamped = events.map((event) =>
+      event.detail.ts === undefined ? ({ ...event, detail: { ...event.detail, ts: now } } as BackendEvent) : event,
+    );
     const sent: Promise<void> = publisher
-      .publish(events)
+      .publish(stamped)
       .catch((error: unknown) => {
         this.deps.metrics.count(METRICS.eventsFailed, events.length);
         this.deps.warn('events to backends could not be sent', error);

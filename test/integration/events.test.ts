@@ -107,9 +107,12 @@ describe('events to backends through the local webhook', () => {
     await bob.closed;
 
     const expected = [
-      ['connection.opened', { connectionId: aliceId, userId: 'alice', connectedAt: expect.any(Number) }],
-      ['user.online', { userId: 'alice' }],
-      ['room.joined', { room: 'lobby', userId: 'alice', connectionId: aliceId }],
+      [
+        'connection.opened',
+        { connectionId: aliceId, userId: 'alice', connectedAt: expect.any(Number), ts: expect.any(Number) },
+      ],
+      ['user.online', { userId: 'alice', ts: expect.any(Number) }],
+      ['room.joined', { room: 'lobby', userId: 'alice', connectionId: aliceId, ts: expect.any(Number) }],
       [
         'client.event',
         {
@@ -121,13 +124,19 @@ describe('events to backends through the local webhook', () => {
           ts: expect.any(Number),
         },
       ],
-      ['room.left', { room: 'lobby', userId: 'alice', connectionId: aliceId }],
-      ['connection.closed', { connectionId: aliceId, userId: 'alice', reason: 'client' }],
-      ['user.offline', { userId: 'alice' }],
-      ['connection.opened', { connectionId: bobId, userId: 'bob', connectedAt: expect.any(Number) }],
-      ['user.online', { userId: 'bob' }],
-      ['connection.closed', { connectionId: bobId, userId: 'bob', reason: 'server' }],
-      ['user.offline', { userId: 'bob' }],
+      ['room.left', { room: 'lobby', userId: 'alice', connectionId: aliceId, ts: expect.any(Number) }],
+      [
+        'connection.closed',
+        { connectionId: aliceId, userId: 'alice', reason: 'client', ts: expect.any(Number) },
+      ],
+      ['user.offline', { userId: 'alice', ts: expect.any(Number) }],
+      [
+        'connection.opened',
+        { connectionId: bobId, userId: 'bob', connectedAt: expect.any(Number), ts: expect.any(Number) },
+      ],
+      ['user.online', { userId: 'bob', ts: expect.any(Number) }],
+      ['connection.closed', { connectionId: bobId, userId: 'bob', reason: 'server', ts: expect.any(Number) }],
+      ['user.offline', { userId: 'bob', ts: expect.any(Number) }],
     ];
     await eventually(async () => expect(hook.accepted()).toHaveLength(expected.length));
     await stack.webhook?.idle();
@@ -180,8 +189,11 @@ describe('events to backends through the local webhook', () => {
 
     await eventually(async () =>
       expect(hook.accepted().map((e) => [e['detail-type'], e.detail])).toEqual([
-        ['connection.closed', { connectionId: 'ZXhwaXJlZA==', userId: 'ghost', reason: 'expired' }],
-        ['user.offline', { userId: 'ghost' }],
+        [
+          'connection.closed',
+          { connectionId: 'ZXhwaXJlZA==', userId: 'ghost', reason: 'expired', ts: expect.any(Number) },
+        ],
+        ['user.offline', { userId: 'ghost', ts: expect.any(Number) }],
       ]),
     );
   });

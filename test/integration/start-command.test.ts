@@ -91,4 +91,13 @@ describe('npm start', () => {
     expect(output()).toContain('not reachable');
     expect(output()).not.toMatch(/\n\s+at /);
   });
+
+  it('names a bad setting in one line and exits non-zero without a stack or a validation dump', async () => {
+    const { child, output } = npmStart({ PORT: 'abc', ROOMCAST_WEBHOOK_URL: 'localhost:8080' });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(output()).toContain('PORT="abc": expected a port number');
+    expect(output()).toContain('ROOMCAST_WEBHOOK_URL="localhost:8080": expected an http:// or https:// URL');
+    expect(output()).not.toMatch(/\n\s+at |ZodError/);
+  });
 });

@@ -15,8 +15,12 @@ class RecordingPublisher implements EventPublisher {
     if (this.mode === 'hang') return new Promise(() => undefined);
     this.published.push(...events);
   }
+  /** Each event as text, its `ts` left out but required (every event is stamped with when it happened). */
   types() {
-    return this.published.map((e) => `${e.detailType} ${JSON.stringify(e.detail)}`);
+    return this.published.map((e) => {
+      const { ts, ...rest } = e.detail as { ts?: number };
+      return `${e.detailType} ${JSON.stringify(rest)}${typeof ts === 'number' ? '' : ' (no ts)'}`;
+    });
   }
 }
 
@@ -31,6 +35,7 @@ function setup(options: { publisher?: boolean; maxDataBytes?: number } = {}) {
     publisher: options.publisher === false ? undefined : publisher,
     source: 'roomcast.test',
     metrics,
+    clock,
     timeoutMs: 20,
     warn: (message) => warnings.push(message),
   });
@@ -85,9 +90,9 @@ describe('events to backends from the use cases', () => {
 
     const closed = publisher.published.filter((e) => e.detailType === 'connection.closed');
     expect(closed.map((e) => e.detail)).toEqual([
-      { connectionId: 'a', userId: 'alice', reason: 'server' },
-      { connectionId: 'b', userId: 'bob', reason: 'server' },
-      { connectionId: 'c', userId: 'carol', reason: 'gone' },
+      { connectionId: 'a', userId: 'alice', reason: 'server', ts: clock.now() },
+      { connectionId: 'b', userId: 'bob', reason: 'server', ts: clock.now() },
+      { connectionId: 'c', userId: 'carol', reason: 'gone', ts: clock.now() },
     ]);
   });
 
@@ -100,7 +105,9 @@ describe('events to backends from the use cases', () => {
     };
     await service.closeConnection('a');
     const closed = publisher.published.filter((e) => e.detailType === 'connection.closed');
-    expect(closed.map((e) => e.detail)).toEqual([{ connectionId: 'a', userId: 'alice', reason: 'server' }]);
+    expect(closed.map((e) => e.detail)).toEqual([
+      { connectionId: 'a', userId: 'alice', reason: 'server', ts: clock.now() },
+    ]);
   });
 
   it('announces joins and leaves of rooms, by clients and backends, once per change', async () => {

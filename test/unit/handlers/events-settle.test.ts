@@ -24,6 +24,7 @@ describe('handler wrapper and events to backends', () => {
       publisher,
       source: 'roomcast.test',
       metrics: new CountingSink(),
+      clock,
       timeoutMs: 1000,
       warn: () => undefined,
     });

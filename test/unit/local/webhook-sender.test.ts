@@ -76,3 +76,39 @@ describe('WebhookSender', () => {
     );
   });
 });
+
+describe('WebhookSender with a URL it cannot POST to', () => {
+  it('refuses a scheme other than http or https when built (localhost:8080 parses as scheme localhost:)', () => {
+    expect(() => sender('localhost:8080', [])).toThrow('http:// or https://');
+    expect(() => sender('ftp://127.0.0.1/', [])).toThrow('http:// or https://');
+  });
+
+  it('survives an outcome observer that throws (the dashboard feed), never an uncaught error', async () => {
+    const delays: number[] = [];
+    const warnings: string[] = [];
+    const hook = new WebhookSender({
+      url: await deadUrl(),
+      secret: 's',
+      source: 'roomcast.local',
+      region: 'us-east-1',
+      account: '000000000000',
+      metrics: new CountingSink(),
+      warn: (message) => warnings.push(message),
+      onOutcome: () => {
+        throw new Error('observer broke');
+      },
+      retryForMs: 0,
+      timers: {
+        now: () => 0,
+        schedule: (fn, ms) => {
+          delays.push(ms);
+          const handle = setImmediate(fn);
+          return () => clearImmediate(handle);
+        },
+      },
+    });
+    await hook.publish([online]);
+    await hook.idle();
+    expect(warnings).toEqual(['webhook gave up on an event', 'webhook delivery failed']);
+  });
+});
