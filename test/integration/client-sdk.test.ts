@@ -1,12 +1,12 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import {
   type ClientState,
   memoryStorage,
   RoomcastClient,
   type RoomcastClientOptions,
   type WebSocketLike,
-} from '@roomcast/client';
-import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+} from '../../client/src/index.js';
 import type { LocalStack } from '../../local/stack.js';
 import {
   api,
