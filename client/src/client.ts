@@ -54,6 +54,8 @@ const STALE = 'VALIDATION_ERROR';
  * an idempotency key whose first request died.
  */
 const CONFLICT_RETRY_MS = 70_000;
+/** The most rooms the server takes in one `resume` frame (more is a VALIDATION_ERROR). */
+const RESUME_ROOMS = 50;
 
 function subjectOf(token: string): string {
   try {
@@ -448,15 +450,27 @@ export class RoomcastClient {
     // so a direct stored while no connection was open is not lost. From 0 means seq 1 is the next
     // one: a live direct that overtakes the replay waits for it.
     this.user.position ??= 0;
-    const frame: Frame = { action: 'resume', user: this.user.position };
-    // Object.fromEntries defines each room as an own property, whatever its name.
-    if (positions.length > 0) frame.rooms = Object.fromEntries(positions);
-    try {
-      plain.push(...this.resumed(await this.call(ws, frame), ws));
-    } catch (error) {
-      // A server without resume (section 6): join each room instead.
-      if ((error as RoomcastError).code !== 'UNKNOWN_ACTION') throw error;
-      plain = [...this.rooms.values()].filter((room) => room.joined);
+    // At most RESUME_ROOMS rooms a frame, one frame after another; the first one carries the user stream.
+    for (let i = 0; i === 0 || i < positions.length; i += RESUME_ROOMS) {
+      const batch = positions.slice(i, i + RESUME_ROOMS);
+      const frame: Frame = i === 0 ? { action: 'resume', user: this.user.position } : { action: 'resume' };
+      // Object.fromEntries defines each room as an own property, whatever its name.
+      if (batch.length > 0) frame.rooms = Object.fromEntries(batch);
+      try {
+        plain.push(...this.resumed(await this.call(ws, frame), ws));
+      } catch (error) {
+        const code = (error as RoomcastError).code;
+        // A server without resume (section 6): join each room instead.
+        if (code === 'UNKNOWN_ACTION') {
+          plain = [...this.rooms.values()].filter((room) => room.joined);
+          break;
+        }
+        // A frame the server refuses would be refused again on every reconnect: its rooms are
+        // joined the plain way instead (their gaps filled from history), and the refusal reported.
+        if (code !== 'VALIDATION_ERROR') throw error;
+        this.events.emit('error', error);
+        for (const [name] of batch) plain.push(this.room(name));
+      }
     }
     await Promise.all(
       plain.map((room) =>

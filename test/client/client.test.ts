@@ -524,6 +524,57 @@ describe('reconnect and resume', () => {
     expect(client.room('b').joined).toBe(true);
   });
 
+  it('resumes more than 50 rooms in frames of at most 50, one after the other, and opens once all are answered', async () => {
+    const { client, timers, states } = setup();
+    const ws = await open(client);
+    const names = Array.from({ length: 51 }, (_, i) => `r${i}`);
+    for (const name of names) await joinRoom(client, ws, name, 1);
+    ws.drop();
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    const first = next.lastOf('resume');
+    expect(Object.keys(first.rooms)).toEqual(names.slice(0, 50));
+    expect(first.user).toBe(0);
+    expect(next.sent.filter((f) => f.action === 'resume')).toHaveLength(1);
+    next.ack('resume', {
+      rooms: Object.fromEntries(names.slice(0, 50).map((name) => [name, { seq: 1, recovered: true }])),
+      user: { seq: 0, recovered: true },
+    });
+    await flush();
+    const second = next.lastOf('resume');
+    expect(second).not.toBe(first);
+    expect(second.rooms).toEqual({ r50: 1 });
+    expect(second.user).toBeUndefined();
+    expect(states.at(-1)).toBe('reconnecting');
+    next.ack('resume', { rooms: { r50: { seq: 1, recovered: true } } });
+    await flush();
+    expect(states.at(-1)).toBe('open');
+    expect(FakeSocket.all).toHaveLength(2);
+  });
+
+  it('joins the plain way the rooms of a resume the server refuses (VALIDATION_ERROR), reports it, and does not redial', async () => {
+    const { client, timers, ws, lobby } = await inLobby(3);
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    ws.drop();
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    next.receive({ type: 'error', id: next.lastOf('resume').id, code: 'VALIDATION_ERROR', message: 'no' });
+    await flush();
+    expect(errors).toEqual(['VALIDATION_ERROR']);
+    expect(next.lastOf('join')).toMatchObject({ room: 'lobby' });
+    next.ack('join');
+    await flush();
+    expect(client.state).toBe('open');
+    expect(lobby.joined).toBe(true);
+    await timers.advance(60_000);
+    expect(FakeSocket.all).toHaveLength(2);
+  });
+
   it('keeps positions in storage for the next page load', async () => {
     const storage = memoryStorage();
     const first = setup({ storage });

@@ -196,6 +196,47 @@ describe('client SDK against the local stack', () => {
     expect(bob.messages().filter((f) => f.messageId === ack.messageId)).toHaveLength(1);
   });
 
+  it('reconnects a client that has joined more than 50 rooms (the server takes at most 50 per resume)', async () => {
+    const s = await start();
+    const refusals: string[] = [];
+    class Watching extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        this.on('message', (data) => {
+          const frame = JSON.parse(String(data));
+          if (frame.type === 'error') refusals.push(`${frame.code}: ${frame.message}`);
+        });
+      }
+    }
+    let gaveUp: () => void = () => undefined;
+    const dialledSixTimes = new Promise<void>((resolve) => {
+      gaveUp = resolve;
+    });
+    let dials = 0;
+    const { client, states } = sdk(s, 'alice', {
+      WebSocket: Watching,
+      backoffMinMs: 10,
+      backoffMaxMs: 50,
+      token: () => {
+        if (++dials >= 6) gaveUp();
+        return token('alice', { expiresIn: '5m' });
+      },
+    });
+    await client.connect();
+    for (let i = 0; i < 51; i++) await client.room(`r${i}`).join();
+
+    const [id] = await connectionIdsOf(s, 'alice');
+    const from = states.length;
+    expect((await api(s, 'DELETE', `/v1/connections/${id}`)).status).toBe(204);
+    // Open again, or dialled 6 times without getting there.
+    await Promise.race([reached(client, states, 'open', from), dialledSixTimes]);
+
+    expect({ states: states.slice(from), refusals }).toEqual({
+      states: ['reconnecting', 'open'],
+      refusals: [],
+    });
+  });
+
   it('delivers once when the ack of a send is lost with its connection', async () => {
     const s = await start();
     let dropped = false;
