@@ -40,6 +40,8 @@ interface Request {
   attempts?: number;
   sentAt?: number;
   lostSentAt?: number;
+  /** It waited for a connection (made while disconnected, or lost with one), so went out in a burst. */
+  queued?: boolean;
   ws?: WebSocketLike;
   timer?: unknown;
 }
@@ -56,6 +58,8 @@ const STALE = 'VALIDATION_ERROR';
 const CONFLICT_RETRY_MS = 70_000;
 /** The most rooms the server takes in one `resume` frame (more is a VALIDATION_ERROR). */
 const RESUME_ROOMS = 50;
+/** How many times a queued send, direct or emit goes out before a RATE_LIMITED answer fails it. */
+const RATE_LIMITED_TRIES = 10;
 
 function subjectOf(token: string): string {
   try {
@@ -189,6 +193,8 @@ export class RoomcastClient {
   /** The positions kept for this user when it was read: rooms not opened yet start from these. */
   private kept: Positions = { rooms: new Map() };
   private attempt = 0;
+  /** When the last queued request refused as over the rate goes out again: the next one waits its turn after it. */
+  private paced = 0;
   private ids = 0;
   private lastActive = 0;
   private retryTimer?: unknown;
@@ -543,7 +549,10 @@ export class RoomcastClient {
   private flush(): void {
     const ws = this.ws;
     if (!ws) return;
-    for (const request of this.outbox.splice(0)) this.transmit(request, ws);
+    for (const request of this.outbox.splice(0)) {
+      request.queued = true;
+      this.transmit(request, ws);
+    }
   }
 
   private transmit(request: Request, ws: WebSocketLike): void {
@@ -601,7 +610,8 @@ export class RoomcastClient {
     if (request && ANSWERS.has(frame.type)) {
       this.requests.delete(frame.id);
       this.t.clearTimeout(request.timer);
-      if (frame.type === 'error' && this.stillRunning(request, frame)) this.retryLater(request);
+      const wait = frame.type === 'error' ? this.retryAfter(request, frame) : undefined;
+      if (wait !== undefined) this.retryLater(request, wait);
       else if (frame.type === 'error')
         request.reject(new RoomcastError(frame.code, frame.message, frame.retryAfterMs));
       else request.resolve(frame);
@@ -647,27 +657,32 @@ export class RoomcastClient {
   }
 
   /**
-   * A send, direct or emit that went out again after its connection was lost may find its first
-   * attempt still running on the server (CONFLICT): it is retried until that one finishes (then
-   * the retry is answered with the first ack, replayed), for a little over a minute at most.
+   * How long a send, direct or emit (it carries an idempotency key, so a retry never delivers twice)
+   * waits before it goes out again, or undefined when the error fails it:
+   * - one that went out again after its connection was lost may find its first attempt still
+   *   running on the server (CONFLICT): it is retried with backoff until that one finishes (then
+   *   the retry is answered with the first ack, replayed), for a little over a minute at most;
+   * - one that waited for a connection went out in a burst with the others, and the server may
+   *   refuse it as over the rate (RATE_LIMITED): it is retried after `retryAfterMs`, after the
+   *   others refused before it, so they go out no faster than the server lets them.
    */
-  private stillRunning(request: Request, frame: Frame): boolean {
-    return (
+  private retryAfter(request: Request, frame: Frame): number | undefined {
+    if (typeof request.frame.idempotencyKey !== 'string') return;
+    const now = this.t.now();
+    const attempts = request.attempts ?? 1;
+    if (
       frame.code === 'CONFLICT' &&
-      // A send, direct or emit: it carries an idempotency key.
-      typeof request.frame.idempotencyKey === 'string' &&
       request.lostSentAt !== undefined &&
-      this.t.now() - request.lostSentAt < CONFLICT_RETRY_MS
-    );
+      now - request.lostSentAt < CONFLICT_RETRY_MS
+    )
+      return backoffDelay(attempts - 1, this.o.random, this.o.backoffMinMs, this.o.backoffMaxMs);
+    if (frame.code === 'RATE_LIMITED' && request.queued && attempts < RATE_LIMITED_TRIES) {
+      this.paced = Math.max(now, this.paced) + (frame.retryAfterMs ?? this.o.backoffMinMs);
+      return this.paced - now;
+    }
   }
 
-  private retryLater(request: Request): void {
-    const delay = backoffDelay(
-      (request.attempts ?? 1) - 1,
-      this.o.random,
-      this.o.backoffMinMs,
-      this.o.backoffMaxMs,
-    );
+  private retryLater(request: Request, delay: number): void {
     // Waiting, it stays a request (close() rejects it) on no socket (a lost socket does not requeue it).
     request.ws = undefined;
     this.requests.set(request.frame.id, request);

@@ -685,16 +685,62 @@ describe('outbox', () => {
     next.receive({
       type: 'error',
       id: next.lastOf('direct').id,
-      code: 'RATE_LIMITED',
-      message: 'slow',
-      retryAfterMs: 50,
+      code: 'NOT_FOUND',
+      message: 'storing is off and bob is offline',
     });
     await expect(sent).resolves.toMatchObject({ messageId: 'm1', seq: 1 });
-    await expect(dm).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 50 });
+    await expect(dm).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(states.slice(2)).toEqual([
       [sent.key, 'sent'],
       [dm.key, 'failed'],
     ]);
+  });
+
+  it('sends again, after retryAfterMs and one after the other, what waited for the connection and was refused as over the rate', async () => {
+    const { client, timers, ws, lobby } = await inLobby(0);
+    const states: string[] = [];
+    client.on('outgoing', (o: Outgoing) => states.push(`${o.data}:${o.state}`));
+    ws.drop();
+    const sends = [1, 2, 3].map((n) => lobby.send('chat', n));
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    next.ack('resume', { rooms: { lobby: { seq: 0, recovered: true } } });
+    await flush();
+    const [first, second, third] = next.sent.filter((f) => f.action === 'send');
+    next.receive({ type: 'ack', id: first?.id, ok: true, messageId: 'm1', seq: 1, ts: 1 });
+    for (const refused of [second, third])
+      next.receive({
+        type: 'error',
+        id: refused?.id,
+        code: 'RATE_LIMITED',
+        message: 'slow',
+        retryAfterMs: 50,
+      });
+    await timers.advance(49);
+    expect(next.sent.filter((f) => f.action === 'send')).toHaveLength(3);
+    await timers.advance(1);
+    expect(next.sent.filter((f) => f.action === 'send').slice(3)).toEqual([second]);
+    await timers.advance(50);
+    expect(next.sent.filter((f) => f.action === 'send').slice(3)).toEqual([second, third]);
+    for (const [i, retry] of next.sent
+      .filter((f) => f.action === 'send')
+      .slice(3)
+      .entries())
+      next.receive({ type: 'ack', id: retry.id, ok: true, messageId: `m${i + 2}`, seq: i + 2, ts: 1 });
+    await expect(Promise.all(sends)).resolves.toHaveLength(3);
+    expect(states.filter((s) => s.endsWith('failed'))).toEqual([]);
+    // A send made while open is the app's own pace: RATE_LIMITED fails it, for the app to slow down.
+    const live = lobby.send('chat', 4);
+    next.receive({
+      type: 'error',
+      id: next.lastOf('send').id,
+      code: 'RATE_LIMITED',
+      message: 'slow',
+      retryAfterMs: 50,
+    });
+    await expect(live).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 50 });
   });
 
   it('sends a request again with the same key when its connection dropped before the ack', async () => {

@@ -237,6 +237,27 @@ describe('client SDK against the local stack', () => {
     });
   });
 
+  it("sends every message queued while disconnected once it is back, past the server's burst of 40", async () => {
+    const s = await start();
+    const { client, states } = sdk(s, 'alice');
+    await client.connect();
+    const lobby = client.room('lobby');
+    await lobby.join();
+    const bob = await member(s, 'bob', 'lobby');
+
+    const [id] = await connectionIdsOf(s, 'alice');
+    const from = states.length;
+    await api(s, 'DELETE', `/v1/connections/${id}`);
+    await reached(client, states, 'reconnecting', from);
+    // A user typing in a chat while the network is away: 45 messages wait in the SDK's outbox.
+    const sends = Array.from({ length: 45 }, (_, i) => lobby.send('chat', { text: `offline ${i}` }));
+    const outcomes = await Promise.allSettled(sends);
+
+    expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
+    await bob.request({ action: 'ping' });
+    expect(bob.messages().filter((f) => f.type === 'message')).toHaveLength(45);
+  });
+
   it('delivers once when the ack of a send is lost with its connection', async () => {
     const s = await start();
     let dropped = false;
