@@ -79,6 +79,8 @@ function newKey(): string {
 export class Room {
   /** Whether this client wants to be a member (it re-joins after every reconnect). */
   joined = false;
+  /** leave() was called: the room is not resumed and its messages are not delivered, until it is joined again. */
+  leaving = false;
   /** @internal */
   readonly events = new Emitter();
   /** A join still waiting for its answer: a leave goes out only after it. */
@@ -102,6 +104,7 @@ export class Room {
 
   /** Joins; when a position is known (seen before, or kept in storage) it resumes from it, so missed messages arrive first. */
   join(): Promise<void> {
+    this.leaving = false;
     const joining = this.joinNow();
     this.joining = joining;
     const settled = () => {
@@ -143,9 +146,13 @@ export class Room {
 
   /** Leaves; after a join still in flight (so the two cannot cross on the way, and the room stays left). */
   async leave(): Promise<void> {
+    this.leaving = true;
     await this.joining?.catch(() => undefined);
-    await this.client.request({ action: 'leave', room: this.name });
-    this.joined = false;
+    try {
+      await this.client.request({ action: 'leave', room: this.name });
+    } finally {
+      this.joined = false;
+    }
   }
 
   /** Sends to the other members. The handle's `key` names it in `client.on('outgoing')` (pending → sent | failed). */
@@ -448,7 +455,7 @@ export class RoomcastClient {
     const positions: [string, number][] = [];
     let plain: Room[] = [];
     for (const room of this.rooms.values()) {
-      if (!room.joined) continue;
+      if (!room.joined || room.leaving) continue;
       if (room.stream.position === undefined) plain.push(room);
       else positions.push([room.name, room.stream.position]);
     }
@@ -468,7 +475,7 @@ export class RoomcastClient {
         const code = (error as RoomcastError).code;
         // A server without resume (section 6): join each room instead.
         if (code === 'UNKNOWN_ACTION') {
-          plain = [...this.rooms.values()].filter((room) => room.joined);
+          plain = [...this.rooms.values()].filter((room) => room.joined && !room.leaving);
           break;
         }
         // A frame the server refuses would be refused again on every reconnect: its rooms are
@@ -629,6 +636,7 @@ export class RoomcastClient {
     } else if (frame.type === 'room' && typeof frame.room === 'string') {
       const room = this.room(frame.room);
       room.joined = frame.event === 'joined';
+      room.leaving &&= !room.joined;
       // Joined by a backend: learn where the room's stream is, so a reconnect resumes it from there.
       if (room.joined && room.stream.position === undefined) void this.learnPosition(room, ws);
     } else if (frame.type === 'error') {
@@ -712,8 +720,10 @@ export class RoomcastClient {
     if (message.room !== undefined) meta.room = message.room;
     if (message.from !== undefined) meta.from = message.from;
     if (message.seq !== undefined) meta.seq = message.seq;
-    if (meta.room !== undefined) this.room(meta.room).events.emit(message.event, message.data, meta);
-    else this.events.emit('direct', message.event, message.data, meta);
+    if (meta.room !== undefined) {
+      const room = this.room(meta.room);
+      if (!room.leaving) room.events.emit(message.event, message.data, meta);
+    } else this.events.emit('direct', message.event, message.data, meta);
   }
 
   /** Fills a gap: a room's from `history`, the user stream's by resuming it; what is gone is skipped. */

@@ -652,6 +652,46 @@ describe('leave', () => {
     await left;
     expect(lobby.joined).toBe(false);
   });
+
+  it('is not re-joined by the resume, nor its replay delivered, when left while disconnected', async () => {
+    const { timers, ws, lobby, seen } = await inLobby(3);
+    ws.drop();
+    const left = lobby.leave();
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    const resume = next.lastOf('resume');
+    // What the server would do with a resume that names lobby: join it and replay what was missed.
+    if (resume.rooms?.lobby !== undefined) next.receive(message('lobby', 4));
+    next.ack('resume', {
+      ...(resume.rooms ? { rooms: { lobby: { seq: 4, recovered: true } } } : {}),
+      user: { seq: 0, recovered: true },
+    });
+    await flush();
+    next.ack('leave');
+    await left;
+    expect({ resumed: resume.rooms, seen }).toEqual({ resumed: undefined, seen: [] });
+    expect(lobby.joined).toBe(false);
+  });
+
+  it('delivers none of its messages once leave() is called, also before the answer', async () => {
+    const { ws, lobby, seen } = await inLobby(3);
+    const left = lobby.leave();
+    await flush();
+    ws.receive(message('lobby', 4));
+    ws.ack('leave');
+    await left;
+    expect(seen).toEqual([]);
+    const joined = lobby.join();
+    await flush();
+    expect(ws.lastOf('resume')).toMatchObject({ rooms: { lobby: 4 } });
+    ws.receive(message('lobby', 5));
+    ws.ack('resume', { rooms: { lobby: { seq: 5, recovered: true } } });
+    await joined;
+    ws.receive(message('lobby', 6));
+    expect(seen).toEqual([5, 6]);
+  });
 });
 
 describe('outbox', () => {
