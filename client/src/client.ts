@@ -197,6 +197,10 @@ export class RoomcastClient {
   private dialing?: WebSocketLike;
   private next?: WebSocketLike;
   private stored?: string;
+  /** This user's id (the token's `sub`). */
+  private me = '';
+  /** Per room, frames from this user held back while a send of it lost with a connection waits for its ack. */
+  private readonly echoes = new Map<Room, MessageFrame[]>();
   /** The positions kept for this user when it was read: rooms not opened yet start from these. */
   private kept: Positions = { rooms: new Map() };
   private attempt = 0;
@@ -288,6 +292,7 @@ export class RoomcastClient {
       this.t.clearTimeout(timer);
     }
     this.fills.clear();
+    this.echoes.clear();
     this.openings.clear();
     this.pingTimer = undefined;
     const sockets = [...this.sockets];
@@ -327,15 +332,18 @@ export class RoomcastClient {
     report({});
     const frame: Frame = { action, ...fields, idempotencyKey: key };
     if (options.store === false) frame.store = false;
+    const room = action === 'send' ? this.room(fields.room) : undefined;
     const promise = this.request(frame).then(
       (answer) => {
         const ack = answer as Ack;
         // Our own message is not sent back to us: its seq is seen, so no gap is filled with it.
-        if (action === 'send' && typeof ack.seq === 'number') this.take(this.room(fields.room), ack.seq);
+        if (room && typeof ack.seq === 'number') this.take(room, ack.seq);
+        if (room) this.release(room, ack.messageId);
         report({ state: 'sent', ack });
         return ack;
       },
       (error: RoomcastError) => {
+        if (room) this.release(room);
         report({ state: 'failed', error });
         throw error;
       },
@@ -386,7 +394,8 @@ export class RoomcastClient {
     try {
       const token = typeof this.o.token === 'function' ? await this.o.token() : this.o.token;
       if (this.state === 'closed') return;
-      this.load(subjectOf(token));
+      this.me = subjectOf(token);
+      this.load(this.me);
       ws = new this.WS(
         `${this.o.url}${this.o.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`,
       );
@@ -645,10 +654,43 @@ export class RoomcastClient {
   }
 
   private take(room: Room | undefined, seq: number, frame?: MessageFrame): void {
+    if (room && frame?.from === this.me && seq > (room.stream.position ?? 0) && this.retrying(room)) {
+      // Maybe the message of that send, stored before its ack was lost (a resume replays it): it is
+      // held back, with what comes after it, until the send's ack tells (release).
+      const held = this.echoes.get(room) ?? [];
+      if (!held.some((f) => f.messageId === frame.messageId)) held.push(frame);
+      this.echoes.set(room, held);
+      return;
+    }
     const stream = room ? room.stream : this.user;
     for (const message of stream.take(seq, frame)) this.dispatch(message);
     this.save();
     this.fillLater(room);
+  }
+
+  /** Whether a send to the room that was lost with its connection still waits for its ack. */
+  private retrying(room: Room): boolean {
+    return [...this.requests.values(), ...this.outbox].some(
+      (r) => r.lostSentAt !== undefined && r.frame.action === 'send' && r.frame.room === room.name,
+    );
+  }
+
+  /**
+   * A send to the room has its answer: the frame held back with its `messageId` was our own message
+   * and is dropped. Once no other send waits, the rest (this user's other tabs) is delivered; one a
+   * gap fill moved past meanwhile is delivered late rather than lost.
+   */
+  private release(room: Room, messageId?: string): void {
+    const held = this.echoes.get(room)?.filter((f) => f.messageId !== messageId);
+    if (!held) return;
+    this.echoes.set(room, held);
+    if (this.retrying(room)) return;
+    this.echoes.delete(room);
+    for (const frame of held) {
+      const seq = frame.seq ?? 0;
+      if (seq > (room.stream.position ?? 0)) this.take(room, seq, frame);
+      else this.dispatch(frame);
+    }
   }
 
   /** While frames wait behind a gap, fills it after `gapFillDelayMs` (unless it fills itself live). */

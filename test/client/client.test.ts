@@ -801,6 +801,31 @@ describe('outbox', () => {
     await expect(sent).resolves.toMatchObject({ messageId: 'm1', replayed: true });
   });
 
+  it('does not echo its own send that the resume replays when the ack was lost with the connection', async () => {
+    const { timers, ws, lobby, seen } = await inLobby(0);
+    const sent = lobby.send('chat', 'mine');
+    const key = ws.lastOf('send').idempotencyKey;
+    ws.drop();
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    // The server had stored the send (seq 1) before the connection died: the resume replays it, then
+    // a message from this user's other tab (2) and one from bob (3).
+    next.receive({ ...message('lobby', 1, 'mine'), from: 'alice' });
+    next.receive({ ...message('lobby', 2, 'other tab'), from: 'alice' });
+    next.receive(message('lobby', 3));
+    next.ack('resume', { rooms: { lobby: { seq: 3, recovered: true } } });
+    await flush();
+    expect(seen).toEqual([]);
+    expect(next.lastOf('send').idempotencyKey).toBe(key);
+    next.ack('send', { messageId: 'm1', seq: 1, ts: 1, replayed: true });
+    await sent;
+    expect(seen).toEqual(['other tab', 3]);
+    await timers.advance(5000);
+    expect(next.sent.filter((f) => f.action === 'history')).toHaveLength(0);
+  });
+
   it('waits out a CONFLICT while an attempt lost with a later connection may still run, however long the first outage', async () => {
     const { client, timers } = setup();
     const ws1 = await open(client);
