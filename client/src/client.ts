@@ -585,7 +585,6 @@ export class RoomcastClient {
         ),
       );
     }, this.o.requestTimeoutMs);
-    if (ws === this.ws) this.touch();
     ws.send(JSON.stringify(request.frame));
   }
 
@@ -596,7 +595,10 @@ export class RoomcastClient {
     );
   }
 
-  /** Pings once the connection has been quiet for `pingAfterMs`; no pong means the connection is gone. */
+  /**
+   * Pings once nothing has come in for `pingAfterMs`; no pong means the connection is gone. Only
+   * incoming frames count: frames sent on a half-open connection go nowhere, and say nothing.
+   */
   private touch(): void {
     this.lastActive = this.t.now();
     if (this.pingTimer === undefined) this.armPing(this.o.pingAfterMs);

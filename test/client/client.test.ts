@@ -895,6 +895,21 @@ describe('keeping the connection', () => {
     expect(ws.sent.filter((f) => f.action === 'ping')).toHaveLength(2);
   });
 
+  it('finds a dead connection while the app keeps sending: only frames that come in count', async () => {
+    FakeSocket.autoPong = false;
+    const { client, timers, states } = setup();
+    const ws = await open(client);
+    // The network silently dropped the connection: nothing comes in any more. The app sends once a minute.
+    for (let minute = 0; minute < 5; minute++) {
+      client.emit('heartbeat', { minute }).catch(() => undefined);
+      await timers.advance(60_000);
+    }
+    expect(ws.sent.filter((f) => f.action === 'ping')).toHaveLength(1);
+    await timers.advance(10_000);
+    expect(ws.closed).toBe(true);
+    expect(states).toContain('reconnecting');
+  });
+
   it('keeps pinging on the connection that replaced a lost one', async () => {
     const { client, timers } = setup();
     const ws = await open(client);
