@@ -197,6 +197,8 @@ export class RoomcastClient {
   private dialing?: WebSocketLike;
   private next?: WebSocketLike;
   private stored?: string;
+  /** Whether the storage refused to keep the positions once already (that is reported once). */
+  private refused = false;
   /** This user's id (the token's `sub`). */
   private me = '';
   /** Per room, frames from this user held back while a send of it lost with a connection waits for its ack. */
@@ -456,7 +458,15 @@ export class RoomcastClient {
       if (room.stream.position !== undefined) rooms.set(room.name, room.stream.position);
       else rooms.delete(room.name);
     }
-    savePositions(this.storage, this.stored, { user: this.user.position, rooms });
+    if (savePositions(this.storage, this.stored, { user: this.user.position, rooms }) || this.refused) return;
+    this.refused = true;
+    this.events.emit(
+      'error',
+      new RoomcastError(
+        'STORAGE',
+        'the storage refused to keep stream positions (full or blocked); kept in memory only',
+      ),
+    );
   }
 
   /** Re-joins every joined room from its position and resumes the user stream, on a socket not yet in use. */

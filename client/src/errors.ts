@@ -1,4 +1,4 @@
-/** Codes of the contract's error frames, plus the client's own TIMEOUT and CLOSED. */
+/** Codes of the contract's error frames, plus the client's own TIMEOUT, CLOSED and STORAGE (on the 'error' event). */
 export type RoomcastErrorCode =
   | 'VALIDATION_ERROR'
   | 'UNKNOWN_ACTION'
@@ -10,6 +10,7 @@ export type RoomcastErrorCode =
   | 'INTERNAL'
   | 'TIMEOUT'
   | 'CLOSED'
+  | 'STORAGE'
   | (string & {});
 
 /** Why a request failed: `code` is the server's error code, or TIMEOUT (no answer in time) or CLOSED (`close()` was called). */

@@ -51,8 +51,16 @@ export function loadPositions(storage: PositionStorage, key: string): Positions 
   return positions;
 }
 
-/** Keeps positions under `key`, as `loadPositions` reads them. */
-export function savePositions(storage: PositionStorage, key: string, positions: Positions): void {
-  // Object.fromEntries defines each room as an own property, whatever its name.
-  storage.setItem(key, JSON.stringify({ user: positions.user, rooms: Object.fromEntries(positions.rooms) }));
+/** Keeps positions under `key`, as `loadPositions` reads them; false when the storage refuses (full, or blocked). */
+export function savePositions(storage: PositionStorage, key: string, positions: Positions): boolean {
+  try {
+    // Object.fromEntries defines each room as an own property, whatever its name.
+    storage.setItem(
+      key,
+      JSON.stringify({ user: positions.user, rooms: Object.fromEntries(positions.rooms) }),
+    );
+    return true;
+  } catch {
+    return false;
+  }
 }

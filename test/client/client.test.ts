@@ -601,6 +601,39 @@ describe('reconnect and resume', () => {
   });
 });
 
+describe('storage that refuses to keep positions (localStorage full, or blocked)', () => {
+  const refusing = () => ({
+    getItem: () => null,
+    setItem: () => {
+      throw new Error('QuotaExceededError: the quota has been exceeded');
+    },
+  });
+
+  it('still delivers, and reports a send sent with its ack, reporting the refusal once on the error event', async () => {
+    const { client } = setup({ storage: refusing() });
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 0);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    const states: string[] = [];
+    client.on('outgoing', (o: Outgoing) => states.push(o.state));
+    const sent = lobby.send('chat', { text: 'hi' });
+    ws.ack('send', { messageId: 'm1', ts: 1, seq: 1 });
+    await expect(sent).resolves.toMatchObject({ messageId: 'm1', seq: 1 });
+    expect(() => {
+      ws.receive(message('lobby', 2));
+      ws.receive(message('lobby', 3));
+    }).not.toThrow();
+    expect({ outgoing: states, seen, errors }).toEqual({
+      outgoing: ['pending', 'sent'],
+      seen: [2, 3],
+      errors: ['STORAGE'],
+    });
+  });
+});
+
 describe('servers without resume', () => {
   it('joins the plain way when resume is an unknown action', async () => {
     const { client, timers } = setup();
