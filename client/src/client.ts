@@ -435,6 +435,8 @@ export class RoomcastClient {
 
   private scheduleRollover(ms: number): void {
     this.t.clearTimeout(this.rolloverTimer);
+    // Closed while a rollover fetched its token (or opened): no next one.
+    if (this.state === 'closed') return;
     this.rolloverTimer = this.t.setTimeout(() => void this.dial(true), ms);
   }
 
@@ -524,6 +526,8 @@ export class RoomcastClient {
     this.attempt = 0;
     if (old && old !== ws) old.close(1000, 'replaced');
     this.setState('open');
+    // A state handler may have closed the client.
+    if (this.state === 'closed') return;
     this.touch();
     this.scheduleRollover(this.o.rolloverAfterMs);
     this.flush();

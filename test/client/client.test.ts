@@ -87,6 +87,41 @@ describe('close()', () => {
     expect(await connected).toBe('CLOSED');
     expect(timers.pending()).toEqual([]);
   });
+
+  it('leaves no timer behind when closed from a state handler as the connection opens', async () => {
+    const { client, timers } = setup();
+    client.on('state', (state) => {
+      if (state === 'open') client.close();
+    });
+    const connected = client.connect().catch((e: { code?: string }) => e.code);
+    await flush();
+    FakeSocket.last().open();
+    expect(await connected).toBe('CLOSED');
+    expect(client.state).toBe('closed');
+    expect(timers.pending()).toEqual([]);
+  });
+
+  it('does not call token() again, nor leave a timer, when closed while a rollover fetches its token', async () => {
+    let calls = 0;
+    let fail: (error: Error) => void = () => undefined;
+    const { client, timers } = setup({
+      rolloverAfterMs: 1000,
+      token: () => {
+        calls += 1;
+        if (calls === 1) return jwt('alice');
+        return new Promise<string>((_resolve, reject) => {
+          fail = reject;
+        });
+      },
+    });
+    await open(client);
+    await timers.advance(1000); // the rollover starts: token() #2 is pending
+    expect(calls).toBe(2);
+    client.close(); // e.g. the user logs out: the token endpoint now refuses
+    fail(new Error('401 from the token endpoint'));
+    await timers.advance(120_000);
+    expect({ calls, timers: timers.pending() }).toEqual({ calls: 2, timers: [] });
+  });
 });
 
 describe('backoff', () => {
