@@ -40,6 +40,8 @@ interface Request {
   attempts?: number;
   sentAt?: number;
   lostSentAt?: number;
+  /** It times out from when it was made, connected or not: every request but send, direct and emit. */
+  due?: boolean;
   /** It waited for a connection (made while disconnected, or lost with one), so went out in a burst. */
   queued?: boolean;
   ws?: WebSocketLike;
@@ -320,6 +322,10 @@ export class RoomcastClient {
         resolve,
         reject,
       };
+      if (frame.idempotencyKey === undefined) {
+        request.due = true;
+        this.expire(request);
+      }
       if (this.state === 'open' && this.ws) this.transmit(request, this.ws);
       else this.outbox.push(request);
     });
@@ -545,7 +551,7 @@ export class RoomcastClient {
     for (const [id, request] of this.requests) {
       if (request.ws !== ws) continue;
       this.requests.delete(id);
-      this.t.clearTimeout(request.timer);
+      if (!request.due) this.t.clearTimeout(request.timer);
       if (request.internal) request.reject(new RoomcastError('CLOSED', 'the connection closed'));
       else {
         // That attempt may still be running on the server: a CONFLICT is waited out from when it went.
@@ -590,8 +596,15 @@ export class RoomcastClient {
     request.attempts = (request.attempts ?? 0) + 1;
     request.sentAt = this.t.now();
     this.requests.set(request.frame.id, request);
+    if (!request.due) this.expire(request);
+    ws.send(JSON.stringify(request.frame));
+  }
+
+  /** Rejects the request with TIMEOUT after `requestTimeoutMs`, whether it went out or still waits. */
+  private expire(request: Request): void {
     request.timer = this.t.setTimeout(() => {
       this.requests.delete(request.frame.id);
+      this.outbox = this.outbox.filter((r) => r !== request);
       request.reject(
         new RoomcastError(
           'TIMEOUT',
@@ -599,7 +612,6 @@ export class RoomcastClient {
         ),
       );
     }, this.o.requestTimeoutMs);
-    ws.send(JSON.stringify(request.frame));
   }
 
   /** A request of the client itself on one socket. */

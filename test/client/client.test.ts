@@ -205,6 +205,34 @@ describe('requests', () => {
     expect(error).toMatchObject({ code: 'TIMEOUT' });
   });
 
+  it('rejects a history() made while disconnected with TIMEOUT 10 s after it was made; a send made then waits', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    ws.drop();
+    let page = 'pending';
+    client
+      .room('lobby')
+      .history({ limit: 10 })
+      .catch((error: RoomcastError) => {
+        page = error.code;
+      });
+    const sent = client.emit('order.created', { id: 7 });
+    // No connection gets through meanwhile (each attempt fails to open).
+    await timers.advance(9_999);
+    expect(FakeSocket.all.length).toBeGreaterThan(1);
+    expect(page).toBe('pending');
+    await timers.advance(1);
+    expect(page).toBe('TIMEOUT');
+    // Once a connection opens, the emit goes out and the history request, already rejected, does not.
+    await timers.advance(20_000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    expect(next.sent.map((f) => f.action)).toEqual(['resume', 'emit']);
+    next.ack('emit', { messageId: 'e1', ts: 1 });
+    await expect(sent).resolves.toMatchObject({ messageId: 'e1' });
+  });
+
   it('rejects with the code of the error frame that answers it', async () => {
     const { client } = setup();
     const ws = await open(client);
