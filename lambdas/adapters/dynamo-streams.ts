@@ -192,7 +192,11 @@ export class DynamoStreamStore implements StreamStore {
           Item: { ...itemKey, fingerprint, state: 'pending', claimedAt: now, expiresAt, [WRITER]: writer },
           ConditionExpression:
             'attribute_not_exists(pk) OR #ttl <= :nowSeconds OR (#state = :pending AND claimedAt < :stale AND fingerprint = :fingerprint AND attribute_not_exists(#stored))',
-          ExpressionAttributeNames: { '#ttl': TABLE_SCHEMA.ttlAttribute, '#state': 'state', '#stored': STORED },
+          ExpressionAttributeNames: {
+            '#ttl': TABLE_SCHEMA.ttlAttribute,
+            '#state': 'state',
+            '#stored': STORED,
+          },
           ExpressionAttributeValues: {
             ':nowSeconds': Math.floor(now / 1000),
             ':pending': 'pending',

@@ -118,7 +118,9 @@ export class BackendEvents {
     if (!publisher || events.length === 0) return;
     const now = this.deps.clock.now();
     const stamped = events.map((event) =>
-      event.detail.ts === undefined ? ({ ...event, detail: { ...event.detail, ts: now } } as BackendEvent) : event,
+      event.detail.ts === undefined
+        ? ({ ...event, detail: { ...event.detail, ts: now } } as BackendEvent)
+        : event,
     );
     const sent: Promise<void> = publisher
       .publish(stamped)

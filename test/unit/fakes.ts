@@ -301,11 +301,19 @@ export class MemoryStreamStore implements StreamStore {
     const now = this.clock.now();
     const found = this.idempotency.get(key);
     const stale = found?.state === 'pending' && found.claimedAt < now - staleAfterMs;
-    if (!found || found.expiresAt <= now / 1000 || (stale && found.fingerprint === fingerprint && !found.stored)) {
+    if (
+      !found ||
+      found.expiresAt <= now / 1000 ||
+      (stale && found.fingerprint === fingerprint && !found.stored)
+    ) {
       this.idempotency.set(key, { fingerprint, state: 'pending', claimedAt: now, expiresAt });
       return { state: 'new' };
     }
-    if (found.stored !== undefined && found.fingerprint === fingerprint && (found.state === 'parked' || stale)) {
+    if (
+      found.stored !== undefined &&
+      found.fingerprint === fingerprint &&
+      (found.state === 'parked' || stale)
+    ) {
       this.idempotency.set(key, { ...found, state: 'pending', claimedAt: now });
       return { state: 'new', stored: found.stored };
     }
