@@ -153,7 +153,10 @@ export class RoomcastService {
         assertDataSize(frame.data, this.deps.settings.maxDataBytes);
         await this.deps.rateLimit?.check(caller.connectionId);
         const { events } = this.deps;
-        if (!events?.enabled) throw new NotFoundError('events to backends are off on this stage');
+        if (!events?.enabled)
+          throw new NotFoundError(
+            'events to backends are off on this stage (its eventBus setting is none; on the local stack, set ROOMCAST_WEBHOOK_URL)',
+          );
         const { id, idempotencyKey, ...body } = frame;
         const { answer, replayed } = await this.deps.streams.once(
           userScope(caller.userId, idempotencyKey),
