@@ -9,6 +9,7 @@ import type {
 } from 'aws-lambda';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { ACTION_ROUTES, ROUTE_KEYS } from '../lambdas/domain/constants.js';
+import { quote } from '../lambdas/domain/input.js';
 import type { HttpResult, WsEvent, WsResult } from '../lambdas/handlers/wrapper.js';
 import {
   type ApiIdentity,
@@ -114,6 +115,20 @@ function send(
 }
 
 /** An AWS-shaped error answer of the management API; the SDK reads the error type from the header. */
+/**
+ * The request's path and query, read as a path whatever it starts with: `new URL('//a:b/x', base)`
+ * would read `a:b` as a host (and throw on it). Undefined when it is not a path at all.
+ */
+function requestTarget(req: IncomingMessage): URL | undefined {
+  const target = req.url ?? '/';
+  if (!target.startsWith('/')) return undefined;
+  try {
+    return new URL(`http://localhost${target}`);
+  } catch {
+    return undefined;
+  }
+}
+
 function awsError(res: ServerResponse, status: number, type: string, message: string): void {
   send(res, status, { message }, { 'x-amzn-errortype': type });
 }
@@ -223,8 +238,8 @@ export class LocalGateway {
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/' && url.pathname !== `/${this.api.stage}`) {
+    const url = requestTarget(req);
+    if (!url || (url.pathname !== '/' && url.pathname !== `/${this.api.stage}`)) {
       rejectUpgrade(socket, 404);
       return;
     }
@@ -293,11 +308,14 @@ export class LocalGateway {
       clearTimeout(idleTimer);
       idleTimer = setTimeout(idle, this.limits.idleTimeoutMs);
       connection.lastActiveAt = Date.now();
-      const body = isBinary
-        ? ''
-        : Buffer.isBuffer(data)
-          ? data.toString('utf8')
-          : Buffer.concat(data as Buffer[]).toString('utf8');
+      if (isBinary) {
+        // As API Gateway: WebSocket APIs take no binary frames; the client is disconnected with 1003.
+        ws.close(1003, 'Binary frames are not supported');
+        return;
+      }
+      const body = Buffer.isBuffer(data)
+        ? data.toString('utf8')
+        : Buffer.concat(data as Buffer[]).toString('utf8');
       this.track(this.dispatch(connection, body)).catch((error: Error) =>
         this.logger.error('message route failed', error),
       );
@@ -344,7 +362,11 @@ export class LocalGateway {
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestTarget(req);
+    if (!url) {
+      send(res, 400, { message: 'Bad Request' });
+      return;
+    }
     const management = CONNECTIONS_PATH.exec(url.pathname);
     if (management?.[1]) {
       let connectionId: string;
@@ -377,7 +399,7 @@ export class LocalGateway {
     send(res, 404, {
       error: {
         code: 'NOT_FOUND',
-        message: `no route ${req.method} ${url.pathname}; WebSocket clients connect to ws://host:port/?token=..., backends call /v1/...`,
+        message: `no route ${req.method} ${quote(url.pathname)}; WebSocket clients connect to ws://host:port/?token=..., backends call /v1/...`,
         timestamp: new Date().toISOString(),
         requestId: 'local',
       },

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import * as z from 'zod/mini';
+import { USER_ID_PATTERN } from '../domain/constants.js';
 import { UnauthorizedError } from '../domain/errors.js';
 
 export interface ClientIdentity {
@@ -18,7 +19,7 @@ export const claims = z.object({
     .check(
       z.minLength(1),
       z.maxLength(128),
-      z.regex(/^[^\s\p{Cc}]+$/u, 'must not contain spaces or control characters'),
+      z.regex(USER_ID_PATTERN, 'must not contain spaces, control characters or unpaired surrogates'),
     ),
   exp: z.number(),
   rooms: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(129))).check(z.maxLength(256))),

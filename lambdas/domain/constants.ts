@@ -114,3 +114,10 @@ export const LIMITS = {
   /** How long an idempotency key is remembered. */
   idempotencyTtlSeconds: 86_400,
 } as const;
+
+/**
+ * A user id (a token's `sub`): no spaces, no control characters, no unpaired surrogate (such a
+ * string has no UTF-8 form: it cannot be named in a URL path, nor stored as DynamoDB and
+ * EventBridge keep text).
+ */
+export const USER_ID_PATTERN = /^[^\s\p{Cc}\p{Cs}]+$/u;

@@ -1,4 +1,4 @@
-import { ACTION_ROUTES, LIMITS } from './constants.js';
+import { ACTION_ROUTES, LIMITS, USER_ID_PATTERN } from './constants.js';
 import { type ErrorDetail, PayloadTooLargeError, UnknownActionError, ValidationError } from './errors.js';
 import { byteLength, jsonValueProblem, quote } from './input.js';
 import * as z from './zod.js';
@@ -18,7 +18,7 @@ export const userId = z
   .check(
     z.minLength(1, 'userId must not be empty'),
     z.maxLength(128, 'userId must be at most 128 characters'),
-    z.regex(/^[^\s\p{Cc}]+$/u, 'userId must not contain spaces or control characters'),
+    z.regex(USER_ID_PATTERN, 'userId must not contain spaces, control characters or unpaired surrogates'),
   );
 export const connectionId = z
   .string({ error: 'connectionId must be a string' })
