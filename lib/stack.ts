@@ -68,10 +68,10 @@ export const FUNCTION_BINDINGS: Record<
   // Stores the connection (connection item, broadcast entry, counters); posts to none.
   connect: { store: ['putConnection'], events: true },
   // Removes the connection and its memberships (found on the index); announces presence leaves to the
-  // rooms' members (a delivery that meets a gone connection prunes it), through the fan-out workers in
+  // rooms' members (and checks, after posting, that each still holds) (a delivery that meets a gone connection prunes it), through the fan-out workers in
   // rooms past INLINE_FANOUT_LIMIT.
   disconnect: {
-    store: ['removeConnection', 'roomConnectionIds'],
+    store: ['removeConnection', 'roomConnectionIds', 'roomUserConnections'],
     connections: ['POST'],
     events: true,
     fanoutQueue: 'produce',
@@ -85,6 +85,7 @@ export const FUNCTION_BINDINGS: Record<
       'removeMember',
       'isMember',
       'roomConnectionIds',
+      'roomUserConnections',
       'roomTargets',
       'userConnections',
       'removeConnection',
@@ -105,6 +106,7 @@ export const FUNCTION_BINDINGS: Record<
       'recordRoom',
       'removeMember',
       'roomConnectionIds',
+      'roomUserConnections',
       'roomTargets',
       'allConnectionIds',
       'listMembers',
@@ -119,7 +121,7 @@ export const FUNCTION_BINDINGS: Record<
   },
   // Settles counters for items TTL deleted (plus reading the stream); announces the presence leaves.
   expiry: {
-    store: ['settleExpired', 'noteExpiryLag', 'roomConnectionIds', 'removeConnection'],
+    store: ['settleExpired', 'noteExpiryLag', 'roomConnectionIds', 'roomUserConnections', 'removeConnection'],
     connections: ['POST'],
     events: true,
     fanoutQueue: 'produce',
@@ -127,7 +129,7 @@ export const FUNCTION_BINDINGS: Record<
   // Every 5 minutes: recounts the counters (the only Scan) and deletes orphans; an orphan membership
   // is settled and its leave announced, like a TTL deletion's.
   reconcile: {
-    store: ['reconcile', 'settleExpired', 'roomConnectionIds', 'removeConnection'],
+    store: ['reconcile', 'settleExpired', 'roomConnectionIds', 'roomUserConnections', 'removeConnection'],
     connections: ['POST'],
     events: true,
     fanoutQueue: 'produce',

@@ -269,8 +269,9 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   private async connectionGone(connectionId: string, userId: string): Promise<RemovedConnection> {
     const left = await this.addCounter(keys.userCounter(userId), 'connections', -1);
+    const at = this.clock.now();
     await this.addStats(userId, { connections: -1, users: left === 0 ? -1 : 0 });
-    return { connectionId, userId, lastOfUser: left === 0 };
+    return { connectionId, userId, lastOfUser: left === 0, at };
   }
 
   /** Settles the counters of a membership that is gone: the user's presence in the room, the room's counts, stats. */

@@ -70,15 +70,16 @@ export function assertEventSize(event: BackendEvent, source: string): void {
 
 /** The `connection.closed` event and, when it was the user's last connection, `user.offline`. */
 export function closedEvents(
-  gone: { connectionId: string; userId: string; lastOfUser: boolean },
+  gone: { connectionId: string; userId: string; lastOfUser: boolean; at?: number },
   reason: CloseReason,
 ): BackendEvent[] {
+  const at = gone.at === undefined ? {} : { ts: gone.at };
   const closed: BackendEvent = {
     detailType: EVENT_TYPES.connectionClosed,
-    detail: { connectionId: gone.connectionId, userId: gone.userId, reason },
+    detail: { connectionId: gone.connectionId, userId: gone.userId, reason, ...at },
   };
   return gone.lastOfUser
-    ? [closed, { detailType: EVENT_TYPES.userOffline, detail: { userId: gone.userId } }]
+    ? [closed, { detailType: EVENT_TYPES.userOffline, detail: { userId: gone.userId, ...at } }]
     : [closed];
 }
 

@@ -185,6 +185,11 @@ export interface RemovedConnection {
   userId: string;
   /** The user's connection count went from 1 to 0 with this removal. */
   lastOfUser: boolean;
+  /**
+   * When the user's count changed (ms): the `ts` of `connection.closed` and `user.offline`, which go
+   * out only once the whole close is done; a reconnect counted meanwhile must come after it by `ts`.
+   */
+  at?: number;
 }
 
 /** One membership added or removed. */

@@ -98,12 +98,22 @@ export async function announce(
           await fanout.queue.enqueue([plan]);
           return;
         }
-        await fanOut(deps.store.roomConnectionIds(change.room), payload, {
-          gateway: deps.gateway,
-          prune: deps.prune,
-          concurrency: deps.concurrency,
-          except: new Set([change.connectionId]),
-        });
+        const post = (text: string) =>
+          fanOut(deps.store.roomConnectionIds(change.room), text, {
+            gateway: deps.gateway,
+            prune: deps.prune,
+            concurrency: deps.concurrency,
+            except: new Set([change.connectionId]),
+          });
+        await post(payload);
+        // Another change of this user in the room (a leave racing this join, a join this leave) may
+        // have been announced meanwhile and reached members before this frame: they would be left
+        // with this one, now untrue. Read once more after posting; when it no longer holds, the
+        // truth goes out after it (a member may hear join, leave, leave: the last one counts).
+        const present = (await deps.store.roomUserConnections(change.room, change.userId)) > 0;
+        if (present !== (event === 'join')) {
+          await post(JSON.stringify({ ...frame, event: present ? 'join' : 'leave' }));
+        }
       } catch {
         // The room's members could not be read or the queue did not take the job: this live
         // announcement is lost, the change itself is stored.

@@ -312,8 +312,9 @@ describe('IAM', () => {
     // putConnection: the connection and its broadcast entry, counters.
     ['connect', { table: ['PutItem', 'UpdateItem'], index: [], other: [] }],
     // removeConnection: deletes, memberships found on the index, counters; presence rooms' members to
-    // announce to (their partitions, the first from the room's #META on).
-    ['disconnect', { table: ['DeleteItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] }],
+    // announce to (their partitions, the first from the room's #META on), and the user's count in the
+    // room read again after posting.
+    ['disconnect', { table: ['DeleteItem', 'GetItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] }],
     [
       'message',
       { table: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] },
@@ -322,11 +323,12 @@ describe('IAM', () => {
       'push',
       { table: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'], index: ['Query'], other: [] },
     ],
-    // settleExpired: counters; presence announcements (members, prunes); the event source reads the stream.
+    // settleExpired: counters; presence announcements (members, the user's count after posting,
+    // prunes); the event source reads the stream.
     [
       'expiry',
       {
-        table: ['DeleteItem', 'Query', 'UpdateItem'],
+        table: ['DeleteItem', 'GetItem', 'Query', 'UpdateItem'],
         index: ['Query'],
         other: ['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams'],
       },

@@ -180,7 +180,7 @@ describe('DynamoConnectionStore', () => {
       .resolvesOnce({ Attributes: { connections: 0 } })
       .resolves({});
     expect(await s.removeConnection('c')).toEqual({
-      connection: { connectionId: 'c', userId: 'u', lastOfUser: true },
+      connection: { connectionId: 'c', userId: 'u', lastOfUser: true, at: NOW },
       rooms: [],
     });
     doc.reset();
@@ -189,7 +189,7 @@ describe('DynamoConnectionStore', () => {
       .resolvesOnce({ Attributes: { connections: 0 } })
       .resolves({});
     expect(await s.settleExpired({ pk: 'CONN#c', sk: 'META', connectionId: 'c', userId: 'u' })).toEqual({
-      connection: { connectionId: 'c', userId: 'u', lastOfUser: true },
+      connection: { connectionId: 'c', userId: 'u', lastOfUser: true, at: NOW },
       rooms: [],
     });
   });

@@ -95,7 +95,8 @@ describe('presence', () => {
   it('prunes a member found gone while announcing, and never throws', async () => {
     const { gateway, deps, pruned, member, store } = setup();
     await member('presence-r', 'gone', 'ghost');
-    const left = (await member('presence-r', 'a1', 'alice')) as RoomChange;
+    await member('presence-r', 'a1', 'alice');
+    const left = (await store.removeMember('presence-r', 'a1')) as RoomChange;
     gateway.outcomes.set('gone', 'gone');
     await announce(deps, 'leave', [left]);
     expect(pruned).toEqual(['gone']);
@@ -104,6 +105,31 @@ describe('presence', () => {
       throw new Error('store down');
     };
     await expect(announce(deps, 'leave', [left])).resolves.toBeUndefined();
+  });
+
+  it('sends the truth after an announcement that no longer holds once posted (a leave raced the join)', async () => {
+    const { gateway, deps, member, store } = setup();
+    await member('presence-r', 'w1', 'watcher');
+    const joined = (await member('presence-r', 'a1', 'alice')) as RoomChange;
+    // Alice left again before the join's announcement went out; the leave's own announcement may
+    // already have reached members, so the join would be the last word: a leave follows it.
+    const left = (await store.removeMember('presence-r', 'a1')) as RoomChange;
+    await announce(deps, 'leave', [left]);
+    await announce(deps, 'join', [joined]);
+    expect(gateway.framesTo('w1').map((f) => f.event)).toEqual(['leave', 'join', 'leave']);
+
+    // And the mirror: a leave announced while the user has come back is followed by a join.
+    const back = (await member('presence-r', 'a2', 'alice')) as RoomChange;
+    await announce(deps, 'join', [back]);
+    await announce(deps, 'leave', [left]);
+    expect(gateway.framesTo('w1').map((f) => f.event)).toEqual([
+      'leave',
+      'join',
+      'leave',
+      'join',
+      'leave',
+      'join',
+    ]);
   });
 
   it('hands an announcement to a room past the inline limit to the fan-out workers, posting nothing itself', async () => {
