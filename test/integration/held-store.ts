@@ -5,6 +5,7 @@ import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store.js';
 import { keys, ROOM_PARTITIONS } from '../../lambdas/adapters/table.js';
 import { createDocumentClient } from '../../lambdas/runtime.js';
 import { ensureTable, type LocalDynamo, localDynamoClient, startDynalite } from '../../local/dynamo.js';
+import { requestGate } from './request-gate.js';
 
 /**
  * Races forced on a real table: a DynamoConnectionStore whose chosen request waits, once sent,
@@ -64,32 +65,14 @@ export function heldTables(prefix: string) {
 
   /** A store (rooms split past `roomSplitAfter`) whose next request matching what `hold` is given waits. */
   const heldStore = (roomSplitAfter?: number) => {
-    let held:
-      | { match: (command: Command) => boolean; arrived: () => void; released: Promise<void> }
-      | undefined;
+    const gate = requestGate<Command>();
     const doc = {
       send: async (command: Command) => {
-        if (held?.match(command)) {
-          const { arrived, released } = held;
-          held = undefined;
-          arrived();
-          await released;
-        }
+        await gate.stop(command);
         return raw().send(command as never);
       },
     };
-    const hold = (match: (command: Command) => boolean) => {
-      let release!: () => void;
-      let arrived!: () => void;
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      const reached = new Promise<void>((resolve) => {
-        arrived = resolve;
-      });
-      held = { match, arrived, released };
-      return { reached, release };
-    };
+    const hold = gate.hold;
     const store = new DynamoConnectionStore(
       doc as never,
       state.table,

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../lambdas/adapters/table.js';
 import type { LocalStack } from '../../local/stack.js';
 import { api, connect, connectionIdsOf, eventually, startProxiedStack, type TestClient } from './harness.js';
+import { requestGate } from './request-gate.js';
 
 /**
  * What members and backends are told of presence when two handlers of one user race (found by a
@@ -15,20 +16,9 @@ import { api, connect, connectionIdsOf, eventually, startProxiedStack, type Test
 type Body = Record<string, unknown>;
 type Match = (operation: string, body: Body) => boolean;
 
-let gate: { match: Match; arrived: () => void; released: Promise<void> } | undefined;
+const gate = requestGate<{ operation: string; body: Body }>();
 /** Holds the next DynamoDB request that matches, until `release`. */
-function hold(match: Match) {
-  let release!: () => void;
-  let arrived!: () => void;
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  const reached = new Promise<void>((resolve) => {
-    arrived = resolve;
-  });
-  gate = { match, arrived, released };
-  return { reached, release };
-}
+const hold = (match: Match) => gate.hold(({ operation, body }) => match(operation, body));
 
 const SECRET = 'presence-races-secret';
 const received: { 'detail-type': string; detail: Record<string, unknown> }[] = [];
@@ -51,13 +41,7 @@ beforeAll(async () => {
   ({ stack, close } = await startProxiedStack(
     'presence-races',
     {
-      fault: (operation, body) => {
-        if (!gate?.match(operation, body)) return undefined;
-        const { arrived, released } = gate;
-        gate = undefined;
-        arrived();
-        return released;
-      },
+      fault: (operation, body) => gate.stop({ operation, body }),
     },
     { webhook: { url, secret: SECRET } },
   ));
