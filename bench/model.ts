@@ -67,6 +67,24 @@ async function membershipItemBytes(stack: LocalStack): Promise<number> {
   }
 }
 
+/**
+ * The production gateway posting through the lean poster to the stack's `@connections`, `concurrency`
+ * at once; `gated` gives it the throttle gate, as the stack deploys it.
+ */
+export function leanGateway(stack: LocalStack, concurrency: number, gated = false): ManagementApiGateway {
+  return new ManagementApiGateway(
+    { send: async () => ({}) },
+    {
+      post: createLeanPoster({
+        endpoint: stack.env.CONNECTIONS_ENDPOINT ?? '',
+        region: stack.env.AWS_REGION ?? 'us-east-1',
+        maxSockets: concurrency,
+      }),
+      ...(gated ? { concurrency } : {}),
+    },
+  );
+}
+
 /** One worker's posts per second at `postDelayMs` per post, for each concurrency, over `rounds` jobs. */
 export async function measureWorker(
   rounds: number,
@@ -86,16 +104,7 @@ export async function measureWorker(
     const ids = Array.from({ length: jobSize }, (_, i) => `${VIRTUAL}${i}`);
     const payload = JSON.stringify({ type: 'message', room: 'big', event: 'bench', data: { n: 1 }, ts: 0 });
     for (const concurrency of concurrencies) {
-      const gateway = new ManagementApiGateway(
-        { send: async () => ({}) },
-        {
-          post: createLeanPoster({
-            endpoint: stack.env.CONNECTIONS_ENDPOINT ?? '',
-            region: stack.env.AWS_REGION ?? 'us-east-1',
-            maxSockets: concurrency,
-          }),
-        },
-      );
+      const gateway = leanGateway(stack, concurrency);
       const row = { concurrency, postsPerSecond: [] as number[], cpuMicrosPerPost: [] as number[] };
       for (let round = 0; round <= rounds; round += 1) {
         const before = stack.gateway.virtualDeliveries;

@@ -5,10 +5,9 @@
  * (its posts pass a ThrottleGate) and with the same gateway without the gate (a fixed number of
  * posts in flight), both with the same retries and backoff.
  */
-import { ManagementApiGateway } from '../lambdas/adapters/gateway.js';
-import { createLeanPoster } from '../lambdas/adapters/lean-poster.js';
 import { fanOut } from '../lambdas/domain/fanout.js';
 import { startLocalStack } from '../local/stack.js';
+import { leanGateway } from './model.js';
 import { median, medianRange } from './summary.js';
 
 const VIRTUAL = 'virtual-';
@@ -55,17 +54,7 @@ export async function measureThrottled(
       const order = round % 2 === 0 ? (['gated', 'fixed'] as const) : (['fixed', 'gated'] as const);
       for (const way of order) {
         // A new gateway per job, as a new worker process would start: no limit learnt before.
-        const gateway = new ManagementApiGateway(
-          { send: async () => ({}) },
-          {
-            post: createLeanPoster({
-              endpoint: stack.env.CONNECTIONS_ENDPOINT ?? '',
-              region: stack.env.AWS_REGION ?? 'us-east-1',
-              maxSockets: concurrency,
-            }),
-            ...(way === 'gated' ? { concurrency } : {}),
-          },
-        );
+        const gateway = leanGateway(stack, concurrency, way === 'gated');
         const before = stack.gateway.throttledDeliveries;
         const started = performance.now();
         const result = await fanOut(ids, payload, { gateway, prune: async () => undefined, concurrency });

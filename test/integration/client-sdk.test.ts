@@ -56,6 +56,17 @@ function sdk(s: LocalStack, user: string, options: Partial<RoomcastClientOptions
   return { client, states, tokens: () => tokens };
 }
 
+/** A stack where alice (through the SDK, connected) and bob (a bare client) are both in lobby. */
+async function aliceAndBobInLobby() {
+  const s = await start();
+  const { client, states } = sdk(s, 'alice');
+  await client.connect();
+  const lobby = client.room('lobby');
+  await lobby.join();
+  const bob = await member(s, 'bob', 'lobby');
+  return { s, client, states, lobby, bob };
+}
+
 /** Resolves once the state has been reached (now or later). */
 function reached(
   client: RoomcastClient,
@@ -173,12 +184,7 @@ describe('client SDK against the local stack', () => {
   });
 
   it('sends what was made during a disconnect after the resume, once', async () => {
-    const s = await start();
-    const { client, states } = sdk(s, 'alice');
-    await client.connect();
-    const lobby = client.room('lobby');
-    await lobby.join();
-    const bob = await member(s, 'bob', 'lobby');
+    const { s, client, states, lobby, bob } = await aliceAndBobInLobby();
     const outgoing: string[] = [];
     client.on('outgoing', (o) => outgoing.push(o.state));
 
@@ -238,12 +244,7 @@ describe('client SDK against the local stack', () => {
   });
 
   it("sends every message queued while disconnected once it is back, past the server's burst of 40", async () => {
-    const s = await start();
-    const { client, states } = sdk(s, 'alice');
-    await client.connect();
-    const lobby = client.room('lobby');
-    await lobby.join();
-    const bob = await member(s, 'bob', 'lobby');
+    const { s, client, states, lobby, bob } = await aliceAndBobInLobby();
 
     const [id] = await connectionIdsOf(s, 'alice');
     const from = states.length;
