@@ -8,7 +8,7 @@ import type {
   APIGatewayRequestAuthorizerEvent,
 } from 'aws-lambda';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import { ACTION_ROUTES, ROUTE_KEYS } from '../lambdas/domain/constants.js';
+import { ACTION_ROUTES, ROUTE_KEYS, TOKEN_PARAMETER } from '../lambdas/domain/constants.js';
 import { quote } from '../lambdas/domain/input.js';
 import type { HttpResult, WsEvent, WsResult } from '../lambdas/handlers/wrapper.js';
 import {
@@ -165,7 +165,13 @@ export class LocalGateway {
     private readonly emulation: ConnectionsEmulation = { postDelayMs: 0 },
   ) {
     // Frames above the limit still reach the handler, which answers PAYLOAD_TOO_LARGE; far larger ones close the socket.
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxMessageBytes * 4 });
+    // No subprotocol is chosen: API Gateway picks one only when `$connect` returns the header, and
+    // ours returns none, so a client that asks for one fails its handshake there as here.
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: limits.maxMessageBytes * 4,
+      handleProtocols: () => false,
+    });
     this.server = createServer((req, res) => {
       this.track(this.onRequest(req, res)).catch((error: Error) => {
         this.logger.error('local gateway request failed', error);
@@ -251,6 +257,11 @@ export class LocalGateway {
       sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
       userAgent: headers['user-agent'] ?? '',
     };
+    // The authorizer's identity source: missing or empty, API Gateway answers 401 without calling it.
+    if (!query?.[TOKEN_PARAMETER]) {
+      rejectUpgrade(socket, 401);
+      return;
+    }
     const handlers = this.handlers();
     let allowed: APIGatewayAuthorizerResult;
     try {

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { reconcileTable } from '../lambdas/adapters/dynamo-reconcile.js';
 import { loadConfig } from '../lambdas/config.js';
-import { LIMITS } from '../lambdas/domain/constants.js';
+import { FANOUT_MAX_RECEIVES, LIMITS } from '../lambdas/domain/constants.js';
 import { settleOrphanMembership } from '../lambdas/domain/lifecycle.js';
 import type { ReconcileReport } from '../lambdas/domain/ports.js';
 import { createAuthorizerHandler } from '../lambdas/handlers/authorizer.js';
@@ -290,7 +290,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     {
       workers: options.fanoutWorkers ?? 4,
       batchSize: 1,
-      maxReceives: 3,
+      maxReceives: FANOUT_MAX_RECEIVES,
       region: LOCAL_DEFAULTS.region,
       queueArn: `arn:aws:sqs:${LOCAL_DEFAULTS.region}:${api.accountId}:roomcast-local-fanout`,
       onDeadLetter: (record) => logger.error('fan-out job dead-lettered', { messageId: record.messageId }),

@@ -121,3 +121,13 @@ export const LIMITS = {
  * EventBridge keep text).
  */
 export const USER_ID_PATTERN = /^[^\s\p{Cc}\p{Cs}]+$/u;
+
+/**
+ * The query string parameter that carries a client's token on the handshake: the `$connect`
+ * authorizer's identity source. API Gateway answers 401 itself, without calling the authorizer,
+ * when it is missing or empty (the local gateway does the same).
+ */
+export const TOKEN_PARAMETER = 'token';
+
+/** Receives of a fan-out job before it goes to the dead-letter queue (SQS redrive; the local queue alike). */
+export const FANOUT_MAX_RECEIVES = 5;

@@ -139,8 +139,8 @@ export class Streams {
    * `resume`: for each listed room, join first (the join rules apply; a refused
    * room is reported, the others go on), then read what was missed, so that
    * nothing published meanwhile is lost (it may arrive twice, same seq). Then the
-   * user's stream. The missed messages are posted in seq order, stream by stream;
-   * the positions are returned for the ack.
+   * user's stream. The missed messages are posted in seq order within each stream,
+   * the streams side by side; the positions are returned for the ack.
    */
   async resume(request: ResumeRequest, caller: ResumeCaller): Promise<ResumeOutcome> {
     const roomEntries = request.rooms ?? [];
@@ -157,12 +157,16 @@ export class Streams {
     ]);
     const outcome: ResumeOutcome = {};
     const replays = [...roomReplays, ...(userReplay ? [userReplay] : [])];
-    for (const replay of replays) {
-      if ('error' in replay) continue;
-      // One after another: the gateway keeps the order of posts to one connection.
-      for (const message of replay.messages) await caller.post(message.frame);
-      this.deps.metrics.count(METRICS.replayed, replay.messages.length);
-    }
+    // The streams at once, each one's messages one after another (the gateway keeps the order of
+    // posts to one connection, so each stream arrives in seq order). On AWS a post takes ~15 ms: 50
+    // rooms of 200 one after another would take 150 s, past API Gateway's 29 s; at once, about 3 s.
+    await Promise.all(
+      replays.map(async (replay) => {
+        if ('error' in replay) return;
+        for (const message of replay.messages) await caller.post(message.frame);
+        this.deps.metrics.count(METRICS.replayed, replay.messages.length);
+      }),
+    );
     if (request.rooms !== undefined) {
       outcome.rooms = Object.fromEntries(
         roomEntries.map(([room], i) => {

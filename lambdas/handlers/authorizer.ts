@@ -1,6 +1,6 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import type { TokenVerifier } from '../adapters/auth.js';
-import { METRICS } from '../domain/constants.js';
+import { METRICS, TOKEN_PARAMETER } from '../domain/constants.js';
 import { RoomcastError } from '../domain/errors.js';
 import type { Runtime } from '../runtime.js';
 import { instrumented } from './wrapper.js';
@@ -76,7 +76,7 @@ export function createAuthorizerHandler(
           logger.warn('connection refused', { reason: 'origin not allowed', origin });
           return policy('anonymous', 'Deny', event.methodArn);
         }
-        const token = event.queryStringParameters?.token;
+        const token = event.queryStringParameters?.[TOKEN_PARAMETER];
         if (!token) {
           sink.count(METRICS.authFailures);
           logger.warn('connection refused', { reason: 'missing token' });

@@ -3,6 +3,7 @@ import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { FANOUT_MAX_RECEIVES } from '../../lambdas/domain/constants.js';
 
 /** A function the queue can be bound to (RoomcastFunction). */
 export interface IQueueBindable extends IGrantable {
@@ -59,7 +60,10 @@ export class FanoutQueue extends Construct {
       visibilityTimeout: props.visibilityTimeout,
       // A job nobody could run within a day is stale: its frame is long out of date.
       retentionPeriod: Duration.days(1),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
+      deadLetterQueue: {
+        queue: this.deadLetterQueue,
+        maxReceiveCount: props.maxReceiveCount ?? FANOUT_MAX_RECEIVES,
+      },
       removalPolicy,
     });
   }

@@ -7,7 +7,7 @@ import { type Grant, Grant as IamGrant } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ACTION_ROUTES, ROUTE_KEYS } from '../../lambdas/domain/constants.js';
+import { ACTION_ROUTES, ROUTE_KEYS, TOKEN_PARAMETER } from '../../lambdas/domain/constants.js';
 import type { ThrottleSettings } from '../config.js';
 import type { IBindableFunction } from './function.js';
 
@@ -83,7 +83,7 @@ export class RoomcastWebSocketApi extends Construct {
   constructor(scope: Construct, id: string, props: RoomcastWebSocketApiProps) {
     super(scope, id);
     const authorizer = new WebSocketLambdaAuthorizer('TokenAuthorizer', props.authorizerFunction, {
-      identitySource: ['route.request.querystring.token'],
+      identitySource: [`route.request.querystring.${TOKEN_PARAMETER}`],
     });
     this.api = new WebSocketApi(this, 'Api', {
       ...(props.apiName ? { apiName: props.apiName } : {}),
