@@ -161,8 +161,10 @@ const CONNECT_PATH: readonly LambdaName[] = ['authorizer', 'connect'];
 const TIMEOUTS: Record<LambdaName, Duration> = {
   authorizer: Duration.seconds(10),
   connect: Duration.seconds(10),
-  disconnect: Duration.seconds(10),
-  // API Gateway waits 29 s at most for an integration.
+  // API Gateway waits 29 s at most for an integration. `$disconnect` announces the leaves of every
+  // presence room the connection was in, up to INLINE_FANOUT_LIMIT members each inline (a connection
+  // in ten such rooms of 2 000: 20 000 posts, ~5 s at 64 at a time), so it gets as long as the others.
+  disconnect: Duration.seconds(29),
   message: Duration.seconds(29),
   push: Duration.seconds(29),
   expiry: Duration.seconds(60),
