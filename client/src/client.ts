@@ -63,10 +63,13 @@ const RESUME_ROOMS = 50;
 /** How many times a queued send, direct or emit goes out before a RATE_LIMITED answer fails it. */
 const RATE_LIMITED_TRIES = 10;
 
+/** The token's `sub`: its payload is base64url (unpadded) of UTF-8 JSON, so a user id like "józef" reads right. */
 function subjectOf(token: string): string {
   try {
     const payload = (token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/');
-    return String(JSON.parse(atob(payload)).sub ?? '');
+    const binary = atob(payload.padEnd(payload.length + ((4 - (payload.length % 4)) % 4), '='));
+    const json = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    return String(JSON.parse(json).sub ?? '');
   } catch {
     return '';
   }

@@ -10,7 +10,8 @@ import {
 import { FakeSocket, FakeTimers, flush, message } from './fakes.js';
 
 function jwt(sub: string, n = 0): string {
-  return `e30.${btoa(JSON.stringify({ sub, n })).replace(/=+$/, '')}.sig`;
+  // base64url of the UTF-8 JSON, unpadded, as a JWT library encodes it.
+  return `e30.${Buffer.from(JSON.stringify({ sub, n })).toString('base64url')}.sig`;
 }
 
 function setup(options: Partial<RoomcastClientOptions> = {}) {
@@ -920,6 +921,27 @@ describe('outbox', () => {
     expect(seen).toEqual(['other tab', 3]);
     await timers.advance(5000);
     expect(next.sent.filter((f) => f.action === 'history')).toHaveLength(0);
+  });
+
+  it('does not echo its own send that the resume replays when the ack was lost, for a user id outside ASCII', async () => {
+    const { client, timers } = setup({ token: () => jwt('józef') });
+    const ws = await open(client);
+    const lobby = await joinRoom(client, ws, 'lobby', 0);
+    const seen: unknown[] = [];
+    lobby.on('chat', (data) => seen.push(data));
+    const sent = lobby.send('chat', 'mine');
+    ws.drop();
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    // The server stored the send before the connection died; `from` is the token's sub as it is.
+    next.receive({ ...message('lobby', 1, 'mine'), from: 'józef' });
+    next.ack('resume', { rooms: { lobby: { seq: 1, recovered: true } } });
+    await flush();
+    next.ack('send', { messageId: 'm1', seq: 1, ts: 1, replayed: true });
+    await sent;
+    expect(seen).toEqual([]);
   });
 
   it('waits out a CONFLICT while an attempt lost with a later connection may still run, however long the first outage', async () => {
