@@ -239,8 +239,9 @@ export class RoomcastClient {
       backoffMaxMs: 30_000,
       timers: this.t,
       random: Math.random,
-      ...options,
-    };
+      // An option given as undefined (e.g. from an optional config field) takes its default.
+      ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
+    } as RoomcastClient['o'];
   }
 
   on(event: 'state', handler: (state: ClientState) => void): () => void;

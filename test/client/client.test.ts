@@ -125,6 +125,23 @@ describe('close()', () => {
   });
 });
 
+describe('options', () => {
+  it('takes the documented defaults for options passed as undefined (e.g. from an optional config)', async () => {
+    FakeSocket.autoPong = false;
+    const { client, timers } = setup({ requestTimeoutMs: undefined, pingAfterMs: undefined });
+    const connected = client.connect();
+    await flush();
+    FakeSocket.last().open();
+    await connected;
+    // With real timers, setTimeout(fn, undefined) fires at once: the opening deadline would close
+    // every socket before it opens, and the client would never connect.
+    expect(timers.pending().every((ms) => Number.isFinite(ms))).toBe(true);
+    const pong = client.ping().catch((error: RoomcastError) => error.code);
+    await timers.advance(10_000);
+    await expect(pong).resolves.toBe('TIMEOUT');
+  });
+});
+
 describe('backoff', () => {
   it('stays between 0.5 s and min(30 s, 0.5 s·2^(attempt+1)), spread by the jitter', () => {
     for (let attempt = 0; attempt < 12; attempt++) {
