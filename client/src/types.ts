@@ -30,7 +30,10 @@ export interface RoomcastClientOptions {
   storage?: PositionStorage;
   /** No answer within this time rejects a request with TIMEOUT (default 10 000). */
   requestTimeoutMs?: number;
-  /** Ping after this long without a frame in either direction (default 300 000; API Gateway closes idle connections at 10 min). */
+  /**
+   * Ping after this long without a frame coming in (default 300 000; API Gateway closes idle
+   * connections at 10 min). Frames the client sends do not count: on a half-open connection they go nowhere.
+   */
   pingAfterMs?: number;
   /** Replace the connection after this long (default 6 600 000, 1 h 50 min; API Gateway's limit is 2 h). */
   rolloverAfterMs?: number;
