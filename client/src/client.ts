@@ -330,7 +330,8 @@ export class RoomcastClient {
         request.due = true;
         this.expire(request);
       }
-      if (this.state === 'open' && this.ws) this.transmit(request, this.ws);
+      const ws = this.ready();
+      if (ws) this.transmit(request, ws);
       else this.outbox.push(request);
     });
   }
@@ -428,7 +429,7 @@ export class RoomcastClient {
       this.t.clearTimeout(this.openings.get(ws));
       this.openings.delete(ws);
       this.resume(ws).then(
-        () => this.adopt(ws),
+        (members) => this.adopt(ws, members),
         () => this.lost(ws),
       );
     };
@@ -481,12 +482,18 @@ export class RoomcastClient {
     );
   }
 
-  /** Re-joins every joined room from its position and resumes the user stream, on a socket not yet in use. */
-  private async resume(ws: WebSocketLike): Promise<void> {
+  /**
+   * Re-joins rooms (by default every joined room) from their positions and (by default) resumes the
+   * user stream, on a socket not yet in use. Returns the rooms it joined.
+   */
+  private async resume(
+    ws: WebSocketLike,
+    rooms = [...this.rooms.values()].filter((room) => room.joined && !room.leaving),
+    user = true,
+  ): Promise<Set<Room>> {
     const positions: [string, number][] = [];
     let plain: Room[] = [];
-    for (const room of this.rooms.values()) {
-      if (!room.joined || room.leaving) continue;
+    for (const room of rooms) {
       if (room.stream.position === undefined) plain.push(room);
       else positions.push([room.name, room.stream.position]);
     }
@@ -495,9 +502,10 @@ export class RoomcastClient {
     // one: a live direct that overtakes the replay waits for it.
     this.user.position ??= 0;
     // At most RESUME_ROOMS rooms a frame, one frame after another; the first one carries the user stream.
-    for (let i = 0; i === 0 || i < positions.length; i += RESUME_ROOMS) {
+    for (let i = 0; (i === 0 && user) || i < positions.length; i += RESUME_ROOMS) {
       const batch = positions.slice(i, i + RESUME_ROOMS);
-      const frame: Frame = i === 0 ? { action: 'resume', user: this.user.position } : { action: 'resume' };
+      const frame: Frame =
+        i === 0 && user ? { action: 'resume', user: this.user.position } : { action: 'resume' };
       // Object.fromEntries defines each room as an own property, whatever its name.
       if (batch.length > 0) frame.rooms = Object.fromEntries(batch);
       try {
@@ -506,7 +514,7 @@ export class RoomcastClient {
         const code = (error as RoomcastError).code;
         // A server without resume (section 6): join each room instead.
         if (code === 'UNKNOWN_ACTION') {
-          plain = [...this.rooms.values()].filter((room) => room.joined && !room.leaving);
+          plain = rooms;
           break;
         }
         // A frame the server refuses would be refused again on every reconnect: its rooms are
@@ -525,19 +533,30 @@ export class RoomcastClient {
         }),
       ),
     );
+    return new Set(rooms);
   }
 
-  /** A resumed socket becomes the one in use; the one it replaces closes once it is no longer needed. */
-  private adopt(ws: WebSocketLike): void {
+  /**
+   * A resumed socket becomes the one in use; the one it replaces closes, and what was still waiting
+   * for an answer on it goes out again on this one. `members` are the rooms its resume joined.
+   */
+  private adopt(ws: WebSocketLike, members: Set<Room>): void {
     if (!this.sockets.has(ws)) return;
     const old = this.ws;
     this.ws = ws;
     this.dialing = this.next = undefined;
     this.attempt = 0;
-    if (old && old !== ws) old.close(1000, 'replaced');
+    if (old && old !== ws) {
+      old.close(1000, 'replaced');
+      this.lost(old);
+    }
     this.setState('open');
     // A state handler may have closed the client.
     if (this.state === 'closed') return;
+    // A join that went out on the old socket before the replacement came, answered after its resume
+    // began: this socket is not in that room yet.
+    const joined = [...this.rooms.values()].filter((r) => r.joined && !r.leaving && !members.has(r));
+    if (joined.length > 0) this.resume(ws, joined, false).catch(() => this.lost(ws));
     this.touch();
     this.scheduleRollover(this.o.rolloverAfterMs);
     this.flush();
@@ -567,6 +586,8 @@ export class RoomcastClient {
     if (ws === this.next) {
       this.next = undefined;
       this.scheduleRollover(this.delay());
+      // What waited for it goes out on the connection in use.
+      this.flush();
     } else if (ws === this.ws || ws === this.dialing) {
       this.ws = this.dialing = undefined;
       this.t.clearTimeout(this.pingTimer);
@@ -586,8 +607,17 @@ export class RoomcastClient {
     }
   }
 
+  /**
+   * The socket requests go out on now, if any. While a replacement is on its way (rollover) they
+   * wait for it: its resume has already listed the rooms to re-join, so a join or leave sent on the
+   * old socket meanwhile would never reach it.
+   */
+  private ready(): WebSocketLike | undefined {
+    return this.state === 'open' && !this.next ? this.ws : undefined;
+  }
+
   private flush(): void {
-    const ws = this.ws;
+    const ws = this.ready();
     if (!ws) return;
     for (const request of this.outbox.splice(0)) {
       request.queued = true;
@@ -770,7 +800,8 @@ export class RoomcastClient {
     this.requests.set(request.frame.id, request);
     request.timer = this.t.setTimeout(() => {
       if (!this.requests.delete(request.frame.id)) return;
-      if (this.state === 'open' && this.ws) this.transmit(request, this.ws);
+      const ws = this.ready();
+      if (ws) this.transmit(request, ws);
       else this.outbox.push(request);
     }, delay);
   }

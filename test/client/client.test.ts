@@ -71,6 +71,24 @@ async function inLobby(latest: number) {
   return { client, timers, ws, lobby, seen };
 }
 
+/** Reaches the rollover and opens the replacement connection (its resume sent, not yet answered). */
+async function startRollover(timers: FakeTimers): Promise<FakeSocket> {
+  const before = FakeSocket.all.length;
+  await timers.advance(6_600_000);
+  expect(FakeSocket.all).toHaveLength(before + 1);
+  const next = FakeSocket.last();
+  next.open();
+  await flush();
+  return next;
+}
+
+/** Whether the frames sent on `ws` make it a member of `room` (a join, or a resume listing it). */
+function joinsOn(ws: FakeSocket, room: string): boolean {
+  return ws.sent.some(
+    (f) => (f.action === 'join' && f.room === room) || (f.action === 'resume' && f.rooms && room in f.rooms),
+  );
+}
+
 beforeEach(() => {
   FakeSocket.all = [];
   FakeSocket.mailboxLatest = 0;
@@ -1067,6 +1085,80 @@ describe('keeping the connection', () => {
     expect(states).toContain('reconnecting');
     await timers.advance(1000);
     expect(FakeSocket.all).toHaveLength(2);
+  });
+
+  it('joins a room joined during the rollover on the replacement connection', async () => {
+    const { client, timers, ws } = await inLobby(0);
+    const next = await startRollover(timers);
+    const team = client.room('team');
+    const joined = team.join();
+    await flush();
+    // The replacement's resume already lists the rooms to re-join: the join waits for it (on the old
+    // connection the server would answer it, then the connection would close, leaving the room).
+    expect(ws.sent.filter((f) => f.room === 'team')).toEqual([]);
+    next.ack('resume', { rooms: { lobby: { seq: 0, recovered: true } } });
+    await flush();
+    expect(ws.closed).toBe(true);
+    next.page('team', [], 5);
+    await flush();
+    next.ack('join');
+    await joined;
+    expect(joinsOn(next, 'team')).toBe(true);
+    expect(client.state).toBe('open');
+  });
+
+  it('leaves a room left during the rollover on the replacement connection too', async () => {
+    const { client, timers } = setup();
+    const ws = await open(client);
+    const team = await joinRoom(client, ws, 'team', 0);
+    const next = await startRollover(timers);
+    expect(next.lastOf('resume')).toMatchObject({ rooms: { team: 0 } });
+    const left = team.leave();
+    await flush();
+    expect(ws.sent.filter((f) => f.action === 'leave')).toEqual([]);
+    next.ack('resume', { rooms: { team: { seq: 0, recovered: true } } });
+    await flush();
+    expect(ws.closed).toBe(true);
+    next.ack('leave');
+    await left;
+    // Else the user stays a member (presence lists it; the room keeps fanning out to it).
+    expect(next.lastOf('leave')).toMatchObject({ room: 'team' });
+  });
+
+  it('joins on the replacement a room whose join went out before the rollover and was answered during it', async () => {
+    const { client, timers, ws } = await inLobby(0);
+    await timers.advance(6_600_000 - 1);
+    const team = client.room('team');
+    const joined = team.join();
+    await flush();
+    ws.page('team', [], 5);
+    await flush();
+    expect(ws.lastOf('join')).toMatchObject({ room: 'team' });
+    await timers.advance(1);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    expect(next.lastOf('resume').rooms).toEqual({ lobby: 0 });
+    ws.ack('join');
+    await joined;
+    next.ack('resume', { rooms: { lobby: { seq: 0, recovered: true } } });
+    await flush();
+    expect(next.lastOf('resume')).toEqual({ action: 'resume', id: expect.any(String), rooms: { team: 5 } });
+    next.ack('resume', { rooms: { team: { seq: 5, recovered: true } } });
+    await flush();
+    expect(team.joined).toBe(true);
+  });
+
+  it('sends what was asked during a rollover on the connection in use when the replacement fails', async () => {
+    const { client, timers, ws } = await inLobby(0);
+    const next = await startRollover(timers);
+    const pong = client.ping();
+    await flush();
+    expect(next.sent.filter((f) => f.action === 'ping')).toEqual([]);
+    next.drop();
+    await expect(pong).resolves.toMatchObject({ ts: 1 });
+    expect(ws.lastOf('ping')).toBeDefined();
+    expect(client.state).toBe('open');
   });
 
   it('rolls over before 2 hours with no gap and no repeat', async () => {
