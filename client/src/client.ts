@@ -206,8 +206,8 @@ export class RoomcastClient {
   private refused = false;
   /** This user's id (the token's `sub`). */
   private me = '';
-  /** Per room, frames from this user held back while a send of it lost with a connection waits for its ack. */
-  private readonly echoes = new Map<Room, MessageFrame[]>();
+  /** Per room, frames from this user held back while a send of it may be their echo (`retrying`), with the socket each came on. */
+  private readonly echoes = new Map<Room, { frame: MessageFrame; ws?: WebSocketLike }[]>();
   /** The positions kept for this user when it was read: rooms not opened yet start from these. */
   private kept: Positions = { rooms: new Map() };
   private attempt = 0;
@@ -695,7 +695,7 @@ export class RoomcastClient {
       else request.resolve(frame);
     } else if (frame.type === 'message') {
       const room = typeof frame.room === 'string' ? this.room(frame.room) : undefined;
-      if (typeof frame.seq === 'number') this.take(room, frame.seq, frame as MessageFrame);
+      if (typeof frame.seq === 'number') this.take(room, frame.seq, frame as MessageFrame, ws);
       else if (!this.unstored.has(frame.messageId)) {
         // Not stored, so no seq: while two connections overlap (rollover) the same frame may come on both.
         this.unstored.add(frame.messageId);
@@ -715,13 +715,21 @@ export class RoomcastClient {
     }
   }
 
-  private take(room: Room | undefined, seq: number, frame?: MessageFrame): void {
-    if (room && frame?.from === this.me && seq > (room.stream.position ?? 0) && this.retrying(room)) {
-      // Maybe the message of that send, stored before its ack was lost (a resume replays it): it is
-      // held back, with what comes after it, until the send's ack tells (release).
-      const held = this.echoes.get(room) ?? [];
-      if (!held.some((f) => f.messageId === frame.messageId)) held.push(frame);
-      this.echoes.set(room, held);
+  /** Takes a frame of a stream (`ws`: the socket it came on). */
+  private take(room: Room | undefined, seq: number, frame?: MessageFrame, ws?: WebSocketLike): void {
+    const held = room && this.echoes.get(room);
+    if (
+      room &&
+      frame?.from === this.me &&
+      seq > (room.stream.position ?? 0) &&
+      // A copy of a frame held already (the same frame on the other connection, or in a page) waits with it.
+      (this.retrying(room, ws) || held?.some((h) => h.frame.messageId === frame.messageId))
+    ) {
+      // Maybe the message of such a send: it is held back, with what comes after it, until the
+      // send's ack tells (release).
+      const list = held || [];
+      if (!list.some((h) => h.frame.messageId === frame.messageId)) list.push({ frame, ws });
+      this.echoes.set(room, list);
       return;
     }
     const stream = room ? room.stream : this.user;
@@ -730,10 +738,18 @@ export class RoomcastClient {
     this.fillLater(room);
   }
 
-  /** Whether a send to the room that was lost with its connection still waits for its ack. */
-  private retrying(room: Room): boolean {
+  /**
+   * Whether a frame from this user in the room that came on `ws` may be the echo of a send of this
+   * client still waiting for its ack: one that went out on a connection since lost (a resume
+   * replays what the server stored), or one that is out on another connection than `ws` (during a
+   * rollover the server sends a room's message to the user's other connections, the replacement among them).
+   */
+  private retrying(room: Room, ws?: WebSocketLike): boolean {
     return [...this.requests.values(), ...this.outbox].some(
-      (r) => r.lostSentAt !== undefined && r.frame.action === 'send' && r.frame.room === room.name,
+      (r) =>
+        r.frame.action === 'send' &&
+        r.frame.room === room.name &&
+        (r.lostSentAt !== undefined || (r.ws !== undefined && r.ws !== ws)),
     );
   }
 
@@ -743,14 +759,14 @@ export class RoomcastClient {
    * gap fill moved past meanwhile is delivered late rather than lost.
    */
   private release(room: Room, messageId?: string): void {
-    const held = this.echoes.get(room)?.filter((f) => f.messageId !== messageId);
+    const held = this.echoes.get(room)?.filter((h) => h.frame.messageId !== messageId);
     if (!held) return;
     this.echoes.set(room, held);
-    if (this.retrying(room)) return;
+    if (held.some((h) => this.retrying(room, h.ws))) return;
     this.echoes.delete(room);
-    for (const frame of held) {
+    for (const { frame, ws } of held) {
       const seq = frame.seq ?? 0;
-      if (seq > (room.stream.position ?? 0)) this.take(room, seq, frame);
+      if (seq > (room.stream.position ?? 0)) this.take(room, seq, frame, ws);
       else this.dispatch(frame);
     }
   }
@@ -850,7 +866,7 @@ export class RoomcastClient {
         const first = page.messages[0];
         if (first?.seq !== undefined && first.seq > since + 1) this.skip(room, first.seq);
         for (const message of page.messages)
-          if (message.seq !== undefined) this.take(room, message.seq, message);
+          if (message.seq !== undefined) this.take(room, message.seq, message, ws);
         if (!page.more || page.messages.length === 0) return this.giveUp(room, page.seq);
       }
     } catch {

@@ -71,10 +71,10 @@ async function inLobby(latest: number) {
   return { client, timers, ws, lobby, seen };
 }
 
-/** Reaches the rollover and opens the replacement connection (its resume sent, not yet answered). */
-async function startRollover(timers: FakeTimers): Promise<FakeSocket> {
+/** Reaches the rollover (`after` ms from now) and opens the replacement connection (its resume sent, not yet answered). */
+async function startRollover(timers: FakeTimers, after = 6_600_000): Promise<FakeSocket> {
   const before = FakeSocket.all.length;
-  await timers.advance(6_600_000);
+  await timers.advance(after);
   expect(FakeSocket.all).toHaveLength(before + 1);
   const next = FakeSocket.last();
   next.open();
@@ -1159,6 +1159,58 @@ describe('keeping the connection', () => {
     await expect(pong).resolves.toMatchObject({ ts: 1 });
     expect(ws.lastOf('ping')).toBeDefined();
     expect(client.state).toBe('open');
+  });
+
+  it('does not echo its own send that the replacement connection gets live before the ack comes on the old one', async () => {
+    const { timers, ws, lobby, seen } = await inLobby(0);
+    await timers.advance(6_600_000 - 1);
+    const sent = lobby.send('chat', 'mine');
+    const next = await startRollover(timers, 1);
+    // Stored as seq 1 and sent to the user's other connections, the replacement among them (it is
+    // not the sending connection), before the sender's ack.
+    next.receive({ ...message('lobby', 1, 'mine'), from: 'alice' });
+    ws.ack('send', { messageId: 'm1', seq: 1, ts: 1 });
+    await sent;
+    next.ack('resume', { rooms: { lobby: { seq: 1, recovered: true } } });
+    await flush();
+    expect(seen).toEqual([]);
+  });
+
+  it("does not echo its own send that the replacement's resume replays before the ack comes on the old one", async () => {
+    const { timers, ws, lobby, seen } = await inLobby(0);
+    await timers.advance(6_600_000 - 1);
+    const sent = lobby.send('chat', 'mine');
+    await timers.advance(1);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    expect(next.lastOf('resume')).toMatchObject({ rooms: { lobby: 0 } });
+    next.receive({ ...message('lobby', 1, 'mine'), from: 'alice' });
+    ws.ack('send', { messageId: 'm1', seq: 1, ts: 1 });
+    await sent;
+    next.ack('resume', { rooms: { lobby: { seq: 1, recovered: true } } });
+    await flush();
+    expect(seen).toEqual([]);
+  });
+
+  it('delivers once, after the ack, a message of its other tab that comes on both connections while a send is out', async () => {
+    const { timers, ws, lobby, seen } = await inLobby(0);
+    await timers.advance(6_600_000 - 1);
+    const sent = lobby.send('chat', 'mine');
+    const next = await startRollover(timers, 1);
+    next.receive({ ...message('lobby', 1, 'mine'), from: 'alice' });
+    // The other tab's message goes to both connections; bob's after it too.
+    next.receive({ ...message('lobby', 2, 'other tab'), from: 'alice' });
+    ws.receive({ ...message('lobby', 2, 'other tab'), from: 'alice' });
+    ws.receive(message('lobby', 3));
+    await flush();
+    expect(seen).toEqual([]);
+    ws.ack('send', { messageId: 'm1', seq: 1, ts: 1 });
+    await sent;
+    next.ack('resume', { rooms: { lobby: { seq: 3, recovered: true } } });
+    next.receive(message('lobby', 3));
+    await flush();
+    expect(seen).toEqual(['other tab', 3]);
   });
 
   it('rolls over before 2 hours with no gap and no repeat', async () => {
