@@ -62,6 +62,22 @@ const CONFLICT_RETRY_MS = 70_000;
 const RESUME_ROOMS = 50;
 /** How many times a queued send, direct or emit goes out before a RATE_LIMITED answer fails it. */
 const RATE_LIMITED_TRIES = 10;
+/** The largest frame the contract takes (128 KiB); a larger one is refused before it goes out. */
+const FRAME_MAX = 131_072;
+/** API Gateway's frame quota: it closes the connection with 1009 on a larger client frame. */
+const AWS_FRAME_MAX = 32_768;
+
+/** A frame's size on the wire: its JSON in UTF-8 bytes. */
+function sizeOf(frame: Frame): number {
+  return new TextEncoder().encode(JSON.stringify(frame)).length;
+}
+
+function tooLarge(frame: Frame, limit: string): RoomcastError {
+  return new RoomcastError(
+    'PAYLOAD_TOO_LARGE',
+    `the ${frame.action} frame is ${sizeOf(frame)} bytes: ${limit}`,
+  );
+}
 
 /** The token's `sub`: its payload is base64url (unpadded) of UTF-8 JSON, so a user id like "józef" reads right. */
 function subjectOf(token: string): string {
@@ -326,6 +342,8 @@ export class RoomcastClient {
         resolve,
         reject,
       };
+      if (sizeOf(request.frame) > FRAME_MAX)
+        return reject(tooLarge(request.frame, 'frames over 128 KiB are refused'));
       if (frame.idempotencyKey === undefined) {
         request.due = true;
         this.expire(request);
@@ -423,7 +441,7 @@ export class RoomcastClient {
       this.t.setTimeout(() => this.lost(ws), this.o.requestTimeoutMs),
     );
     ws.onmessage = (event) => this.onFrame(ws, event.data);
-    ws.onclose = () => this.lost(ws);
+    ws.onclose = (event) => this.lost(ws, (event as { code?: number } | undefined)?.code);
     ws.onerror = () => undefined;
     ws.onopen = () => {
       this.t.clearTimeout(this.openings.get(ws));
@@ -563,8 +581,12 @@ export class RoomcastClient {
     for (const waiter of this.waiters.splice(0)) waiter.resolve();
   }
 
-  /** A socket closed (or stopped answering): its unanswered requests go out again on the next one. */
-  private lost(ws: WebSocketLike): void {
+  /**
+   * A socket closed (or stopped answering): its unanswered requests go out again on the next one,
+   * but for those API Gateway closed it for (1009: a frame over its 32 KiB quota), which would
+   * close the next one too.
+   */
+  private lost(ws: WebSocketLike, code?: number): void {
     if (!this.sockets.delete(ws)) return;
     this.t.clearTimeout(this.openings.get(ws));
     this.openings.delete(ws);
@@ -576,7 +598,15 @@ export class RoomcastClient {
       this.requests.delete(id);
       if (!request.due) this.t.clearTimeout(request.timer);
       if (request.internal) request.reject(new RoomcastError('CLOSED', 'the connection closed'));
-      else {
+      else if (code === 1009 && sizeOf(request.frame) > AWS_FRAME_MAX) {
+        this.t.clearTimeout(request.timer);
+        request.reject(
+          tooLarge(
+            request.frame,
+            'API Gateway refuses frames over 32 KiB (it closed the connection with 1009)',
+          ),
+        );
+      } else {
         // That attempt may still be running on the server: a CONFLICT is waited out from when it went.
         request.lostSentAt = request.sentAt;
         requeue.push(request);

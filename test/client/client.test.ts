@@ -1024,6 +1024,35 @@ describe('outbox', () => {
     expect(outcome).toMatchObject({ messageId: 'm1', replayed: true });
   });
 
+  it('fails a send of a frame over 32 KiB with PAYLOAD_TOO_LARGE when API Gateway closes with 1009, and does not send it again', async () => {
+    const { timers, ws, lobby } = await inLobby(0);
+    const big = lobby.send('chat', 'x'.repeat(40_000));
+    const small = lobby.send('chat', 'small');
+    ws.drop(1009);
+    await expect(big).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      message: expect.stringContaining('API Gateway refuses frames over 32 KiB'),
+    });
+    await timers.advance(1000);
+    const next = FakeSocket.last();
+    next.open();
+    await flush();
+    next.ack('resume', { rooms: { lobby: { seq: 0, recovered: true } } });
+    await flush();
+    expect(next.sent.filter((f) => f.action === 'send').map((f) => f.data)).toEqual(['small']);
+    next.ack('send', { messageId: 'm1', seq: 1, ts: 1 });
+    await expect(small).resolves.toMatchObject({ seq: 1 });
+  });
+
+  it('refuses a frame over 128 KiB (counted in UTF-8 bytes) before it goes out, and sends one between 32 and 128 KiB', async () => {
+    const { ws, lobby } = await inLobby(0);
+    await expect(lobby.send('chat', 'é'.repeat(66_000))).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    expect(ws.sent.filter((f) => f.action === 'send')).toEqual([]);
+    const large = lobby.send('chat', 'x'.repeat(100_000));
+    ws.ack('send', { messageId: 'm1', seq: 1, ts: 1 });
+    await expect(large).resolves.toMatchObject({ seq: 1 });
+  });
+
   it('rejects what waits with CLOSED on close()', async () => {
     const { client } = setup();
     const sent = client.emit('order.created', { id: 7 });

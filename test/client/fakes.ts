@@ -107,9 +107,11 @@ export class FakeSocket implements WebSocketLike {
     this.onmessage?.({ data: JSON.stringify(frame) });
   }
 
-  /** The server closing the connection. */
-  drop(): void {
-    this.close();
+  /** The server closing the connection (1006: gone without a close frame; API Gateway's 1009: a frame too large). */
+  drop(code = 1006): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onclose?.({ code });
   }
 
   /** The last frame sent with this action. */
