@@ -45,12 +45,17 @@ const RETRYABLE_NAMES = new Set([
   'ServiceUnavailableException',
 ]);
 
+/** The error's fields, whatever was thrown (a rejection may carry no error at all). */
+function fieldsOf(error: unknown): { name?: string; code?: string; $metadata?: { httpStatusCode?: number } } {
+  return typeof error === 'object' && error !== null ? error : {};
+}
+
 function statusOf(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return fieldsOf(error).$metadata?.httpStatusCode;
 }
 
 function isGone(error: unknown): boolean {
-  return (error as { name?: string }).name === 'GoneException' || statusOf(error) === 410;
+  return fieldsOf(error).name === 'GoneException' || statusOf(error) === 410;
 }
 
 const THROTTLED_NAMES = new Set([
@@ -61,15 +66,15 @@ const THROTTLED_NAMES = new Set([
 
 /** The endpoint throttled the call (429 or a throttling error's name). */
 export function isThrottled(error: unknown): boolean {
-  return statusOf(error) === 429 || THROTTLED_NAMES.has((error as { name?: string }).name ?? '');
+  return statusOf(error) === 429 || THROTTLED_NAMES.has(fieldsOf(error).name ?? '');
 }
 
 /** Throttling, 429 and 5xx are worth another try; anything else (403, 413, ...) is not. */
 export function isRetryable(error: unknown): boolean {
   const status = statusOf(error);
-  if (RETRYABLE_NAMES.has((error as { name?: string }).name ?? '')) return true;
+  if (RETRYABLE_NAMES.has(fieldsOf(error).name ?? '')) return true;
   if (status === 429 || (status !== undefined && status >= 500)) return true;
-  const code = (error as { code?: string }).code;
+  const code = fieldsOf(error).code;
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT';
 }
 
@@ -128,7 +133,7 @@ export class ManagementApiGateway implements ConnectionGateway {
       if (isGone(error)) return 'gone';
       this.options.logger?.warn('post to connection failed', {
         connectionId,
-        error: (error as Error).name,
+        error: fieldsOf(error).name,
         status: statusOf(error),
       });
       return 'failed';
@@ -153,19 +158,22 @@ export class ManagementApiGateway implements ConnectionGateway {
     if (!gate) return this.send(connectionId, payload);
     const entered = gate.enter();
     const ticket = typeof entered === 'number' ? entered : await entered;
+    let throttled = false;
     try {
       await this.send(connectionId, payload);
     } catch (error) {
+      throttled = isThrottled(error);
+      throw error;
+    } finally {
+      // Whatever the post threw: the slot always goes back.
       const before = gate.current;
-      gate.leave(ticket, isThrottled(error));
+      gate.leave(ticket, throttled);
       if (gate.current < before) {
         this.options.logger?.warn('@connections is throttling posts: fewer at once', {
           concurrency: gate.current,
         });
       }
-      throw error;
     }
-    gate.leave(ticket, false);
   }
 
   /** Runs one management call, retrying throttling and 5xx with backoff; gone and other errors end it at once. */

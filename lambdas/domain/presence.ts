@@ -69,6 +69,9 @@ export function fitPresence(list: PresenceList): PresenceList {
   return fits === list.users.length ? list : { ...list, users: list.users.slice(0, fits) };
 }
 
+/** Reads of a user's count in a room after an announcement, each after a correction it made. */
+const PRESENCE_RECHECKS = 5;
+
 /**
  * Announces membership changes in presence rooms: a `join` for each change that
  * was a user's first connection in the room, a `leave` for each that was its last.
@@ -108,11 +111,16 @@ export async function announce(
         await post(payload);
         // Another change of this user in the room (a leave racing this join, a join this leave) may
         // have been announced meanwhile and reached members before this frame: they would be left
-        // with this one, now untrue. Read once more after posting; when it no longer holds, the
-        // truth goes out after it (a member may hear join, leave, leave: the last one counts).
-        const present = (await deps.store.roomUserConnections(change.room, change.userId)) > 0;
-        if (present !== (event === 'join')) {
-          await post(JSON.stringify({ ...frame, event: present ? 'join' : 'leave' }));
+        // with this one, now untrue. Read again after posting; while what was sent last no longer
+        // holds, the truth goes out after it, and is checked in turn (a member may hear join,
+        // leave, leave: the last one counts). Each round needs the user to have changed again
+        // during the previous post; a few rounds bound a user who flaps without end.
+        let sent = event;
+        for (let round = 0; round < PRESENCE_RECHECKS; round += 1) {
+          const present = (await deps.store.roomUserConnections(change.room, change.userId)) > 0;
+          if (present === (sent === 'join')) break;
+          sent = present ? 'join' : 'leave';
+          await post(JSON.stringify({ ...frame, event: sent }));
         }
       } catch {
         // The room's members could not be read or the queue did not take the job: this live

@@ -225,9 +225,7 @@ export class RoomcastService {
           rooms: caller.rooms,
           join: (room) =>
             this.joinConnection(room, caller.connectionId, caller.userId, this.expiryOf(caller)),
-          post: async (text) => {
-            await this.deps.gateway.post(caller.connectionId, text);
-          },
+          post: async (text) => (await this.deps.gateway.post(caller.connectionId, text)) !== 'gone',
         });
         return ackFrame(frame.id, outcome);
       }

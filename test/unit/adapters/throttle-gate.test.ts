@@ -125,3 +125,24 @@ describe('ManagementApiGateway with a throttling endpoint', () => {
     expect(endpoint.state.maxInFlight).toBe(64);
   });
 });
+
+describe('ManagementApiGateway: the gate after odd failures', () => {
+  it('gives its slot back whatever the post rejects with (a rejection carrying no error leaked it)', async () => {
+    let calls = 0;
+    const gateway = new ManagementApiGateway(
+      { send: async () => ({}) },
+      {
+        concurrency: 1,
+        retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+        post: () => {
+          calls += 1;
+          // biome-ignore lint/complexity/noUselessUndefined: a rejection without an error is the point
+          return calls === 1 ? Promise.reject(undefined) : Promise.resolve();
+        },
+      },
+    );
+    expect(await gateway.post('c1', 'x')).toBe('failed');
+    // One slot: the next post gets it only if the first gave it back.
+    expect(await gateway.post('c2', 'x')).toBe('delivered');
+  });
+});

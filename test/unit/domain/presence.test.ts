@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RoomChange } from '../../../lambdas/domain/ports.js';
+import type { PostOutcome, RoomChange } from '../../../lambdas/domain/ports.js';
 import {
   announce,
   fitPresence,
@@ -27,6 +27,15 @@ function setup() {
   const member = (room: string, connectionId: string, userId: string) =>
     store.addMember({ room, connectionId, userId, joinedAt: 1, expiresAt: live });
   return { store, gateway, deps, pruned, member };
+}
+
+/** A gateway that can run something just before a given post goes out. */
+class HookedGateway extends RecordingGateway {
+  before: ((connectionId: string, payload: string) => Promise<void>) | undefined;
+  override async post(connectionId: string, payload: string): Promise<PostOutcome> {
+    await this.before?.(connectionId, payload);
+    return super.post(connectionId, payload);
+  }
 }
 
 describe('presence', () => {
@@ -190,5 +199,47 @@ describe('presence', () => {
     expect(
       roomLeftEvents([{ room: 'r', connectionId: 'a1', userId: 'alice', userChanged: false, members: 0 }]),
     ).toEqual([{ detailType: 'room.left', detail: { room: 'r', userId: 'alice', connectionId: 'a1' } }]);
+  });
+  it('checks its own correction in turn: join, leave and a rejoin during one announcement end with join', async () => {
+    // Prepare
+    const store = new MemoryStore(clock);
+    const gateway = new HookedGateway();
+    const deps = { store, gateway, concurrency: 4, prune: async () => undefined };
+    const member = (connectionId: string, userId: string) =>
+      store.addMember({ room: 'presence-r', connectionId, userId, joinedAt: 1, expiresAt: live });
+    await member('w1', 'watcher');
+    const joined = (await member('a1', 'alice')) as RoomChange;
+
+    // The join's re-read happens after alice's a1 left (and that leave was announced).
+    const realRead = store.roomUserConnections.bind(store);
+    let reads = 0;
+    store.roomUserConnections = async (room: string, userId: string) => {
+      reads += 1;
+      if (reads === 1) {
+        const left = (await store.removeMember('presence-r', 'a1')) as RoomChange;
+        await announce(deps, 'leave', [left]);
+      }
+      return realRead(room, userId);
+    };
+    // Just before the join's corrective `leave` goes out, alice is back (a2) and that join is announced
+    // in full (its own re-read finds her present: nothing more).
+    let leaves = 0;
+    gateway.before = async (connectionId, payload) => {
+      if (connectionId !== 'w1' || JSON.parse(payload).event !== 'leave') return;
+      leaves += 1;
+      if (leaves !== 2) return;
+      gateway.before = undefined;
+      const back = (await member('a2', 'alice')) as RoomChange;
+      await announce(deps, 'join', [back]);
+    };
+
+    // Act
+    await announce(deps, 'join', [joined]);
+
+    // Assess: alice is in the room, so the last frame the watcher got about her must be a join.
+    expect(await realRead('presence-r', 'alice')).toBe(1);
+    const events = gateway.framesTo('w1').map((f) => f.event);
+    expect(events.slice(0, 4)).toEqual(['join', 'leave', 'join', 'leave']);
+    expect(events.at(-1)).toBe('join');
   });
 });

@@ -87,6 +87,7 @@ describe('Streams.resume: replaying what a connection missed', () => {
           await new Promise((resolve) => setImmediate(resolve));
           posted.push(frame);
           inFlight -= 1;
+          return true;
         },
       },
     );
@@ -95,5 +96,39 @@ describe('Streams.resume: replaying what a connection missed', () => {
     expect(most).toBe(2);
     expect(posted.filter((f) => f.startsWith('a'))).toEqual(['a1', 'a2', 'a3']);
     expect(posted.filter((f) => f.startsWith('b'))).toEqual(['b1', 'b2', 'b3']);
+  });
+
+  it('stops every stream once a post finds the connection gone', async () => {
+    const { streams } = setup();
+    for (const room of ['a', 'b']) {
+      for (let i = 0; i < 3; i += 1) {
+        await streams.append(
+          { kind: 'room', name: room },
+          (seq) => `${room}${seq}`,
+          async () => undefined,
+        );
+      }
+    }
+    const posted: string[] = [];
+    await streams.resume(
+      {
+        rooms: [
+          ['a', 0],
+          ['b', 0],
+        ],
+      },
+      {
+        userId: 'u',
+        rooms: [],
+        join: async () => true,
+        post: async (frame) => {
+          posted.push(frame);
+          await new Promise((resolve) => setImmediate(resolve));
+          return false;
+        },
+      },
+    );
+    // The first post of each stream was under way; none after them.
+    expect(posted).toEqual(['a1', 'b1']);
   });
 });
