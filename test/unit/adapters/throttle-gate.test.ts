@@ -136,7 +136,6 @@ describe('ManagementApiGateway: the gate after odd failures', () => {
         retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
         post: () => {
           calls += 1;
-          // biome-ignore lint/complexity/noUselessUndefined: a rejection without an error is the point
           return calls === 1 ? Promise.reject(undefined) : Promise.resolve();
         },
       },
