@@ -205,7 +205,7 @@ export class DynamoStreamStore implements StreamStore {
           },
         }),
       );
-      return { state: 'new' };
+      return { state: 'new', token: writer };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
@@ -218,7 +218,9 @@ export class DynamoStreamStore implements StreamStore {
     if (!item) return this.claim(key, fingerprint, expiresAt, staleAfterMs);
     // Our own claim, retried after its answer was lost.
     if (item[WRITER] === writer) {
-      return item[STORED] === undefined ? { state: 'new' } : { state: 'new', stored: String(item[STORED]) };
+      return item[STORED] === undefined
+        ? { state: 'new', token: writer }
+        : { state: 'new', token: writer, stored: String(item[STORED]) };
     }
     if (item.state === 'done') {
       return { state: 'done', fingerprint: String(item.fingerprint), answer: String(item.answer) };
@@ -226,16 +228,75 @@ export class DynamoStreamStore implements StreamStore {
     return { state: 'pending', fingerprint: String(item.fingerprint) };
   }
 
-  async complete(key: string, answer: string): Promise<void> {
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: streamKeys.idempotency(key),
-        UpdateExpression: 'SET #state = :done, answer = :answer',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':done': 'done', ':answer': answer },
-      }),
-    );
+  async complete(key: string, token: string, answer: string): Promise<void> {
+    await this.asOwner(key, token, {
+      UpdateExpression: 'SET #state = :done, answer = :answer',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':done': 'done', ':answer': answer },
+    });
+  }
+
+  async noteStored(key: string, token: string, stored: string): Promise<void> {
+    await this.asOwner(key, token, {
+      UpdateExpression: 'SET #stored = :stored',
+      ExpressionAttributeNames: { '#stored': STORED },
+      ExpressionAttributeValues: { ':stored': stored },
+    });
+  }
+
+  async park(key: string, token: string, stored: string): Promise<void> {
+    await this.asOwner(key, token, {
+      UpdateExpression: 'SET #state = :parked, #stored = :stored',
+      ExpressionAttributeNames: { '#state': 'state', '#stored': STORED },
+      ExpressionAttributeValues: { ':parked': 'parked', ':stored': stored },
+    });
+  }
+
+  async release(key: string, token: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: streamKeys.idempotency(key),
+          ConditionExpression: '#writer = :token',
+          ExpressionAttributeNames: { '#writer': WRITER },
+          ExpressionAttributeValues: { ':token': token },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /**
+   * An update of an idempotency record by the claim that holds it (`writer` is its token). When
+   * another claim took the record over meanwhile (this one ran past the stale time), or it is gone,
+   * nothing is written: that claim's outcome is the key's, and an update must not create a record
+   * with no expiry nor undo what it answered.
+   */
+  private async asOwner(
+    key: string,
+    token: string,
+    update: {
+      UpdateExpression: string;
+      ExpressionAttributeNames: Record<string, string>;
+      ExpressionAttributeValues: Record<string, unknown>;
+    },
+  ): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: streamKeys.idempotency(key),
+          ...update,
+          ConditionExpression: '#writer = :token',
+          ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#writer': WRITER },
+          ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':token': token },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 
   /**
@@ -276,27 +337,11 @@ export class DynamoStreamStore implements StreamStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return { state: 'new', stored: String(out.Attributes?.[STORED]) };
+      return { state: 'new', token: writer, stored: String(out.Attributes?.[STORED]) };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       return undefined;
     }
-  }
-
-  async park(key: string, stored: string): Promise<void> {
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: streamKeys.idempotency(key),
-        UpdateExpression: 'SET #state = :parked, #stored = :stored',
-        ExpressionAttributeNames: { '#state': 'state', '#stored': STORED },
-        ExpressionAttributeValues: { ':parked': 'parked', ':stored': stored },
-      }),
-    );
-  }
-
-  async release(key: string): Promise<void> {
-    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: streamKeys.idempotency(key) }));
   }
 
   /**

@@ -140,8 +140,11 @@ export interface AppendResult {
 }
 
 export type IdempotencyClaim =
-  /** `stored`: what an earlier run under this key stored before it failed (see `park`). */
-  | { state: 'new'; stored?: string }
+  /**
+   * `token`: this claim's, for its later writes to the record (see `asOwner` in the adapter);
+   * `stored`: what an earlier run under this key stored before it failed (see `noteStored`).
+   */
+  | { state: 'new'; token: string; stored?: string }
   | { state: 'done'; fingerprint: string; answer: string }
   | { state: 'pending'; fingerprint: string };
 
@@ -167,16 +170,23 @@ export interface StreamStore {
   ): Promise<{ messages: StoredMessage[]; more: boolean }>;
   /** Claims an idempotency key: `new` when this caller is the first and must run the request. */
   claim(key: string, fingerprint: string, expiresAt: number, staleAfterMs: number): Promise<IdempotencyClaim>;
-  /** Records the answer of a claimed key. */
-  complete(key: string, answer: string): Promise<void>;
-  /** Gives a claimed key up (the request failed), so a retry runs again. */
-  release(key: string): Promise<void>;
   /**
-   * Keeps a claimed key whose request failed after it stored its message: the record keeps `stored`
-   * (what was stored), and the next claim with the same body takes it over at once and gets it back,
-   * so the retry delivers that message instead of storing another.
+   * The writes below are made by the claim holding `token`, and only while it holds the record: one
+   * that ran past the stale time and was taken over writes nothing.
    */
-  park(key: string, stored: string): Promise<void>;
+  /** Records the answer of a claimed key. */
+  complete(key: string, token: string, answer: string): Promise<void>;
+  /**
+   * Records what the request stored, as soon as it is stored (before it is delivered): a claim that
+   * dies later (a timeout, a crash) leaves the record pending with it, and the claim that takes the
+   * record over once it is stale gets it back, so the retry delivers that message instead of
+   * storing another.
+   */
+  noteStored(key: string, token: string, stored: string): Promise<void>;
+  /** Gives a claimed key up (the request failed before storing anything), so a retry runs again. */
+  release(key: string, token: string): Promise<void>;
+  /** Hands a claimed key whose request failed after storing its message to the next retry at once. */
+  park(key: string, token: string, stored: string): Promise<void>;
 }
 
 /** What removing a connection changed: whose it was and whether it was the user's last one. */

@@ -522,9 +522,13 @@ export class RoomcastService {
     // Stored before any live delivery, so whatever a receiver saw, history and resume find too.
     let seq: number | undefined;
     let result: FanoutResult;
-    if (earlier) {
+    if (earlier && stream) {
       seq = earlier.seq;
-      result = await deliver(frameAt(seq));
+      // Delivered live only while history still keeps it (a stage whose retention is shorter than
+      // the key's 24 h): whatever a live receiver saw, history finds too.
+      result = (await this.deps.streams.keeps(stream, seq))
+        ? await deliver(frameAt(seq))
+        : { delivered: 0, pruned: 0, failed: 0 };
     } else if (stream && stores) {
       let stored = '';
       let storedSeq = 0;

@@ -109,6 +109,12 @@ export class Streams {
     }
   }
 
+  /** Whether the stream still keeps the message at `seq` (its retention has not passed). */
+  async keeps(stream: StreamId, seq: number): Promise<boolean> {
+    const { messages } = await this.deps.streams.read(stream, { after: seq - 1, limit: 1 });
+    return messages[0]?.seq === seq;
+  }
+
   /** A page of a room's history, ascending; `seq` is the room's latest. */
   async history(
     room: string,
@@ -215,22 +221,29 @@ export class Streams {
       throw new ConflictError('a request with this idempotency key is still running; retry shortly');
     }
     if (claim.state === 'done') return { answer: JSON.parse(claim.answer) as T, replayed: true };
+    const { token } = claim;
     const earlier = claim.stored === undefined ? undefined : (JSON.parse(claim.stored) as StoredAttempt);
     let stored = earlier;
+    // Written as the message is stored, alongside its delivery: a run that dies after it (a timeout,
+    // a crash) leaves the record with it for the retry that takes the record over.
+    let noted: Promise<unknown> = Promise.resolve();
     let answer: T;
     try {
       answer = await run({
         ...(earlier ? { earlier } : {}),
         stored: (attempt) => {
           stored = attempt;
+          noted = streams.noteStored(key, token, JSON.stringify(attempt)).catch(() => undefined);
         },
       });
     } catch (error) {
-      if (stored) await streams.park(key, JSON.stringify(stored));
-      else await streams.release(key);
+      await noted;
+      if (stored) await streams.park(key, token, JSON.stringify(stored));
+      else await streams.release(key, token);
       throw error;
     }
-    await streams.complete(key, JSON.stringify(answer));
+    await noted;
+    await streams.complete(key, token, JSON.stringify(answer));
     return { answer, replayed: false };
   }
 

@@ -238,8 +238,10 @@ export class MemoryStreamStore implements StreamStore {
       stored?: string;
       claimedAt: number;
       expiresAt: number;
+      writer: string;
     }
   >();
+  private claims = 0;
   /** Where an append yields between its steps; a property test hands these to fast-check's scheduler. */
   pause: () => Promise<unknown> = () => Promise.resolve();
   constructor(private readonly clock: Clock) {}
@@ -301,35 +303,46 @@ export class MemoryStreamStore implements StreamStore {
     const now = this.clock.now();
     const found = this.idempotency.get(key);
     const stale = found?.state === 'pending' && found.claimedAt < now - staleAfterMs;
+    this.claims += 1;
+    const token = `claim-${this.claims}`;
     if (
       !found ||
       found.expiresAt <= now / 1000 ||
       (stale && found.fingerprint === fingerprint && !found.stored)
     ) {
-      this.idempotency.set(key, { fingerprint, state: 'pending', claimedAt: now, expiresAt });
-      return { state: 'new' };
+      this.idempotency.set(key, { fingerprint, state: 'pending', claimedAt: now, expiresAt, writer: token });
+      return { state: 'new', token };
     }
     if (
       found.stored !== undefined &&
       found.fingerprint === fingerprint &&
       (found.state === 'parked' || stale)
     ) {
-      this.idempotency.set(key, { ...found, state: 'pending', claimedAt: now });
-      return { state: 'new', stored: found.stored };
+      this.idempotency.set(key, { ...found, state: 'pending', claimedAt: now, writer: token });
+      return { state: 'new', token, stored: found.stored };
     }
     return found.state === 'done'
       ? { state: 'done', fingerprint: found.fingerprint, answer: found.answer ?? 'null' }
       : { state: 'pending', fingerprint: found.fingerprint };
   }
-  async complete(key: string, answer: string) {
+  /** The record while the claim holding `token` still holds it (the adapter's writer condition). */
+  private owned(key: string, token: string) {
     const found = this.idempotency.get(key);
+    return found?.writer === token ? found : undefined;
+  }
+  async complete(key: string, token: string, answer: string) {
+    const found = this.owned(key, token);
     if (found) this.idempotency.set(key, { ...found, state: 'done', answer });
   }
-  async release(key: string) {
-    this.idempotency.delete(key);
+  async noteStored(key: string, token: string, stored: string) {
+    const found = this.owned(key, token);
+    if (found) this.idempotency.set(key, { ...found, stored });
   }
-  async park(key: string, stored: string) {
-    const found = this.idempotency.get(key);
+  async release(key: string, token: string) {
+    if (this.owned(key, token)) this.idempotency.delete(key);
+  }
+  async park(key: string, token: string, stored: string) {
+    const found = this.owned(key, token);
     if (found) this.idempotency.set(key, { ...found, state: 'parked', stored });
   }
 }

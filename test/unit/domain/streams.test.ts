@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError } from '../../../lambdas/domain/errors.js';
 import type { KeyedRun } from '../../../lambdas/domain/streams.js';
-import { CountingSink, fixedClock, MemoryStreamStore, memoryStreams } from '../fakes.js';
+import { CountingSink, fixedClock, MemoryStreamStore, memoryStreams, serviceWithFakes } from '../fakes.js';
 
 function setup() {
   const clock = fixedClock();
@@ -130,5 +130,43 @@ describe('Streams.resume: replaying what a connection missed', () => {
     );
     // The first post of each stream was under way; none after them.
     expect(posted).toEqual(['a1', 'b1']);
+  });
+});
+
+describe('a keyed push that failed after storing its message', () => {
+  it('is delivered on the retry as the message stored (same seq and id), and only while history keeps it', async () => {
+    const { service, store, gateway, streamStore, clock } = serviceWithFakes();
+    await service.connect('c1', 'bob', clock.now());
+    await service.handleFrame(
+      { action: 'join', room: 'r' },
+      { connectionId: 'c1', userId: 'bob', rooms: [] },
+    );
+    // The room's members cannot be read once the message is stored, once per push below.
+    const realTargets = store.roomTargets.bind(store);
+    store.roomTargets = async (room) => ({
+      ...(await realTargets(room)),
+      pages: (async function* () {
+        yield* [];
+        throw new Error('store down');
+      })(),
+    });
+    const failing = (key: string) =>
+      expect(service.push({ room: 'r', event: 'e', data: key }, key)).rejects.toThrow('store down');
+    await failing('k1');
+    await failing('k2');
+    store.roomTargets = realTargets;
+
+    const first = await service.push({ room: 'r', event: 'e', data: 'k1' }, 'k1');
+    expect(first).toMatchObject({ seq: 1, messageId: expect.any(String), delivered: 1, replayed: false });
+    expect(gateway.framesTo('c1').map((f) => [f.seq, f.messageId])).toEqual([[1, first.messageId]]);
+
+    // k2's message (seq 2) is past its retention: not delivered live, as history no longer has it.
+    const kept = streamStore.streams.get('room#r')?.items.get(2);
+    if (kept) kept.expiresAt = 0;
+    expect(await service.push({ room: 'r', event: 'e', data: 'k2' }, 'k2')).toMatchObject({
+      seq: 2,
+      delivered: 0,
+    });
+    expect(gateway.framesTo('c1')).toHaveLength(1);
   });
 });
