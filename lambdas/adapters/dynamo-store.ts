@@ -89,7 +89,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     private readonly roomSplitAfter = 2000,
   ) {}
 
-  async putConnection(c: ConnectionRecord): Promise<{ firstOfUser: boolean }> {
+  async putConnection(c: ConnectionRecord): Promise<{ firstOfUser: boolean; version?: number }> {
     const [previous] = await Promise.all([
       this.doc.send(
         new PutCommand({
@@ -121,9 +121,15 @@ export class DynamoConnectionStore implements ConnectionStore {
     // The user's counter only once the connection is stored and new: a count moved any earlier
     // (alongside the puts, and taken back when they fail) would be seen by the user's other
     // connects and disconnects in between, and their 0↔1 transitions would be misread.
-    const userConnections = await this.addCounter(keys.userCounter(c.userId), 'connections', 1);
+    const { connections: userConnections = 0, version = 0 } = await this.addCounters(
+      keys.userCounter(c.userId),
+      {
+        connections: 1,
+        version: 1,
+      },
+    );
     await this.addStats(c.userId, { connections: 1, users: userConnections === 1 ? 1 : 0 });
-    return { firstOfUser: userConnections === 1 };
+    return { firstOfUser: userConnections === 1, version };
   }
 
   async getConnection(connectionId: string): Promise<ConnectionRecord | undefined> {
@@ -268,10 +274,13 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   private async connectionGone(connectionId: string, userId: string): Promise<RemovedConnection> {
-    const left = await this.addCounter(keys.userCounter(userId), 'connections', -1);
+    const { connections: left = 0, version = 0 } = await this.addCounters(keys.userCounter(userId), {
+      connections: -1,
+      version: 1,
+    });
     const at = this.clock.now();
     await this.addStats(userId, { connections: -1, users: left === 0 ? -1 : 0 });
-    return { connectionId, userId, lastOfUser: left === 0, at };
+    return { connectionId, userId, lastOfUser: left === 0, at, version };
   }
 
   /** Settles the counters of a membership that is gone: the user's presence in the room, the room's counts, stats. */

@@ -33,7 +33,8 @@ export type BackendEvent =
     }
   | {
       detailType: typeof EVENT_TYPES.userOnline | typeof EVENT_TYPES.userOffline;
-      detail: { userId: string; ts?: number };
+      /** `version`: the user's count's change number, which orders these two exactly (per user). */
+      detail: { userId: string; ts?: number; version?: number };
     }
   | {
       detailType: typeof EVENT_TYPES.roomJoined | typeof EVENT_TYPES.roomLeft;
@@ -70,16 +71,17 @@ export function assertEventSize(event: BackendEvent, source: string): void {
 
 /** The `connection.closed` event and, when it was the user's last connection, `user.offline`. */
 export function closedEvents(
-  gone: { connectionId: string; userId: string; lastOfUser: boolean; at?: number },
+  gone: { connectionId: string; userId: string; lastOfUser: boolean; at?: number; version?: number },
   reason: CloseReason,
 ): BackendEvent[] {
   const at = gone.at === undefined ? {} : { ts: gone.at };
+  const version = gone.version === undefined ? {} : { version: gone.version };
   const closed: BackendEvent = {
     detailType: EVENT_TYPES.connectionClosed,
     detail: { connectionId: gone.connectionId, userId: gone.userId, reason, ...at },
   };
   return gone.lastOfUser
-    ? [closed, { detailType: EVENT_TYPES.userOffline, detail: { userId: gone.userId, ...at } }]
+    ? [closed, { detailType: EVENT_TYPES.userOffline, detail: { userId: gone.userId, ...at, ...version } }]
     : [closed];
 }
 

@@ -54,14 +54,22 @@ export async function openConnection(
     connectedAt,
     expiresAt: connectionExpiry(connectedAt, deps.connectionTtlSeconds),
   };
-  const { firstOfUser } = await deps.store.putConnection(record);
+  const { firstOfUser, version } = await deps.store.putConnection(record);
   deps.metrics.count(METRICS.connectionsOpened);
   const opened: BackendEvent = {
     detailType: EVENT_TYPES.connectionOpened,
     detail: { connectionId, userId, connectedAt },
   };
   deps.events?.notify(
-    firstOfUser ? [opened, { detailType: EVENT_TYPES.userOnline, detail: { userId } }] : [opened],
+    firstOfUser
+      ? [
+          opened,
+          {
+            detailType: EVENT_TYPES.userOnline,
+            detail: { userId, ...(version === undefined ? {} : { version }) },
+          },
+        ]
+      : [opened],
   );
 }
 

@@ -36,7 +36,12 @@ export interface Stats {
 
 export interface ConnectionStore {
   /** Stores a connection; `firstOfUser` when the user's connection count went from 0 to 1. */
-  putConnection(connection: ConnectionRecord): Promise<{ firstOfUser: boolean }>;
+  /**
+   * `version`: the user's count's change number, one more at every connect and disconnect of the
+   * user (DynamoDB applies the updates of one item one at a time): it orders `user.online` and
+   * `user.offline` exactly, where the `ts` of two functions can tie or cross.
+   */
+  putConnection(connection: ConnectionRecord): Promise<{ firstOfUser: boolean; version?: number }>;
   getConnection(connectionId: string): Promise<ConnectionRecord | undefined>;
   /**
    * Removes the connection and all its memberships; what it removed. Idempotent. The memberships
@@ -200,6 +205,8 @@ export interface RemovedConnection {
    * out only once the whole close is done; a reconnect counted meanwhile must come after it by `ts`.
    */
   at?: number;
+  /** The user's counter's version after this change (see `ConnectionStore.putConnection`). */
+  version?: number;
 }
 
 /** One membership added or removed. */

@@ -111,7 +111,7 @@ describe('events to backends through the local webhook', () => {
         'connection.opened',
         { connectionId: aliceId, userId: 'alice', connectedAt: expect.any(Number), ts: expect.any(Number) },
       ],
-      ['user.online', { userId: 'alice', ts: expect.any(Number) }],
+      ['user.online', { userId: 'alice', ts: expect.any(Number), version: expect.any(Number) }],
       ['room.joined', { room: 'lobby', userId: 'alice', connectionId: aliceId, ts: expect.any(Number) }],
       [
         'client.event',
@@ -129,14 +129,14 @@ describe('events to backends through the local webhook', () => {
         'connection.closed',
         { connectionId: aliceId, userId: 'alice', reason: 'client', ts: expect.any(Number) },
       ],
-      ['user.offline', { userId: 'alice', ts: expect.any(Number) }],
+      ['user.offline', { userId: 'alice', ts: expect.any(Number), version: expect.any(Number) }],
       [
         'connection.opened',
         { connectionId: bobId, userId: 'bob', connectedAt: expect.any(Number), ts: expect.any(Number) },
       ],
-      ['user.online', { userId: 'bob', ts: expect.any(Number) }],
+      ['user.online', { userId: 'bob', ts: expect.any(Number), version: expect.any(Number) }],
       ['connection.closed', { connectionId: bobId, userId: 'bob', reason: 'server', ts: expect.any(Number) }],
-      ['user.offline', { userId: 'bob', ts: expect.any(Number) }],
+      ['user.offline', { userId: 'bob', ts: expect.any(Number), version: expect.any(Number) }],
     ];
     await eventually(async () => expect(hook.accepted()).toHaveLength(expected.length));
     await stack.webhook?.idle();
@@ -193,7 +193,7 @@ describe('events to backends through the local webhook', () => {
           'connection.closed',
           { connectionId: 'ZXhwaXJlZA==', userId: 'ghost', reason: 'expired', ts: expect.any(Number) },
         ],
-        ['user.offline', { userId: 'ghost', ts: expect.any(Number) }],
+        ['user.offline', { userId: 'ghost', ts: expect.any(Number), version: expect.any(Number) }],
       ]),
     );
   });

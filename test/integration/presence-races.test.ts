@@ -198,6 +198,15 @@ describe('user.online / user.offline ordered by ts', () => {
         received.filter((e) => e.detail.userId === userId).map((e) => [e['detail-type'], e.detail.ts]),
       ),
     ).toBe('user.online');
+    // And by the user's change number, exact whatever the clocks of the functions say.
+    const userEvents = received.filter(
+      (e) =>
+        (e['detail-type'] === 'user.online' || e['detail-type'] === 'user.offline') &&
+        e.detail.userId === userId,
+    );
+    expect(userEvents.map((e) => e.detail.version)).toEqual(expect.arrayContaining([1, 2, 3]));
+    const last = [...userEvents].sort((a, b) => Number(a.detail.version) - Number(b.detail.version)).at(-1);
+    expect(last?.['detail-type']).toBe('user.online');
     await second.close();
   });
 });

@@ -160,36 +160,38 @@ describe('DynamoConnectionStore', () => {
     doc.on(PutCommand).resolves({});
     doc
       .on(UpdateCommand)
-      .resolvesOnce({ Attributes: { connections: 2 } })
+      .resolvesOnce({ Attributes: { connections: 2, version: 7 } })
       .resolves({});
     const s = store();
     const c = { connectionId: 'c', userId: 'u', connectedAt: NOW, expiresAt: later };
-    expect(await s.putConnection(c)).toEqual({ firstOfUser: false });
+    expect(await s.putConnection(c)).toEqual({ firstOfUser: false, version: 7 });
     doc.reset();
     doc.on(PutCommand).resolves({});
     doc
       .on(UpdateCommand)
-      .resolvesOnce({ Attributes: { connections: 1 } })
+      .resolvesOnce({ Attributes: { connections: 1, version: 8 } })
       .resolves({});
-    expect(await s.putConnection(c)).toEqual({ firstOfUser: true });
+    expect(await s.putConnection(c)).toEqual({ firstOfUser: true, version: 8 });
+    // The user's count and its change number move in one update.
+    expect(doc.commandCalls(UpdateCommand)[0]?.args[0].input.UpdateExpression).toMatch(/ADD .*:d0.*:d1/);
     doc.reset();
     doc.on(DeleteCommand).resolves({ Attributes: { userId: 'u' } });
     doc.on(QueryCommand).resolves({ Items: [] });
     doc
       .on(UpdateCommand)
-      .resolvesOnce({ Attributes: { connections: 0 } })
+      .resolvesOnce({ Attributes: { connections: 0, version: 9 } })
       .resolves({});
     expect(await s.removeConnection('c')).toEqual({
-      connection: { connectionId: 'c', userId: 'u', lastOfUser: true, at: NOW },
+      connection: { connectionId: 'c', userId: 'u', lastOfUser: true, at: NOW, version: 9 },
       rooms: [],
     });
     doc.reset();
     doc
       .on(UpdateCommand)
-      .resolvesOnce({ Attributes: { connections: 0 } })
+      .resolvesOnce({ Attributes: { connections: 0, version: 10 } })
       .resolves({});
     expect(await s.settleExpired({ pk: 'CONN#c', sk: 'META', connectionId: 'c', userId: 'u' })).toEqual({
-      connection: { connectionId: 'c', userId: 'u', lastOfUser: true, at: NOW },
+      connection: { connectionId: 'c', userId: 'u', lastOfUser: true, at: NOW, version: 10 },
       rooms: [],
     });
   });
