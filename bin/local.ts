@@ -10,6 +10,7 @@
  */
 import { readLocalSettings } from '../local/settings.js';
 import { LOCAL_DEFAULTS, startLocalStack } from '../local/stack.js';
+import { shownUrl } from '../local/webhook-sender.js';
 
 const settings = readLocalSettings(process.env, process.argv.slice(2));
 if (!settings.ok) {
@@ -21,7 +22,7 @@ const usingDefaults = !env.ROOMCAST_JWT_SECRET || !env.ROOMCAST_API_KEY;
 const stack = await startLocalStack({
   port: env.PORT,
   ...(env.ROOMCAST_JWT_SECRET ? { jwtSecret: env.ROOMCAST_JWT_SECRET } : {}),
-  ...(env.ROOMCAST_API_KEY ? { apiKeys: env.ROOMCAST_API_KEY.split(',').map((k) => k.trim()) } : {}),
+  ...(env.ROOMCAST_API_KEY ? { apiKeys: env.ROOMCAST_API_KEY } : {}),
   ...(env.DYNAMODB_ENDPOINT ? { dynamoEndpoint: env.DYNAMODB_ENDPOINT } : {}),
   ...(env.ROOMCAST_ALLOWED_ORIGINS
     ? { allowedOrigins: env.ROOMCAST_ALLOWED_ORIGINS.split(',').map((o) => o.trim()) }
@@ -80,7 +81,7 @@ console.log(`roomcast local stack is up
 
 Get a token:    TOKEN=$(npm run -s token -- alice --rooms private-ops)
 Try it:         curl -s ${stack.urls.http}/health
-Events          ${env.ROOMCAST_WEBHOOK_URL ? `POSTed to ${env.ROOMCAST_WEBHOOK_URL} (signed, X-Roomcast-Signature)` : 'off (set ROOMCAST_WEBHOOK_URL to receive them)'}
+Events          ${env.ROOMCAST_WEBHOOK_URL ? `POSTed to ${shownUrl(env.ROOMCAST_WEBHOOK_URL)} (signed, X-Roomcast-Signature)` : 'off (set ROOMCAST_WEBHOOK_URL to receive them)'}
 ${
   usingDefaults
     ? `\nWARNING: using the default ${[!env.ROOMCAST_JWT_SECRET && 'JWT secret', !env.ROOMCAST_API_KEY && 'API key'].filter(Boolean).join(' and ')}.\n         They are for local development only; never use them anywhere else.\n`

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Stats } from '../lambdas/domain/ports.js';
 import type { EventFeed } from './event-feed.js';
 import type { LocalRoute } from './gateway.js';
+import { hostCheck } from './hosts.js';
 import type { LogRing } from './logs.js';
 import { type LocalMetrics, UNMATCHED_ROUTE } from './metrics.js';
 
@@ -42,20 +43,6 @@ export interface DashboardDeps {
   hostNames?: readonly string[];
 }
 
-const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
-
-/** The host name of a `Host` header, without its port (lower case, as URL gives it); '' when it is none. */
-function hostNameOf(host: string | undefined): string {
-  try {
-    const url = new URL(`http://${host ?? ''}`);
-    // Only a host and a port: `a@127.0.0.1` or `a/b` would parse to another host than it names.
-    const bare = !url.username && !url.password && url.pathname === '/' && !url.search && !url.hash;
-    return bare ? url.hostname : '';
-  } catch {
-    return '';
-  }
-}
-
 interface Sample {
   t: number;
   frames: Record<string, number>;
@@ -83,7 +70,7 @@ function rates(now: Record<string, number>, before: Record<string, number> | und
  * `/dashboard/feed`), the disconnect action, and `GET /metrics`. Local stack only.
  */
 export function createDashboard(deps: DashboardDeps): Dashboard {
-  const hostNames = new Set([...LOOPBACK_NAMES, ...(deps.hostNames ?? [])].map((name) => name.toLowerCase()));
+  const knownHost = hostCheck(deps.hostNames);
   const intervalMs = deps.intervalMs ?? 2000;
   const html = page();
   const history: Sample[] = [];
@@ -226,7 +213,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       return true;
     }
     if (!path.startsWith('/dashboard')) return false;
-    if (!hostNames.has(hostNameOf(req.headers.host))) {
+    if (!knownHost(req.headers.host)) {
       res.writeHead(403, { 'content-type': 'application/json' }).end('{"message":"unknown host"}');
       deps.metrics.countLocalRoute(UNMATCHED_ROUTE, 403);
       return true;

@@ -23,8 +23,17 @@ const ENV = z.object({
   PORT: wholeNumber('a port number from 0 to 65535 (0 picks a free one)')
     .pipe(z.number().max(65535, 'a port number from 0 to 65535 (0 picks a free one)'))
     .default(LOCAL_DEFAULTS.port),
-  ROOMCAST_JWT_SECRET: z.string().min(1).optional(),
-  ROOMCAST_API_KEY: z.string().min(1).optional(),
+  ROOMCAST_JWT_SECRET: z.string().min(1, 'a secret that is not empty').optional(),
+  ROOMCAST_API_KEY: z
+    .string()
+    .transform((keys) =>
+      keys
+        .split(',')
+        .map((key) => key.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string()).min(1, 'one key or more, comma-separated, none empty'))
+    .optional(),
   DYNAMODB_ENDPOINT: httpUrl('http://127.0.0.1:8000').optional(),
   ROOMCAST_ALLOWED_ORIGINS: z.string().optional(),
   ROOMCAST_ALLOW_NO_ORIGIN: z.stringbool({ error: 'true or false' }).default(true),
@@ -52,10 +61,18 @@ const ENV = z.object({
     )
     .default('WARN'),
   ROOMCAST_WEBHOOK_URL: httpUrl('http://127.0.0.1:8080/').optional(),
-  ROOMCAST_WEBHOOK_SECRET: z.string().min(1).optional(),
+  ROOMCAST_WEBHOOK_SECRET: z.string().min(1, 'a secret that is not empty').optional(),
 });
 
 export type LocalEnv = z.infer<typeof ENV>;
+
+/** Settings whose value a message never repeats. */
+const NOT_SHOWN = new Set([
+  'ROOMCAST_JWT_SECRET',
+  'ROOMCAST_API_KEY',
+  'ROOMCAST_WEBHOOK_SECRET',
+  'ROOMCAST_WEBHOOK_URL',
+]);
 
 export type LocalSettings =
   | { ok: true; env: LocalEnv; dashboard: boolean }
@@ -74,8 +91,11 @@ export function readLocalSettings(environment: NodeJS.ProcessEnv, argv: string[]
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '');
-      // The value as given (cut), so a typo is visible; secrets are never among the checked formats.
-      const given = JSON.stringify(String(environment[name] ?? '').slice(0, 80));
+      // The value as given (cut), so a typo is visible; not for secrets, nor for a webhook URL (its
+      // path or query often carries the receiver's token).
+      const given = NOT_SHOWN.has(name)
+        ? '(not shown)'
+        : JSON.stringify(String(environment[name] ?? '').slice(0, 80));
       return `  ${name}=${given}: expected ${issue.message}`;
     });
     return {

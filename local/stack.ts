@@ -40,7 +40,7 @@ import { CapturingLogger, LogRing } from './logs.js';
 import { createLocalMetrics, type LocalMetrics } from './metrics.js';
 import { LocalFanoutQueue } from './queue.js';
 import { roomsOfConnection } from './rooms.js';
-import { WebhookSender, type WebhookSenderOptions } from './webhook-sender.js';
+import { shownUrl, WebhookSender, type WebhookSenderOptions } from './webhook-sender.js';
 
 export const LOCAL_DEFAULTS = {
   host: '127.0.0.1',
@@ -191,6 +191,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   routes.push(
     createDemoRoute({
       jwtSecret: options.jwtSecret ?? LOCAL_DEFAULTS.jwtSecret,
+      hostNames: [host],
     }),
   );
   const api = {
@@ -273,13 +274,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           events.record({
             at,
             type: event.detailType,
-            target: options.webhook?.url ?? '',
+            target: shownUrl(options.webhook?.url ?? ''),
             result,
             detail: event.detail,
           }),
       })
     : undefined;
-  if (webhook) events.attach(`webhook ${options.webhook?.url}`);
+  if (webhook) events.attach(`webhook ${shownUrl(options.webhook?.url ?? '')}`);
   // Large fan-outs go to the same worker handler as on AWS, fed SQS-shaped events by an in-process queue.
   let consume: ((event: SQSEvent) => Promise<SQSBatchResponse>) | undefined;
   const fanoutQueue = new LocalFanoutQueue(

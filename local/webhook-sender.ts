@@ -256,3 +256,19 @@ export class WebhookSender implements EventPublisher {
     for (const resolve of waiters) resolve();
   }
 }
+
+/**
+ * A webhook URL as it may be shown (the dashboard, the start banner, logs): its user, password and
+ * query values, which often carry the receiver's credentials, replaced by `***`.
+ */
+export function shownUrl(url: string): string {
+  try {
+    const shown = new URL(url);
+    if (shown.username) shown.username = '***';
+    if (shown.password) shown.password = '***';
+    for (const name of [...new Set(shown.searchParams.keys())]) shown.searchParams.set(name, '***');
+    return shown.href.replaceAll('%2A%2A%2A', '***');
+  } catch {
+    return '(not a URL)';
+  }
+}

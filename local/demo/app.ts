@@ -108,6 +108,31 @@ async function start(name: string, roomNames: string[]): Promise<void> {
     }
     if (outgoing.room === current) render();
   });
+  // Problems the SDK reports outside a request (a room it could not rejoin, storage refused).
+  me.on('error', (error: { code?: string; message?: string }) => {
+    $('status').textContent = `${name}: ${error.code ?? 'ERROR'}: ${error.message ?? ''}`;
+  });
+  try {
+    await joinAll(me, roomNames);
+  } catch (error) {
+    // A refused join (a private room outside the token's claim): nothing of this attempt stays, so
+    // the next Join starts clean instead of adding a second client beside this one.
+    me.close();
+    if (client === me) client = undefined;
+    $('room').replaceChildren();
+    members.clear();
+    lines.clear();
+    throw error;
+  }
+  current = roomNames[0] ?? '';
+  render();
+  $('chat').classList.add('shown');
+  $('join-form').style.display = 'none';
+  void refreshMembers();
+}
+
+/** Connects and joins every room, in order, wiring each room's handlers. */
+async function joinAll(me: RoomcastClient, roomNames: string[]): Promise<void> {
   await me.connect();
   const typing = new Map<string, ReturnType<typeof setTimeout>>();
   for (const roomName of roomNames) {
@@ -141,11 +166,6 @@ async function start(name: string, roomNames: string[]): Promise<void> {
     });
     $('room').append(option);
   }
-  current = roomNames[0] ?? '';
-  render();
-  $('chat').classList.add('shown');
-  $('join-form').style.display = 'none';
-  void refreshMembers();
 }
 
 $('join-form').addEventListener('submit', (event) => {

@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import type { LocalRoute } from '../gateway.js';
+import { hostCheck } from '../hosts.js';
 
 const USER = /^[A-Za-z0-9_.-]{1,32}$/;
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -10,6 +11,8 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 export interface DemoRouteOptions {
   /** The client JWT secret of the local stack: the demo's tokens are ordinary client tokens. */
   jwtSecret: string;
+  /** Host names besides the loopback ones that the demo's token route answers (see hosts.ts). */
+  hostNames?: readonly string[];
 }
 
 /** Pages of your own served from this machine (any port) may use the SDK script and the demo tokens; other sites may not. */
@@ -56,6 +59,7 @@ export function createDemoRoute(options: DemoRouteOptions): LocalRoute {
     '/demo/client.js': fileURLToPath(new URL('../../client/src/index.ts', import.meta.url)),
   };
   const secret = new TextEncoder().encode(options.jwtSecret);
+  const knownHost = hostCheck(options.hostNames);
   return async (req, res, url) => {
     if (!url.pathname.startsWith('/demo')) return false;
     if (req.method !== 'GET') {
@@ -82,6 +86,11 @@ export function createDemoRoute(options: DemoRouteOptions): LocalRoute {
         return true;
       }
       case '/demo/token': {
+        // A token acts as any user: only for a page of this machine's own names (DNS rebinding).
+        if (!knownHost(req.headers.host)) {
+          json(res, 403, { error: { code: 'FORBIDDEN', message: 'unknown host' } });
+          return true;
+        }
         const user = url.searchParams.get('user') ?? '';
         if (!USER.test(user)) {
           json(res, 400, {

@@ -121,3 +121,42 @@ it('two pages chat; one loses its connection, reconnects, and shows what was sen
   expect(await lines(alice)).toEqual(expected);
   await snap(alice, 'demo-after-reconnect');
 });
+
+it('after a join the server refuses, Join again starts over: one connection, one room, each message once', async () => {
+  const context = await browser.createBrowserContext();
+  const carol = await context.newPage();
+  const errors: string[] = [];
+  carol.on('pageerror', (error) => errors.push((error as Error).message));
+  await carol.goto(`http://127.0.0.1:${stack.port}/demo/`);
+  const join = async (rooms: string) => {
+    await carol.$eval('#name', (el) => {
+      (el as HTMLInputElement).value = 'carol';
+    });
+    await carol.$eval(
+      '#rooms',
+      (el, value) => {
+        (el as HTMLInputElement).value = value;
+      },
+      rooms,
+    );
+    await carol.click('#join-form button');
+  };
+  // private-ops is not in the demo token's claim: the second join is refused.
+  await join('presence-lobby, private-ops');
+  await carol.waitForFunction(
+    () => document.getElementById('status')?.textContent?.startsWith('could not start'),
+    { polling: 100 },
+  );
+  expect(await connectionIdsOf(stack, 'carol')).toEqual([]);
+
+  await join('presence-lobby');
+  await carol.waitForSelector('#chat.shown');
+  expect(await connectionIdsOf(stack, 'carol')).toHaveLength(1);
+  expect(await carol.$$eval('#room option', (items) => items.map((o) => o.textContent))).toEqual([
+    'presence-lobby',
+  ]);
+  const bob = await openChat('bob-refused');
+  await say(bob, 'hello carol');
+  await waitForLines(carol, ['bob-refused hello carol']);
+  expect(errors).toEqual([]);
+});
