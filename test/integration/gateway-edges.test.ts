@@ -3,10 +3,9 @@
  * reads as hosts, a long unknown path, user ids with unpaired surrogates, binary frames. Bad input
  * gets the contract's error: never a 500, a stack trace, or an error body over 1 KiB.
  */
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack.js';
-import { API_KEY, api, connect, connectRaw, startTestStack, token } from './harness.js';
+import { api, connect, connectRaw, rawRequest, startTestStack, token } from './harness.js';
 import { logsDuring } from './logs.js';
 
 let stack: LocalStack;
@@ -16,29 +15,6 @@ beforeAll(async () => {
 afterAll(() => stack?.close());
 
 const KIB = 1024;
-
-/**
- * One HTTP request with the request target sent exactly as given (fetch and curl normalize `.`,
- * `%2E` and `//` away before sending; a proxy, a hand-written client or `curl --path-as-is` does not).
- */
-function rawRequest(
-  method: string,
-  target: string,
-  headers: Record<string, string> = { authorization: `Bearer ${API_KEY}` },
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: stack.port, method, path: target, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        text += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** 'open' (then closed again), or the HTTP status that refused the handshake. */
 async function handshake(url: string): Promise<string> {
@@ -56,7 +32,7 @@ describe('request targets the URL parser refuses', () => {
     const answers: { target: string; status: number; text: string }[] = [];
     const logs = await logsDuring(async () => {
       for (const target of ['//a:b/v1/stats', '//', '//[']) {
-        answers.push({ target, ...(await rawRequest('GET', target)) });
+        answers.push({ target, ...(await rawRequest(stack, 'GET', target)) });
       }
     });
     for (const { target, status, text } of answers) {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { request } from 'node:http';
 import { SignJWT } from 'jose';
 import { inject } from 'vitest';
 import WebSocket from 'ws';
@@ -240,4 +241,28 @@ export async function settledStats(
   });
   await stack.gateway.idle();
   return (await api(stack, 'GET', '/v1/stats')).body;
+}
+
+/**
+ * One HTTP request to the stack sent exactly as given: the request target as written (fetch and
+ * curl normalize `.`, `%2E` and `//` away first) and any `Host` header (fetch cannot set it).
+ */
+export function rawRequest(
+  stack: LocalStack,
+  method: string,
+  target: string,
+  headers: Record<string, string> = { authorization: `Bearer ${API_KEY}` },
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: stack.port, method, path: target, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

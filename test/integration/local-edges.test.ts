@@ -1,8 +1,8 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack.js';
-import { connect, eventually, startTestStack } from './harness.js';
+import { connect, eventually, rawRequest, startTestStack } from './harness.js';
 
 // The local stack's edges that act for the developer (found by a review): demo tokens only for this
 // machine's own host names (DNS rebinding), and the webhook URL's credentials never shown.
@@ -28,24 +28,8 @@ afterAll(async () => {
   await new Promise<void>((resolve) => receiver?.close(() => resolve()));
 });
 
-/** One GET with the Host header given (fetch does not let a page or a test set it). */
-function get(path: string, host: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port: stack.port, method: 'GET', path, headers: { host } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** One GET with the Host header given. */
+const get = (path: string, host: string) => rawRequest(stack, 'GET', path, { host });
 
 it('does not mint a demo token for a request addressed to another site (DNS rebinding), as the dashboard refuses it', async () => {
   // Sanity: the page's own origin gets its token.

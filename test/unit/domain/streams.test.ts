@@ -55,18 +55,24 @@ describe('Streams.once: a keyed request that fails', () => {
   });
 });
 
+/** Rooms a and b with three messages each, framed a1..a3 and b1..b3. */
+async function twoRoomsOfThree() {
+  const { streams } = setup();
+  for (const room of ['a', 'b']) {
+    for (let i = 0; i < 3; i += 1) {
+      await streams.append(
+        { kind: 'room', name: room },
+        (seq) => `${room}${seq}`,
+        async () => undefined,
+      );
+    }
+  }
+  return streams;
+}
+
 describe('Streams.resume: replaying what a connection missed', () => {
   it('posts the streams side by side, each stream in seq order (on AWS each post takes ~15 ms)', async () => {
-    const { streams } = setup();
-    for (const room of ['a', 'b']) {
-      for (let i = 0; i < 3; i += 1) {
-        await streams.append(
-          { kind: 'room', name: room },
-          (seq) => `${room}${seq}`,
-          async () => undefined,
-        );
-      }
-    }
+    const streams = await twoRoomsOfThree();
     const posted: string[] = [];
     let inFlight = 0;
     let most = 0;
@@ -99,16 +105,7 @@ describe('Streams.resume: replaying what a connection missed', () => {
   });
 
   it('stops every stream once a post finds the connection gone', async () => {
-    const { streams } = setup();
-    for (const room of ['a', 'b']) {
-      for (let i = 0; i < 3; i += 1) {
-        await streams.append(
-          { kind: 'room', name: room },
-          (seq) => `${room}${seq}`,
-          async () => undefined,
-        );
-      }
-    }
+    const streams = await twoRoomsOfThree();
     const posted: string[] = [];
     await streams.resume(
       {
