@@ -9,6 +9,17 @@ export function isConditionFailure(error: unknown): boolean {
   return (error as Error).name === 'ConditionalCheckFailedException';
 }
 
+/** Runs a conditional write: true when it applied, false when its condition failed; other errors throw. */
+export async function conditional(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
 /**
  * The item a conditional write failed on: the one the failure returned (the write asked for it with
  * ReturnValuesOnConditionCheckFailure: ALL_OLD), or, from a store that returns none (dynalite), a

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { digestOfSet } from '../domain/digest.js';
 import type { ReconcileReport } from '../domain/ports.js';
-import { isConditionFailure } from './conditions.js';
+import { conditional } from './conditions.js';
 import {
   EVERYONE_SHARDS,
   keys,
@@ -514,15 +514,4 @@ function seenCondition(c: Counter) {
     ExpressionAttributeNames: Object.fromEntries(fields.map((f, i) => [`#c${i}`, f])),
     ExpressionAttributeValues: Object.fromEntries(fields.map((f, i) => [`:c${i}`, c.seen[f]])),
   };
-}
-
-/** Runs a conditional write; false when its condition failed (something changed it since the scan). */
-async function conditional(write: () => Promise<unknown>): Promise<boolean> {
-  try {
-    await write();
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
 }

@@ -15,7 +15,7 @@ import type {
   StreamId,
   StreamStore,
 } from '../domain/ports.js';
-import { isConditionFailure, itemAtFailedCondition } from './conditions.js';
+import { conditional, isConditionFailure, itemAtFailedCondition } from './conditions.js';
 import { TABLE_SCHEMA } from './table.js';
 
 /**
@@ -253,8 +253,8 @@ export class DynamoStreamStore implements StreamStore {
   }
 
   async release(key: string, token: string): Promise<void> {
-    try {
-      await this.doc.send(
+    await conditional(() =>
+      this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: streamKeys.idempotency(key),
@@ -262,10 +262,8 @@ export class DynamoStreamStore implements StreamStore {
           ExpressionAttributeNames: { '#writer': WRITER },
           ExpressionAttributeValues: { ':token': token },
         }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+      ),
+    );
   }
 
   /**
@@ -283,8 +281,8 @@ export class DynamoStreamStore implements StreamStore {
       ExpressionAttributeValues: Record<string, unknown>;
     },
   ): Promise<void> {
-    try {
-      await this.doc.send(
+    await conditional(() =>
+      this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: streamKeys.idempotency(key),
@@ -293,10 +291,8 @@ export class DynamoStreamStore implements StreamStore {
           ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#writer': WRITER },
           ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':token': token },
         }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+      ),
+    );
   }
 
   /**
@@ -311,7 +307,8 @@ export class DynamoStreamStore implements StreamStore {
     staleAfterMs: number,
     writer: string,
   ): Promise<IdempotencyClaim | undefined> {
-    try {
+    let stored: unknown;
+    const taken = await conditional(async () => {
       const out = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
@@ -337,11 +334,9 @@ export class DynamoStreamStore implements StreamStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return { state: 'new', token: writer, stored: String(out.Attributes?.[STORED]) };
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      return undefined;
-    }
+      stored = out.Attributes?.[STORED];
+    });
+    return taken ? { state: 'new', token: writer, stored: String(stored) } : undefined;
   }
 
   /**
