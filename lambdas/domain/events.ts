@@ -1,7 +1,7 @@
 import { METRICS } from './constants.js';
 import { InternalError, PayloadTooLargeError } from './errors.js';
 import { byteLength } from './input.js';
-import type { Clock, EventPublisher, MetricSink } from './ports.js';
+import type { Clock, EventPublisher, MetricSink, RemovedConnection } from './ports.js';
 
 /** The `detail-type` of every event roomcast sends to backends (CONTRACT section 7). */
 export const EVENT_TYPES = {
@@ -70,10 +70,7 @@ export function assertEventSize(event: BackendEvent, source: string): void {
 }
 
 /** The `connection.closed` event and, when it was the user's last connection, `user.offline`. */
-export function closedEvents(
-  gone: { connectionId: string; userId: string; lastOfUser: boolean; at?: number; version?: number },
-  reason: CloseReason,
-): BackendEvent[] {
+export function closedEvents(gone: RemovedConnection, reason: CloseReason): BackendEvent[] {
   const at = gone.at === undefined ? {} : { ts: gone.at };
   const version = gone.version === undefined ? {} : { version: gone.version };
   const closed: BackendEvent = {

@@ -74,8 +74,10 @@ export interface PushResult extends FanoutResult {
   queued?: number;
 }
 
-/** Who a message goes to: a room or everyone (which may be queued for the workers), or given connections. */
-/** `user`: the user's connections, read once the message is stored (see publish). */
+/**
+ * Who a message goes to: a room or everyone (which may be queued for the workers), a user's
+ * connections (read once the message is stored: see publish), or given connections.
+ */
 type Recipients = { room: string } | { broadcast: true } | { user: string } | { ids: readonly string[] };
 
 /** What a stored (or live-only) publish answers. */
